@@ -1,0 +1,95 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// One set of settings for every target: Swift 6 language mode with the upcoming features on.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let grdb: Target.Dependency = .product(name: "GRDB", package: "GRDB.swift")
+
+let package = Package(
+    name: "llama-orch",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "llama-orch", targets: ["llama-orch"]),
+        .library(name: "OrchestratorCore", targets: ["OrchestratorCore"]),
+        .plugin(name: "NewDriver", targets: ["NewDriver"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // Domain types and protocols only: no C, no processes, no SQL, no network.
+        .target(name: "OrchestratorCore", dependencies: [logging], swiftSettings: swiftSettings),
+        .target(name: "GGUF", dependencies: ["OrchestratorCore"], swiftSettings: swiftSettings),
+        .target(name: "Scheduler", dependencies: ["OrchestratorCore", "GGUF"], swiftSettings: swiftSettings),
+        .target(name: "StateStore", dependencies: ["OrchestratorCore", grdb, logging], swiftSettings: swiftSettings),
+        // The Vulkan headers with VK_NO_PROTOTYPES: the loader is opened at run time, never linked.
+        .target(name: "CVulkan"),
+        .target(
+            name: "Drivers",
+            dependencies: ["OrchestratorCore", "CVulkan"],
+            path: "drivers",
+            swiftSettings: swiftSettings,
+            plugins: ["DriverRegistryPlugin"]
+        ),
+        .executableTarget(name: "DriverRegistryGenerator", swiftSettings: swiftSettings),
+        .plugin(
+            name: "DriverRegistryPlugin",
+            capability: .buildTool(),
+            dependencies: ["DriverRegistryGenerator"]
+        ),
+        .plugin(
+            name: "NewDriver",
+            capability: .command(
+                intent: .custom(verb: "new-driver", description: "Scaffold drivers/NAME with a driver and a test"),
+                permissions: [.writeToPackageDirectory(reason: "Creates drivers/NAME and its test")]
+            )
+        ),
+        .executableTarget(
+            name: "llama-orch",
+            dependencies: ["OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", argumentParser, logging],
+            swiftSettings: swiftSettings
+        ),
+        // Helpers for tests and for driver authors: GGUF fixture writer, temporary project folders, CLI runner.
+        .target(
+            name: "TestSupport",
+            dependencies: ["OrchestratorCore", "GGUF"],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OrchestratorCoreTests",
+            dependencies: ["OrchestratorCore", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SchedulerTests",
+            dependencies: ["Scheduler", "GGUF", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StateStoreTests",
+            dependencies: ["StateStore", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DriversTests",
+            dependencies: ["Drivers", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["OrchestratorCore", "TestSupport", "llama-orch"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

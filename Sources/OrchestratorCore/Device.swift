@@ -1,0 +1,56 @@
+/// What kind of compute device a driver found.
+public enum DeviceKind: String, Sendable, Codable, CaseIterable {
+    case discrete
+    case integrated
+    /// Host memory and cores, or a CPU-type Vulkan device such as Mesa's lavapipe.
+    case cpu
+    /// A device with no hardware behind it (a planned one from an inventory file).
+    case virtual
+}
+
+/// A device as a backend driver reports it: identity, llama.cpp's name for it, and its memory.
+public struct Device: Sendable, Codable, Equatable, Hashable {
+    /// Stable across runs: a UUID or PCI bus id where known, else the driver's own key (`cpu`, `static:GPU-A`).
+    public var id: String
+    /// The driver that found it (`vulkan`, `cpu`, `fallback`, `static`, ...).
+    public var backend: String
+    /// How llama.cpp names it for `--device` (`Vulkan0`, `CUDA1`), or `nil` for host memory.
+    public var llamaName: String?
+    /// A human description (`NVIDIA GeForce RTX 4090`, `llvmpipe (LLVM 15.0.6, 256 bits)`).
+    public var description: String
+    public var kind: DeviceKind
+    /// Vendor name or id (`0x10de`), when known.
+    public var vendor: String?
+    public var totalBytes: UInt64
+    public var freeBytes: UInt64
+    /// PCI bus id (`0000:29:00.0`), when known.
+    public var pciBusID: String?
+    /// Device UUID as 32 hex digits, when known.
+    public var uuid: String?
+    /// The driver's raw index (Vulkan's `vkEnumeratePhysicalDevices` position), when it has one.
+    public var rawIndex: Int?
+    /// Driver-specific facts worth showing (`driver`, `api_version`, heaps): shown by `devices --json`.
+    public var details: [String: String]
+
+    public init(
+        id: String, backend: String, llamaName: String?, description: String, kind: DeviceKind,
+        vendor: String? = nil, totalBytes: UInt64, freeBytes: UInt64, pciBusID: String? = nil,
+        uuid: String? = nil, rawIndex: Int? = nil, details: [String: String] = [:]
+    ) {
+        self.id = id
+        self.backend = backend
+        self.llamaName = llamaName
+        self.description = description
+        self.kind = kind
+        self.vendor = vendor
+        self.totalBytes = totalBytes
+        self.freeBytes = min(freeBytes, totalBytes)
+        self.pciBusID = pciBusID
+        self.uuid = uuid
+        self.rawIndex = rawIndex
+        self.details = details
+    }
+
+    /// Whether this entry stands for host memory rather than an accelerator.
+    public var isHost: Bool { kind == .cpu && llamaName == nil }
+}
