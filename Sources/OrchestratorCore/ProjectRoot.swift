@@ -1,0 +1,75 @@
+import Foundation
+
+/// A project root: the folder that holds `instances/`, `state/`, `logs/` and optionally `bin/`.
+public struct ProjectRoot: Sendable, Equatable {
+    /// Absolute, standardized path of the root folder.
+    public let path: String
+
+    public init(path: String) {
+        self.path = URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
+    public var instancesDirectory: String { path + "/instances" }
+    public var stateDirectory: String { path + "/state" }
+    public var logsDirectory: String { path + "/logs" }
+    public var binDirectory: String { path + "/bin" }
+    public var stateDatabase: String { stateDirectory + "/state.sqlite" }
+
+    /// The folder of one instance: `instances/<name>`.
+    public func instanceDirectory(_ name: String) -> String { instancesDirectory + "/" + name }
+    /// The config file of one instance: `instances/<name>/config.json`.
+    public func configFile(_ name: String) -> String { instanceDirectory(name) + "/config.json" }
+    /// The log folder of one instance: `logs/<name>`.
+    public func logDirectory(_ name: String) -> String { logsDirectory + "/" + name }
+
+    /// Finds the root: an explicit `--root`, else `LLAMA_ORCH_ROOT`, else the nearest parent of
+    /// `workingDirectory` (itself included) that has an `instances/` folder.
+    public static func locate(
+        explicit: String?, environment: [String: String], workingDirectory: String
+    ) throws(ProjectRootError) -> ProjectRoot {
+        let fileManager = FileManager.default
+        func isDirectory(_ path: String) -> Bool {
+            var directory: ObjCBool = false
+            return fileManager.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
+        }
+        func absolute(_ path: String) -> String {
+            path.hasPrefix("/") ? path : workingDirectory + "/" + path
+        }
+        if let explicit, !explicit.isEmpty {
+            let path = absolute(explicit)
+            guard isDirectory(path) else { throw .notADirectory(path, source: "--root") }
+            return ProjectRoot(path: path)
+        }
+        if let fromEnvironment = environment["LLAMA_ORCH_ROOT"], !fromEnvironment.isEmpty {
+            let path = absolute(fromEnvironment)
+            guard isDirectory(path) else { throw .notADirectory(path, source: "LLAMA_ORCH_ROOT") }
+            return ProjectRoot(path: path)
+        }
+        var url = URL(fileURLWithPath: workingDirectory).standardizedFileURL
+        while true {
+            if isDirectory(url.path + "/instances") { return ProjectRoot(path: url.path) }
+            let parent = url.deletingLastPathComponent()
+            if parent.path == url.path { break }
+            url = parent
+        }
+        throw .notFound(from: workingDirectory)
+    }
+}
+
+/// No project root could be found or the one named is not a folder.
+public enum ProjectRootError: OrchestratorError, Equatable {
+    case notADirectory(String, source: String)
+    case notFound(from: String)
+
+    public var exitCode: OrchestratorExitCode { .notFound }
+
+    public var description: String {
+        switch self {
+        case .notADirectory(let path, let source):
+            "project root '\(path)' (from \(source)) is not a folder; create it or point \(source) elsewhere"
+        case .notFound(let from):
+            "no project root: neither '\(from)' nor any parent has an instances/ folder; "
+                + "run 'llama-orch init NAME --model PATH' in the project folder, or pass --root"
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import OrchestratorCore
+
+/// Options every command accepts: where the project is and which backend driver to ask.
+struct GlobalOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: "Project root (default: LLAMA_ORCH_ROOT, else the nearest parent folder with instances/).",
+        completion: .directory
+    )
+    var root: String?
+
+    @Option(name: .long, help: "Backend driver: auto, or a name from 'llama-orch drivers'. Overrides gpu.backend.")
+    var backend: String?
+
+    @Option(name: .long, help: "Device inventory for the static driver (also LLAMA_ORCH_DEVICES).", completion: .file())
+    var devicesFile: String?
+
+    /// The process environment.
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// The current working directory.
+    var workingDirectory: String { FileManager.default.currentDirectoryPath }
+
+    /// The project root, or an error saying how to make one.
+    func projectRoot() throws -> ProjectRoot {
+        try ProjectRoot.locate(explicit: root, environment: environment, workingDirectory: workingDirectory)
+    }
+}
+
+/// JSON as every `--json` output writes it: sorted keys, pretty-printed, one document.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let data = try encoder.encode(value)
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}
