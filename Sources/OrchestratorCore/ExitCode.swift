@@ -22,6 +22,8 @@ public enum OrchestratorExitCode: Int32, Sendable, CaseIterable {
     case placementImpossible = 70
     /// No llama-server binary was found.
     case binaryMissing = 71
+    /// A file would be overwritten; the command needs `--force`.
+    case alreadyExists = 72
     /// The state store could not be opened or written.
     case stateStore = 73
 
@@ -38,6 +40,7 @@ public enum OrchestratorExitCode: Int32, Sendable, CaseIterable {
         case .daemonUnreachable: "the daemon could not be reached or started"
         case .placementImpossible: "an instance does not fit on the devices"
         case .binaryMissing: "no llama-server binary was found"
+        case .alreadyExists: "a file would be overwritten (pass --force)"
         case .stateStore: "the state store could not be opened or written"
         }
     }

@@ -1,0 +1,208 @@
+/// The instance config schema as data: the validator, `llama-orch config schema` and the README's
+/// reference are all derived from this one table, so they can't drift apart.
+public struct ConfigField: Sendable {
+    public var key: String
+    public var type: ConfigFieldType
+    public var summary: String
+    /// The default as a user reads it (`4096`, `physical cores`), or `nil` when the field is optional
+    /// with no default, or required.
+    public var defaultValue: String?
+    public var required: Bool
+
+    public init(
+        _ key: String, _ type: ConfigFieldType, _ summary: String, default defaultValue: String? = nil,
+        required: Bool = false
+    ) {
+        self.key = key
+        self.type = type
+        self.summary = summary
+        self.defaultValue = defaultValue
+        self.required = required
+    }
+}
+
+/// The shape of one field's value.
+public indirect enum ConfigFieldType: Sendable {
+    /// A string, optionally limited to a pattern or to a set of names.
+    case string(pattern: String? = nil, allowed: NameSet? = nil)
+    case integer(min: Int64, max: Int64)
+    /// A number of seconds or a fraction; `exclusiveMinimum` makes 0 invalid.
+    case number(min: Double, exclusiveMinimum: Bool, max: Double?)
+    case boolean
+    case array(ConfigFieldType)
+    /// An object whose keys are free-form (`env`) and whose values have one type.
+    case map(ConfigFieldType)
+    case object([ConfigField])
+    /// Any one of these shapes (`layers`: an integer, `auto` or `all`).
+    case anyOf([ConfigFieldType])
+    /// A fixed string (`auto`, `all`).
+    case constant(String)
+}
+
+/// Where the allowed names of a string field come from.
+public enum NameSet: Sendable {
+    case fixed([String])
+    /// Names from the backend driver registry, plus `auto`.
+    case backends
+    /// Names from the health checker registry.
+    case healthCheckers
+    /// Names from the restart policy registry.
+    case restartPolicies
+}
+
+/// The names the registries hold when a config is validated.
+public struct KnownNames: Sendable {
+    public var backends: [String]
+    public var healthCheckers: [String]
+    public var restartPolicies: [String]
+
+    public init(
+        backends: [String], healthCheckers: [String] = BuiltInNames.healthCheckers,
+        restartPolicies: [String] = BuiltInNames.restartPolicies
+    ) {
+        self.backends = backends
+        self.healthCheckers = healthCheckers
+        self.restartPolicies = restartPolicies
+    }
+
+    public func names(_ set: NameSet) -> [String] {
+        switch set {
+        case .fixed(let names): names
+        case .backends: ["auto"] + backends
+        case .healthCheckers: healthCheckers
+        case .restartPolicies: restartPolicies
+        }
+    }
+}
+
+/// The instance config schema.
+public enum ConfigSpec {
+    public static let namePattern = "^[a-z0-9][a-z0-9._-]{0,62}$"
+
+    static let seconds = ConfigFieldType.number(min: 0, exclusiveMinimum: true, max: 31_536_000)
+    static let deviceSelector = ConfigFieldType.anyOf([
+        .integer(min: 0, max: 1023), .string(pattern: "^\\S(.*\\S)?$"),
+    ])
+
+    /// Every top-level field, in the order the README and `init` write them.
+    public static let fields: [ConfigField] = [
+        ConfigField("$schema", .string(), "URI of the JSON Schema, for editors; ignored by llama-orch"),
+        ConfigField(
+            "name", .string(pattern: namePattern), "instance name; must equal the folder name under instances/",
+            required: true),
+        ConfigField("tags", .array(.string()), "free-form labels", default: "[]"),
+        ConfigField("autostart", .boolean, "start with the daemon at boot", default: "false"),
+        ConfigField(
+            "model",
+            .object([
+                ConfigField(
+                    "path", .string(pattern: "^.+$"),
+                    "GGUF model file, relative to the config file's folder or absolute", required: true),
+                ConfigField("context_size", .integer(min: 256, max: 1_048_576), "context length (-c)", default: "4096"),
+                ConfigField("batch_size", .integer(min: 1, max: 1_048_576), "logical batch size (-b)", default: "512"),
+                ConfigField(
+                    "ubatch_size", .integer(min: 1, max: 1_048_576), "physical batch size (-ub); at most batch_size",
+                    default: "llama-server's (512)"),
+                ConfigField("threads", .integer(min: 1, max: 4096), "CPU threads (-t)", default: "physical cores"),
+                ConfigField(
+                    "cache_type_k", .string(allowed: .fixed(CacheType.allCases.map(\.rawValue))), "K cache type",
+                    default: "f16"),
+                ConfigField(
+                    "cache_type_v", .string(allowed: .fixed(CacheType.allCases.map(\.rawValue))),
+                    "V cache type (quantized types need flash attention)", default: "f16"),
+                ConfigField(
+                    "flash_attention", .string(allowed: .fixed(FlashAttention.allCases.map(\.rawValue))),
+                    "flash attention", default: "auto"),
+            ]),
+            "the model and how it is loaded", required: true),
+        ConfigField(
+            "server",
+            .object([
+                ConfigField(
+                    "host", .string(pattern: "^[A-Za-z0-9.:_\\[\\]-]+$"), "address to listen on",
+                    default: "127.0.0.1"),
+                ConfigField("port", .integer(min: 1024, max: 65535), "port to listen on", required: true),
+                ConfigField("parallel", .integer(min: 1, max: 256), "slots, concurrent requests (-np)", default: "1"),
+                ConfigField("timeout", seconds, "server read/write timeout in seconds (--timeout)"),
+            ]),
+            "where llama-server listens", required: true),
+        ConfigField(
+            "gpu",
+            .object([
+                ConfigField(
+                    "backend", .string(allowed: .backends),
+                    "backend driver: auto (vulkan, then fallback, then cpu) or a name from 'llama-orch drivers'",
+                    default: "auto"),
+                ConfigField("device_id", deviceSelector, "one device, by index or name"),
+                ConfigField("devices", .array(deviceSelector), "several devices, by index or name"),
+                ConfigField(
+                    "layers",
+                    .anyOf([.integer(min: 0, max: 100_000), .constant("auto"), .constant("all")]),
+                    "layers to offload: a number, auto (the scheduler decides) or all", default: "auto"),
+            ]),
+            "devices and offload", default: "{}"),
+        ConfigField(
+            "healthcheck",
+            .object([
+                ConfigField(
+                    "type", .string(allowed: .healthCheckers), "health checker: http, tcp, process or inference",
+                    default: "http"),
+                ConfigField("path", .string(pattern: "^/"), "HTTP path probed by http", default: "/health"),
+                ConfigField("interval", seconds, "seconds between probes", default: "10"),
+                ConfigField("timeout", seconds, "seconds before a probe fails", default: "5"),
+                ConfigField(
+                    "retries", .integer(min: 1, max: 1000), "consecutive failures that make it unhealthy",
+                    default: "3"),
+                ConfigField(
+                    "start_period", seconds, "seconds a loading server may fail probes (startup probe)",
+                    default: "60"),
+            ]),
+            "health probing", default: "{}"),
+        ConfigField(
+            "restart_policy",
+            .object([
+                ConfigField(
+                    "type", .string(allowed: .restartPolicies),
+                    "restart policy: never, on-failure, always or unless-stopped", default: "on-failure"),
+                ConfigField("enabled", .boolean, "the original schema's switch: false means type never"),
+                ConfigField(
+                    "max_retries", .integer(min: 0, max: 1_000_000), "restarts before the instance is failed",
+                    default: "5"),
+                ConfigField(
+                    "initial_delay", .number(min: 0, exclusiveMinimum: false, max: 86400), "first delay, seconds",
+                    default: "1"),
+                ConfigField(
+                    "backoff_multiplier", .number(min: 1, exclusiveMinimum: false, max: 100),
+                    "growth of the delay per restart", default: "2.0"),
+                ConfigField(
+                    "max_delay", .number(min: 0, exclusiveMinimum: false, max: 86400), "delay cap, seconds",
+                    default: "300"),
+                ConfigField(
+                    "reset_after", seconds, "seconds of stable running that reset the backoff", default: "600"),
+                ConfigField(
+                    "jitter", .number(min: 0, exclusiveMinimum: false, max: 1),
+                    "random spread of each delay, a fraction",
+                    default: "0.1"),
+            ]),
+            "restarts with exponential backoff", default: "{}"),
+        ConfigField("env", .map(.string()), "environment variables for llama-server", default: "{}"),
+        ConfigField(
+            "args", .array(.string()), "extra llama-server arguments, appended last (they win)", default: "[]"),
+        ConfigField(
+            "logs",
+            .object([
+                ConfigField(
+                    "max_size_mb", .integer(min: 1, max: 1_048_576), "rotate a log past this size", default: "100"),
+                ConfigField("rotation", .integer(min: 0, max: 1000), "rotated files kept", default: "5"),
+            ]),
+            "log rotation", default: "{}"),
+        ConfigField(
+            "binary",
+            .object([
+                ConfigField(
+                    "path", .string(pattern: "^.+$"),
+                    "llama-server binary, relative to the config file's folder or absolute")
+            ]),
+            "which llama-server to run", default: "{}"),
+    ]
+}

@@ -1,0 +1,97 @@
+import Foundation
+
+/// Writes new instance configs (for `llama-orch init`): the fields a user is likely to edit, in the
+/// README's order, and atomically, so a failed write never leaves half a file.
+public struct NewInstanceConfig: Sendable, Equatable {
+    public var name: String
+    /// As it will appear in the file: relative to the config file's folder where possible.
+    public var modelPath: String
+    public var contextSize: Int
+    public var port: Int
+    public var host: String
+    public var parallel: Int
+    public var backend: String
+
+    public init(
+        name: String, modelPath: String, contextSize: Int = 4096, port: Int, host: String = "127.0.0.1",
+        parallel: Int = 1, backend: String = "auto"
+    ) {
+        self.name = name
+        self.modelPath = modelPath
+        self.contextSize = contextSize
+        self.port = port
+        self.host = host
+        self.parallel = parallel
+        self.backend = backend
+    }
+
+    /// The config as JSON text, two-space indented, ending with a newline.
+    public var jsonText: String {
+        """
+        {
+          "name": \(quoted(name)),
+          "model": {
+            "path": \(quoted(modelPath)),
+            "context_size": \(contextSize)
+          },
+          "server": {
+            "host": \(quoted(host)),
+            "port": \(port),
+            "parallel": \(parallel)
+          },
+          "gpu": {
+            "backend": \(quoted(backend)),
+            "layers": "auto"
+          },
+          "healthcheck": {
+            "type": "http",
+            "interval": 10,
+            "timeout": 5,
+            "retries": 3,
+            "start_period": 60
+          },
+          "restart_policy": {
+            "type": "on-failure",
+            "max_retries": 5
+          }
+        }
+
+        """
+    }
+
+    private func quoted(_ text: String) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
+        let array = String(decoding: data, as: UTF8.self)
+        return String(array.dropFirst().dropLast())
+    }
+}
+
+/// Writes `contents` to `path` through a temporary file in the same folder and a rename.
+public func writeAtomically(_ contents: String, to path: String) throws {
+    let folder = (path as NSString).deletingLastPathComponent
+    let temporary =
+        folder + "/.\((path as NSString).lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)"
+    try Data(contents.utf8).write(to: URL(fileURLWithPath: temporary))
+    do {
+        if FileManager.default.fileExists(atPath: path) {
+            _ = try FileManager.default.replaceItemAt(
+                URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
+        } else {
+            try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        }
+    } catch {
+        try? FileManager.default.removeItem(atPath: temporary)
+        throw error
+    }
+}
+
+/// `path` relative to `folder` when both are absolute (`../../models/m.gguf`), else `path`.
+public func relativePath(_ path: String, from folder: String) -> String {
+    let target = URL(fileURLWithPath: path).standardizedFileURL.pathComponents
+    let base = URL(fileURLWithPath: folder).standardizedFileURL.pathComponents
+    var common = 0
+    while common < min(target.count, base.count) && target[common] == base[common] { common += 1 }
+    if common <= 1 { return URL(fileURLWithPath: path).standardizedFileURL.path }
+    let ups = Array(repeating: "..", count: base.count - common)
+    return (ups + target[common...]).joined(separator: "/")
+}

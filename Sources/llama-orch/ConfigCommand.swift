@@ -1,0 +1,98 @@
+import ArgumentParser
+import Drivers
+import Foundation
+import OrchestratorCore
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Validate instance configs or print their JSON Schema.",
+        subcommands: [ValidateCommand.self, SchemaCommand.self]
+    )
+
+    struct ValidateCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "validate",
+            abstract: "Check instance configs; all instances when none is named.",
+            discussion: "Exits 0 when every config is valid, 65 when any is invalid, 66 when a named one is missing."
+        )
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "Instances to check (default: all under instances/).")
+        var names: [String] = []
+
+        @Flag(name: .long, help: "Print the reports as JSON.")
+        var json = false
+
+        func run() async throws {
+            let root = try global.projectRoot()
+            let validator = ConfigValidator(knownNames: KnownNames(backends: DriverCatalog.registry().names))
+            var reports = validator.validateAll(in: root)
+            if !names.isEmpty {
+                let known = Set(reports.map(\.name))
+                if let missing = names.first(where: { !known.contains($0) }) {
+                    throw CLIError(
+                        .notFound,
+                        "no instance '\(missing)' in \(root.instancesDirectory); known: \(reports.map(\.name).joined(separator: ", "))"
+                    )
+                }
+                reports = reports.filter { names.contains($0.name) }
+            }
+            if json {
+                try printJSON(reports.map(ValidationOutput.init))
+            } else if reports.isEmpty {
+                printWarning(
+                    "no instances in \(root.instancesDirectory); create one with 'llama-orch init NAME --model PATH'")
+            } else {
+                for report in reports { print(Self.render(report)) }
+            }
+            if reports.contains(where: { !$0.isValid }) { throw ExitCode(OrchestratorExitCode.configInvalid.rawValue) }
+        }
+
+        static func render(_ report: ConfigReport) -> String {
+            var lines: [String] = []
+            if report.isValid {
+                let warnings = report.warnings.count
+                lines.append(
+                    "\(report.file): valid" + (warnings > 0 ? " (\(warnings) warning\(warnings == 1 ? "" : "s"))" : ""))
+            } else {
+                let count = report.errors.count
+                lines.append("\(report.file): \(count) error\(count == 1 ? "" : "s")")
+            }
+            for issue in report.errors { lines.append("  error: \(issue)") }
+            for issue in report.warnings { lines.append("  warning: \(issue)") }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    struct SchemaCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "schema",
+            abstract: "Print the JSON Schema of instance configs (with this build's driver names)."
+        )
+
+        func run() async throws {
+            print(ConfigSchema.text(knownNames: KnownNames(backends: DriverCatalog.registry().names)))
+        }
+    }
+}
+
+/// One file's result as `config validate --json` prints it.
+private struct ValidationOutput: Encodable {
+    var file: String
+    var name: String
+    var valid: Bool
+    var errors: [ConfigIssue]
+    var warnings: [ConfigIssue]
+    var config: InstanceConfig?
+
+    init(_ report: ConfigReport) {
+        file = report.file
+        name = report.name
+        valid = report.isValid
+        errors = report.errors
+        warnings = report.warnings
+        config = report.config
+    }
+}
