@@ -76,9 +76,16 @@ let package = Package(
             dependencies: ["Scheduler", "GGUF", "TestSupport"],
             swiftSettings: swiftSettings
         ),
+        // Test helper: one process writing to a shared state store (multi-process tests).
+        .executableTarget(
+            name: "state-stress",
+            dependencies: ["StateStore", "OrchestratorCore"],
+            path: "Tests/state-stress",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "StateStoreTests",
-            dependencies: ["StateStore", "TestSupport"],
+            dependencies: ["StateStore", "TestSupport", "state-stress"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

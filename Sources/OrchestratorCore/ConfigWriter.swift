@@ -1,5 +1,11 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Writes new instance configs (for `llama-orch init`): the fields a user is likely to edit, in the
 /// README's order, and atomically, so a failed write never leaves half a file.
 public struct NewInstanceConfig: Sendable, Equatable {
@@ -72,16 +78,11 @@ public func writeAtomically(_ contents: String, to path: String) throws {
     let temporary =
         folder + "/.\((path as NSString).lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)"
     try Data(contents.utf8).write(to: URL(fileURLWithPath: temporary))
-    do {
-        if FileManager.default.fileExists(atPath: path) {
-            _ = try FileManager.default.replaceItemAt(
-                URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
-        } else {
-            try FileManager.default.moveItem(atPath: temporary, toPath: path)
-        }
-    } catch {
+    // rename(2) replaces the target atomically: a reader sees the old file or the new one, never a mix.
+    guard rename(temporary, path) == 0 else {
+        let reason = String(cString: strerror(errno))
         try? FileManager.default.removeItem(atPath: temporary)
-        throw error
+        throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot write \(path): \(reason)"])
     }
 }
 

@@ -103,7 +103,7 @@ public struct JSONParser {
             if bytes[cursor] & 0xC0 != 0x80 { column += 1 }
             cursor += 1
         }
-        return JSONPosition(line: line, column: column - 1 + 1, offset: index)
+        return JSONPosition(line: line, column: column, offset: index)
     }
 
     private func fail(_ message: String) -> JSONSyntaxError {
@@ -216,6 +216,8 @@ public struct JSONParser {
             throw fail("unexpected \(describeByte(bytes[index])); expected a value (a trailing comma?)")
         case UInt8(ascii: "'"):
             throw fail("single quotes are not JSON; use double quotes")
+        case UInt8(ascii: "T"), UInt8(ascii: "F"), UInt8(ascii: "N"):
+            throw fail("unexpected \(describeByte(bytes[index])); JSON literals are lowercase (true, false, null)")
         case UInt8(ascii: "/"):
             throw fail("comments are not allowed in JSON")
         default:

@@ -1,1 +1,382 @@
+import Foundation
+import GRDB
+import Logging
 import OrchestratorCore
+
+/// Runtime state and the event log in one SQLite file (`state/state.sqlite`), shared safely by the
+/// daemon and CLI processes.
+///
+/// The file is in WAL mode with a busy timeout, so readers never block the writer and concurrent
+/// writers wait instead of failing; every write runs in an `IMMEDIATE` transaction (GRDB's default for
+/// writes), so a read-modify-write can't lose an update to another process. On open the file's
+/// integrity is checked: a damaged file is moved aside as `state.sqlite.corrupt-<timestamp>` and a new
+/// one is created, with a warning.
+public final class StateStore: Sendable {
+    /// The database file.
+    public let path: String
+    private let pool: DatabasePool
+
+    /// How long a writer waits for another process's write before failing.
+    public static let busyTimeout: TimeInterval = 10
+
+    /// Opens (creating and migrating when needed) the store at `path`.
+    ///
+    /// - Returns: the store and the warnings a user should see (a damaged file moved aside).
+    public static func open(
+        path: String, logger: Logger = Logger(label: "llama-orch.state")
+    ) throws(StateStoreError)
+        -> (store: StateStore, warnings: [String])
+    {
+        let folder = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw .cannotOpen(path, reason: "cannot create folder \(folder): \(error.localizedDescription)")
+        }
+        var warnings: [String] = []
+        do {
+            return (try StateStore(path: path), warnings)
+        } catch let error as StateStoreError {
+            throw error
+        } catch {
+            guard Self.isDamage(error) else { throw .cannotOpen(path, reason: "\(error)") }
+            let aside = Self.moveAside(path)
+            let warning =
+                "state store \(path) was damaged (\(Self.describe(error))); moved it to \(aside) and started a new one"
+            logger.warning("\(warning)")
+            warnings.append(warning)
+        }
+        do {
+            return (try StateStore(path: path), warnings)
+        } catch {
+            throw .cannotOpen(path, reason: "\(error)")
+        }
+    }
+
+    private init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(Self.busyTimeout)
+        configuration.journalMode = .wal
+        configuration.label = "llama-orch.state"
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try pool.read { db in
+            let result = try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "no answer"
+            if result != "ok" { throw IntegrityFailure(detail: result) }
+        }
+        try Self.migrator.migrate(pool)
+    }
+
+    private struct IntegrityFailure: Error, CustomStringConvertible {
+        var detail: String
+        var description: String { "integrity check failed: \(detail)" }
+    }
+
+    private static func isDamage(_ error: any Error) -> Bool {
+        if error is IntegrityFailure { return true }
+        if let error = error as? DatabaseError {
+            return [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode)
+        }
+        return false
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError { return error.message ?? "\(error.resultCode)" }
+        return "\(error)"
+    }
+
+    /// Moves the damaged file and its WAL companions aside; returns the new name of the main file.
+    private static func moveAside(_ path: String) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        var aside = "\(path).corrupt-\(formatter.string(from: Date()))"
+        var counter = 1
+        while FileManager.default.fileExists(atPath: aside) {
+            counter += 1
+            aside = "\(path).corrupt-\(formatter.string(from: Date()))-\(counter)"
+        }
+        try? FileManager.default.moveItem(atPath: path, toPath: aside)
+        for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+            try? FileManager.default.moveItem(atPath: path + suffix, toPath: aside + suffix)
+        }
+        return aside
+    }
+
+    // MARK: Schema
+
+    /// Versioned migrations; never edit a released one, add the next.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: instances, runs, events") { db in
+            try db.create(table: "instances") { table in
+                table.column("name", .text).primaryKey()
+                table.column("desired_state", .text).notNull().defaults(to: DesiredState.stopped.rawValue)
+                table.column("restart_count", .integer).notNull().defaults(to: 0)
+                table.column("updated_at", .double).notNull()
+            }
+            try db.create(table: "runs") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("instance", .text).notNull().indexed()
+                table.column("run_id", .text).notNull().unique()
+                table.column("pid", .integer).notNull()
+                table.column("process_group", .integer).notNull()
+                table.column("process_start_time", .integer).notNull()
+                table.column("port", .integer).notNull()
+                table.column("argv", .text).notNull()
+                table.column("environment", .text).notNull()
+                table.column("placement", .text).notNull()
+                table.column("started_at", .double).notNull()
+                table.column("ended_at", .double)
+                table.column("exit_status", .integer)
+                table.column("exit_signal", .integer)
+            }
+            try db.create(table: "events") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("time", .double).notNull()
+                table.column("instance", .text).notNull()
+                table.column("kind", .text).notNull()
+                table.column("message", .text).notNull()
+                table.column("details", .text).notNull().defaults(to: "{}")
+            }
+            try db.create(index: "events_by_instance", on: "events", columns: ["instance", "id"])
+        }
+        return migrator
+    }
+
+    /// The migrations applied to the file, oldest first.
+    public func appliedMigrations() throws(StateStoreError) -> [String] {
+        try access { try pool.read { try Self.migrator.appliedMigrations($0) } }
+    }
+
+    // MARK: Instances
+
+    /// Records what the user asked for an instance.
+    public func setDesiredState(
+        _ state: DesiredState, for instance: String, at time: Double = Date().timeIntervalSince1970
+    )
+        throws(StateStoreError)
+    {
+        try access {
+            try pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO instances (name, desired_state, updated_at) VALUES (?, ?, ?)
+                        ON CONFLICT(name) DO UPDATE SET desired_state = excluded.desired_state, updated_at = excluded.updated_at
+                        """,
+                    arguments: [instance, state.rawValue, time])
+            }
+        }
+    }
+
+    /// The desired state of every instance the store knows.
+    public func desiredStates() throws(StateStoreError) -> [String: DesiredState] {
+        try access {
+            try pool.read { db in
+                var states: [String: DesiredState] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT name, desired_state FROM instances") {
+                    states[row["name"]] = DesiredState(rawValue: row["desired_state"]) ?? .stopped
+                }
+                return states
+            }
+        }
+    }
+
+    /// Adds one to an instance's restart counter and returns the new value, atomically across processes.
+    @discardableResult
+    public func incrementRestartCount(
+        for instance: String, at time: Double = Date().timeIntervalSince1970
+    )
+        throws(StateStoreError) -> Int
+    {
+        try access {
+            try pool.write { db in
+                let current =
+                    try Int.fetchOne(
+                        db, sql: "SELECT restart_count FROM instances WHERE name = ?", arguments: [instance])
+                let next = (current ?? 0) + 1
+                try db.execute(
+                    sql: """
+                        INSERT INTO instances (name, restart_count, updated_at) VALUES (?, ?, ?)
+                        ON CONFLICT(name) DO UPDATE SET restart_count = excluded.restart_count, updated_at = excluded.updated_at
+                        """,
+                    arguments: [instance, next, time])
+                return next
+            }
+        }
+    }
+
+    /// The restart counter of an instance (0 when unknown).
+    public func restartCount(for instance: String) throws(StateStoreError) -> Int {
+        try access {
+            try pool.read { db in
+                try Int.fetchOne(db, sql: "SELECT restart_count FROM instances WHERE name = ?", arguments: [instance])
+                    ?? 0
+            }
+        }
+    }
+
+    /// Sets an instance's restart counter back to 0 (after a stable run, or on `up`).
+    public func resetRestartCount(for instance: String) throws(StateStoreError) {
+        try access {
+            try pool.write { db in
+                try db.execute(sql: "UPDATE instances SET restart_count = 0 WHERE name = ?", arguments: [instance])
+            }
+        }
+    }
+
+    // MARK: Runs
+
+    /// Records a started process; returns the run with its row id.
+    public func recordRunStart(_ run: RunInfo) throws(StateStoreError) -> RunInfo {
+        try access {
+            try pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO runs (instance, run_id, pid, process_group, process_start_time, port, argv,
+                                          environment, placement, started_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        run.instance, run.runID, run.pid, run.processGroup, Int64(bitPattern: run.processStartTime),
+                        run.port, try Self.json(run.argv), try Self.json(run.environment), run.placementJSON,
+                        run.startedAt,
+                    ])
+                var recorded = run
+                recorded.id = db.lastInsertedRowID
+                return recorded
+            }
+        }
+    }
+
+    /// Records how a run ended. Ending an already ended run changes nothing.
+    public func recordRunEnd(id: Int64, at time: Double, exitStatus: Int32?, exitSignal: Int32?) throws(StateStoreError)
+    {
+        try access {
+            try pool.write { db in
+                try db.execute(
+                    sql:
+                        "UPDATE runs SET ended_at = ?, exit_status = ?, exit_signal = ? WHERE id = ? AND ended_at IS NULL",
+                    arguments: [time, exitStatus, exitSignal, id])
+            }
+        }
+    }
+
+    /// Runs with no recorded end (candidates for re-adoption), oldest first.
+    public func openRuns() throws(StateStoreError) -> [RunInfo] {
+        try fetchRuns(sql: "SELECT * FROM runs WHERE ended_at IS NULL ORDER BY id", arguments: [])
+    }
+
+    /// The latest runs of an instance, newest first.
+    public func runs(of instance: String, limit: Int = 20) throws(StateStoreError) -> [RunInfo] {
+        try fetchRuns(
+            sql: "SELECT * FROM runs WHERE instance = ? ORDER BY id DESC LIMIT ?", arguments: [instance, limit])
+    }
+
+    private func fetchRuns(sql: String, arguments: StatementArguments) throws(StateStoreError) -> [RunInfo] {
+        try access {
+            try pool.read { db in
+                try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                    RunInfo(
+                        id: row["id"], instance: row["instance"], runID: row["run_id"], pid: row["pid"],
+                        processGroup: row["process_group"],
+                        processStartTime: UInt64(bitPattern: row["process_start_time"] as Int64), port: row["port"],
+                        argv: try Self.decode(row["argv"]), environment: try Self.decode(row["environment"]),
+                        placementJSON: row["placement"], startedAt: row["started_at"], endedAt: row["ended_at"],
+                        exitStatus: row["exit_status"], exitSignal: row["exit_signal"])
+                }
+            }
+        }
+    }
+
+    // MARK: Events
+
+    /// Appends an event; returns it with its row id.
+    @discardableResult
+    public func appendEvent(_ event: InstanceEvent) throws(StateStoreError) -> InstanceEvent {
+        try access {
+            try pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO events (time, instance, kind, message, details) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [event.time, event.instance, event.kind, event.message, event.detailsJSON])
+                var recorded = event
+                recorded.id = db.lastInsertedRowID
+                return recorded
+            }
+        }
+    }
+
+    /// The latest events, of one instance or of all, oldest first.
+    public func events(of instance: String? = nil, limit: Int = 50) throws(StateStoreError) -> [InstanceEvent] {
+        try access {
+            try pool.read { db in
+                let rows: [Row]
+                if let instance {
+                    rows = try Row.fetchAll(
+                        db, sql: "SELECT * FROM events WHERE instance = ? ORDER BY id DESC LIMIT ?",
+                        arguments: [instance, limit])
+                } else {
+                    rows = try Row.fetchAll(
+                        db, sql: "SELECT * FROM events ORDER BY id DESC LIMIT ?", arguments: [limit])
+                }
+                return rows.reversed().map { row in
+                    InstanceEvent(
+                        id: row["id"], time: row["time"], instance: row["instance"], kind: row["kind"],
+                        message: row["message"], detailsJSON: row["details"])
+                }
+            }
+        }
+    }
+
+    /// How many events the store holds (of one instance, or all).
+    public func eventCount(of instance: String? = nil) throws(StateStoreError) -> Int {
+        try access {
+            try pool.read { db in
+                if let instance {
+                    return try Int.fetchOne(
+                        db, sql: "SELECT COUNT(*) FROM events WHERE instance = ?", arguments: [instance]) ?? 0
+                }
+                return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events") ?? 0
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    private func access<T>(_ body: () throws -> T) throws(StateStoreError) -> T {
+        do {
+            return try body()
+        } catch let error as StateStoreError {
+            throw error
+        } catch {
+            throw .failed(path, reason: Self.describe(error))
+        }
+    }
+
+    private static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    private static func decode<T: Decodable>(_ text: String) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+}
+
+/// The state store could not be opened or written.
+public enum StateStoreError: OrchestratorError, Equatable {
+    case cannotOpen(String, reason: String)
+    case failed(String, reason: String)
+
+    public var exitCode: OrchestratorExitCode { .stateStore }
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason):
+            "cannot open the state store \(path): \(reason); check the folder's permissions and free disk space"
+        case .failed(let path, let reason):
+            "state store \(path): \(reason)"
+        }
+    }
+}

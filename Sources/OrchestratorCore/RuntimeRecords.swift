@@ -1,0 +1,74 @@
+/// The state an instance should be in, as the user last asked (`up` / `down`).
+public enum DesiredState: String, Sendable, Codable {
+    case running, stopped
+}
+
+/// One start of llama-server for an instance, as recorded when it started and when it ended.
+public struct RunInfo: Sendable, Equatable, Codable {
+    /// Row id in the state store.
+    public var id: Int64
+    public var instance: String
+    /// The marker put in the server's environment (`LLAMA_ORCH_RUN_ID`).
+    public var runID: String
+    public var pid: Int32
+    public var processGroup: Int32
+    /// Start time of the process in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    public var processStartTime: UInt64
+    public var port: Int
+    public var argv: [String]
+    public var environment: [String: String]
+    /// The placement as JSON text, as the scheduler produced it.
+    public var placementJSON: String
+    public var startedAt: Double
+    public var endedAt: Double?
+    public var exitStatus: Int32?
+    public var exitSignal: Int32?
+
+    public init(
+        id: Int64 = 0, instance: String, runID: String, pid: Int32, processGroup: Int32, processStartTime: UInt64,
+        port: Int, argv: [String], environment: [String: String], placementJSON: String, startedAt: Double,
+        endedAt: Double? = nil, exitStatus: Int32? = nil, exitSignal: Int32? = nil
+    ) {
+        self.id = id
+        self.instance = instance
+        self.runID = runID
+        self.pid = pid
+        self.processGroup = processGroup
+        self.processStartTime = processStartTime
+        self.port = port
+        self.argv = argv
+        self.environment = environment
+        self.placementJSON = placementJSON
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.exitStatus = exitStatus
+        self.exitSignal = exitSignal
+    }
+
+    /// Whether the run has no recorded end.
+    public var isOpen: Bool { endedAt == nil }
+}
+
+/// Something that happened to an instance: a state change, a restart, a failed probe.
+public struct InstanceEvent: Sendable, Equatable, Codable {
+    public var id: Int64
+    /// Seconds since 1970.
+    public var time: Double
+    public var instance: String
+    /// A short machine-readable kind (`state`, `started`, `exited`, `probe-failed`).
+    public var kind: String
+    public var message: String
+    /// Extra facts as JSON text (`{}` when none).
+    public var detailsJSON: String
+
+    public init(
+        id: Int64 = 0, time: Double, instance: String, kind: String, message: String, detailsJSON: String = "{}"
+    ) {
+        self.id = id
+        self.time = time
+        self.instance = instance
+        self.kind = kind
+        self.message = message
+        self.detailsJSON = detailsJSON
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what llama-orch's build, tests and demo need on a fresh Debian 12 machine, and builds the
+# pinned llama-server once (cached under ~/.cache/llama-orch/). Safe to run again: it only does what
+# is missing. Run as root (or with sudo available) for the system packages.
+set -euo pipefail
+
+packages=(libsqlite3-dev libvulkan-dev mesa-vulkan-drivers vulkan-tools cmake g++ tmux python3-pip)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
+fi
+
+python3 - <<'PY' 2>/dev/null || { echo "setup: installing Python packages gguf, jsonschema" >&2; python3 -m pip install -q --disable-pip-version-check gguf jsonschema >&2; }
+import gguf, jsonschema
+PY
+
+command -v swift >/dev/null || { echo "setup: Swift 6 is required (https://www.swift.org/install/); 'swift' is not on PATH" >&2; exit 69; }
+
+"$(dirname "$0")/build-llama-server.sh"

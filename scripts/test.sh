@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: sets up what the tests need (scripts/setup.sh), builds everything, runs the whole
+# suite against the real llama-server, libvulkan (lavapipe) and SQLite, then the extra checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LLAMA_SERVER=$(scripts/setup.sh | tail -n 1)
+export LLAMA_SERVER
+echo "test: llama-server at $LLAMA_SERVER" >&2
+
+swift build --build-tests
+swift test --skip-build --parallel --num-workers 2 2>&1 | tee .build/test-output.txt
