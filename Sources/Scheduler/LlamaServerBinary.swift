@@ -7,6 +7,11 @@ public struct LlamaServerBinary: Sendable, Equatable, Codable {
     public var path: String
     public var capabilities: Capabilities
 
+    public init(path: String, capabilities: Capabilities) {
+        self.path = path
+        self.capabilities = capabilities
+    }
+
     /// Flags and meanings that differ across llama.cpp versions.
     public struct Capabilities: Sendable, Equatable, Codable {
         /// The `version:` line as printed (`0.6.0-dev (build 0, commit unknown)`, `6152 (abc1234)`).
@@ -146,7 +151,9 @@ public struct LlamaServerLocator: Sendable {
     }
 
     private func saveCache(_ cache: [String: LlamaServerBinary.Capabilities]) {
-        guard let cacheFile, let data = try? JSONEncoder().encode(cache) else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let cacheFile, let data = try? encoder.encode(cache) else { return }
         let folder = (cacheFile as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try? writeAtomically(String(decoding: data, as: UTF8.self), to: cacheFile)

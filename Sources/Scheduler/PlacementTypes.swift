@@ -100,6 +100,17 @@ public struct DeviceShare: Sendable, Equatable, Codable {
     public var blockCount: Int
     public var holdsOutput: Bool
     public var bytes: UInt64
+
+    public init(
+        deviceID: String, llamaName: String?, firstBlock: Int, blockCount: Int, holdsOutput: Bool, bytes: UInt64
+    ) {
+        self.deviceID = deviceID
+        self.llamaName = llamaName
+        self.firstBlock = firstBlock
+        self.blockCount = blockCount
+        self.holdsOutput = holdsOutput
+        self.bytes = bytes
+    }
 }
 
 /// Where one instance goes, how many bytes each device holds, and why.
@@ -115,6 +126,20 @@ public struct Placement: Sendable, Equatable, Codable {
     public var hostBytes: UInt64
     /// Sentences a person can follow: what was tried and why this was chosen.
     public var reasons: [String]
+
+    public init(
+        instance: String, mode: PlacementMode, shares: [DeviceShare], offloadedBlocks: Int, offloadsOutput: Bool,
+        blockCount: Int, hostBytes: UInt64, reasons: [String]
+    ) {
+        self.instance = instance
+        self.mode = mode
+        self.shares = shares
+        self.offloadedBlocks = offloadedBlocks
+        self.offloadsOutput = offloadsOutput
+        self.blockCount = blockCount
+        self.hostBytes = hostBytes
+        self.reasons = reasons
+    }
 
     /// Layer units on GPUs, counting the output layer as one (llama.cpp's "offloaded N/M layers").
     public var offloadedUnits: Int { offloadedBlocks + (offloadsOutput ? 1 : 0) }
