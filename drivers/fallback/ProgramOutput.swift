@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// What a program printed (stdout and stderr together) and how it ended, or that it ran out of time.
@@ -8,6 +9,9 @@ struct ProgramOutput: Sendable {
 
     /// Runs `executable` with `arguments` (no shell), collects its output, and kills it (SIGKILL) if it is
     /// still running after `timeout` seconds.
+    ///
+    /// Output is read on a dispatch thread, never on the concurrency pool: a killed program's children may
+    /// keep the pipe open, and then only what arrived is returned.
     static func run(_ executable: String, _ arguments: [String], timeout: Double) async throws -> ProgramOutput {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -16,36 +20,35 @@ struct ProgramOutput: Sendable {
         process.standardOutput = pipe
         process.standardError = pipe
         process.standardInput = FileHandle.nullDevice
-        let finished = Finished()
-        process.terminationHandler = { _ in finished.signal() }
+        let exited = Latch<Void>()
+        process.terminationHandler = { _ in exited.set(()) }
         try process.run()
+        let collected = Latch<Data>()
+        DispatchQueue.global().async { collected.set(pipe.fileHandleForReading.readDataToEndOfFile()) }
 
-        // Read on a thread of its own so a chatty program never blocks on a full pipe.
-        let reader = Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }
-        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
-        var timedOut = false
-        while !finished.isSet {
-            if ContinuousClock.now >= deadline {
-                timedOut = true
-                kill(process.processIdentifier, SIGKILL)
-                break
-            }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        let timedOut = await !exited.wait(until: .now + .milliseconds(Int(timeout * 1000)))
+        if timedOut { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
-        // A killed program's children may hold the pipe open: don't wait for them.
-        try? pipe.fileHandleForWriting.close()
-        let data = timedOut ? Data() : await reader.value
-        if timedOut { reader.cancel() }
+        _ = await collected.wait(until: .now + .milliseconds(timedOut ? 100 : 2000))
         return ProgramOutput(
-            output: String(decoding: data, as: UTF8.self), status: process.terminationStatus, timedOut: timedOut)
+            output: String(decoding: collected.value ?? Data(), as: UTF8.self), status: process.terminationStatus,
+            timedOut: timedOut)
     }
 
-    /// A flag set once from the termination handler's thread.
-    private final class Finished: @unchecked Sendable {
+    /// A value set once from another thread, polled without blocking the concurrency pool.
+    private final class Latch<Value: Sendable>: @unchecked Sendable {
         private let lock = NSLock()
-        private var value = false
-        var isSet: Bool { lock.withLock { value } }
-        func signal() { lock.withLock { value = true } }
+        private var stored: Value?
+        var value: Value? { lock.withLock { stored } }
+        func set(_ value: Value) { lock.withLock { stored = value } }
+
+        /// Whether the value was set before `deadline`.
+        func wait(until deadline: ContinuousClock.Instant) async -> Bool {
+            while value == nil {
+                if ContinuousClock.now >= deadline { return false }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return true
+        }
     }
 }
