@@ -71,20 +71,20 @@ public enum DeviceInventory {
     ) async throws -> Inventory {
         var probes = ProbeCache(registry: registry, context: context)
         if backend == "auto" {
-            for name in autoChain where registry.contains(name) {
-                let status = await probes.status(name)
-                if status.probe.devices.contains(where: \.isUsableGPU) {
-                    return await inventory(requested: backend, chosen: name, probes: &probes)
+            for name in autoChain {
+                guard let type = registry[name] else { continue }
+                if await probes.probe(type).status.probe.devices.contains(where: \.isUsableGPU) {
+                    return await inventory(requested: backend, chosen: type, probes: &probes)
                 }
             }
-            guard registry.contains(CPUDriver.name) else {
+            guard let cpu = registry[CPUDriver.name] else {
                 throw DriverUnavailableError(
-                    driver: backend, reason: .init(.noDevices, "no driver in the auto chain found a device"))
+                    driver: backend, reason: .init(.noDevices, "no driver in the auto chain found a usable GPU"))
             }
-            return try await checked(inventory(requested: backend, chosen: CPUDriver.name, probes: &probes))
+            return try await checked(inventory(requested: backend, chosen: cpu, probes: &probes))
         }
-        _ = try registry.lookup(backend)
-        return try await checked(inventory(requested: backend, chosen: backend, probes: &probes))
+        let type = try registry.lookup(backend)
+        return try await checked(inventory(requested: backend, chosen: type, probes: &probes))
     }
 
     /// Every registered driver's probe, in registry order, run concurrently.
@@ -105,18 +105,18 @@ public enum DeviceInventory {
     }
 
     /// The chosen driver's devices with a host entry added when it gave none.
-    private static func inventory(requested: String, chosen: String, probes: inout ProbeCache) async -> Inventory {
-        let status = await probes.status(chosen)
+    private static func inventory(
+        requested: String, chosen: any BackendDriver.Type, probes: inout ProbeCache
+    ) async -> Inventory {
+        let (driver, status) = await probes.probe(chosen)
         var devices = status.probe.devices
-        if status.available, !devices.contains(where: \.isHost), chosen != CPUDriver.name,
-            probes.registry.contains(CPUDriver.name)
+        if status.available, !devices.contains(where: \.isHost), chosen.name != CPUDriver.name,
+            let cpu = probes.registry[CPUDriver.name]
         {
-            devices += await probes.status(CPUDriver.name).probe.devices.filter(\.isHost)
+            devices += await probes.probe(cpu).status.probe.devices.filter(\.isHost)
         }
         return Inventory(
-            requested: requested, backend: chosen, devices: devices,
-            attempts: probes.order.compactMap { probes.done[$0] },
-            driver: probes.drivers[chosen] ?? CPUDriver(files: .live))
+            requested: requested, backend: chosen.name, devices: devices, attempts: probes.attempts, driver: driver)
     }
 
     /// The inventory, unless its driver is unavailable.
@@ -127,30 +127,26 @@ public enum DeviceInventory {
         return inventory
     }
 
-    /// Each driver probed at most once per discovery.
+    /// Each driver created and probed at most once per discovery, in the order asked.
     private struct ProbeCache {
         let registry: DriverRegistry
         let context: DriverContext
-        var drivers: [String: any BackendDriver] = [:]
-        var done: [String: DriverStatus] = [:]
-        var order: [String] = []
+        private var probed: [(driver: any BackendDriver, status: DriverStatus)] = []
 
         init(registry: DriverRegistry, context: DriverContext) {
             self.registry = registry
             self.context = context
         }
 
-        mutating func status(_ name: String) async -> DriverStatus {
-            if let status = done[name] { return status }
-            guard let type = registry[name] else {
-                return DriverStatus(name: name, summary: "", probe: .unavailable(.init(.notConfigured, "not built in")))
-            }
+        /// Every probe so far, in order.
+        var attempts: [DriverStatus] { probed.map(\.status) }
+
+        mutating func probe(_ type: any BackendDriver.Type) async -> (driver: any BackendDriver, status: DriverStatus) {
+            if let done = probed.first(where: { $0.status.name == type.name }) { return done }
             let driver = type.init(context: context)
-            let status = DriverStatus(name: name, summary: driver.summary, probe: await driver.probe())
-            drivers[name] = driver
-            done[name] = status
-            order.append(name)
-            return status
+            let result = (driver, DriverStatus(name: type.name, summary: type.summary, probe: await driver.probe()))
+            probed.append(result)
+            return result
         }
     }
 }

@@ -23,11 +23,11 @@ struct DriversCommand: AsyncParsableCommand {
         if json { return try printJSON(statuses) }
         let rows = statuses.map { status in
             [
-                status.name, status.available ? "available" : "unavailable", String(status.probe.devices.count),
-                status.probe.unavailableReason?.message ?? status.summary,
+                status.name, String(status.probe.devices.count), status.summary,
+                status.probe.unavailableReason?.description ?? "available",
             ]
         }
-        printTable(header: ["DRIVER", "STATUS", "DEVICES", "SUMMARY / WHY NOT"], rows: rows)
+        printTable(header: ["DRIVER", "DEVICES", "SUMMARY", "STATUS"], rows: rows)
     }
 }
 

@@ -104,6 +104,20 @@ func vulkaninfoDevices() throws -> [VulkaninfoDevice] {
         #expect(!ldd.stdout.contains("libvulkan"))
     }
 
+    @Test func realBinaryWithALoaderButNoDriverSaysSo() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["VK_DRIVER_FILES"] = "/nonexistent/icd.json"
+        environment["VK_ICD_FILENAMES"] = "/nonexistent/icd.json"
+        let run = try #require(runProgram(try llamaOrchBinary(), ["drivers", "--json"], environment: environment))
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let drivers = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
+        let vulkan = try #require(drivers.first { $0["name"] as? String == "vulkan" })
+        #expect(vulkan["available"] as? Bool == false)
+        let reason = try #require(vulkan["unavailable"] as? [String: Any])
+        #expect(reason["cause"] as? String == "no-devices")
+        #expect((reason["message"] as? String)?.contains("no Vulkan driver (ICD) is installed") == true)
+    }
+
     /// The path `dlopen("libvulkan.so.1")` finds, from the linker cache, with links resolved.
     func loaderPath() throws -> String {
         let cache = try #require(runProgram("/sbin/ldconfig", ["-p"]))
@@ -209,6 +223,8 @@ func vulkaninfoDevices() throws -> [VulkaninfoDevice] {
         #expect(GGMLVulkanSelection.order(devices, visibleDevices: "1,x,2") == [1])
         #expect(
             GGMLVulkanSelection.order(devices, visibleDevices: "7") == [], "llama-server refuses an index out of range")
+        #expect(GGMLVulkanSelection.order(devices, visibleDevices: "0,-1") == [])
+        #expect(GGMLVulkanSelection.order(devices, visibleDevices: "") == [])
     }
 
     @Test func memoryFollowsLlamaCppAndIsClamped() {

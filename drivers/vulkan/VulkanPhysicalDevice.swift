@@ -106,8 +106,10 @@ public enum GGMLVulkanSelection {
             // ggml reads unsigned numbers separated by commas or spaces and stops at the first non-number.
             var indices: [Int] = []
             for token in visibleDevices.split(whereSeparator: { $0 == "," || $0 == " " }) {
-                guard let index = Int(token), index >= 0 else { break }
-                guard devices.indices.contains(index) else { return [] }  // llama-server refuses to start
+                guard let index = Int(token) else { break }
+                // ggml reads a negative number as a huge unsigned one: like an index out of range, llama-server
+                // refuses to start, so no device gets a name.
+                guard devices.indices.contains(index) else { return [] }
                 indices.append(index)
             }
             return indices
