@@ -31,13 +31,65 @@ extension BackendDriver {
 public enum DriverProbe: Sendable, Equatable {
     /// The driver works; the devices may include a host (`cpu`) entry.
     case available([Device])
-    /// The driver can't be used here, and why, in words a user can act on.
-    case unavailable(reason: String)
+    /// The driver can't be used here, and why.
+    case unavailable(UnavailableReason)
 
+    /// The devices found, or none when the driver is unavailable.
     public var devices: [Device] {
         if case .available(let devices) = self { return devices }
         return []
     }
+
+    /// Why the driver is unavailable, or `nil` when it is available.
+    public var unavailableReason: UnavailableReason? {
+        if case .unavailable(let reason) = self { return reason }
+        return nil
+    }
+}
+
+/// Why a driver can't be used here: a cause a program can branch on and a message a user can act on.
+public struct UnavailableReason: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// The broad cause.
+    public enum Cause: String, Sendable, Codable {
+        /// A library or program the driver needs is missing (`libvulkan.so.1`, `llama-server`).
+        case missingDependency = "missing-dependency"
+        /// The driver's library or program works but found no device (no Vulkan ICD, `(none)`).
+        case noDevices = "no-devices"
+        /// The driver's input is wrong: a malformed inventory file, a bad setting.
+        case invalidInput = "invalid-input"
+        /// An external program failed, hung or printed something the driver can't read.
+        case probeFailed = "probe-failed"
+        /// The driver has nothing to offer on this platform or without configuration.
+        case notConfigured = "not-configured"
+    }
+
+    public var cause: Cause
+    /// One line without the `unavailable:` prefix (`no Vulkan loader (libvulkan.so.1)`).
+    public var message: String
+
+    public init(_ cause: Cause, _ message: String) {
+        self.cause = cause
+        self.message = message
+    }
+
+    public var description: String { "unavailable: \(message)" }
+}
+
+/// A driver that was asked for by name and can't be used.
+public struct DriverUnavailableError: OrchestratorError, Equatable {
+    /// The driver's name.
+    public var driver: String
+    public var reason: UnavailableReason
+
+    public init(driver: String, reason: UnavailableReason) {
+        self.driver = driver
+        self.reason = reason
+    }
+
+    /// A bad inventory file is a config error; everything else means the backend can't be used.
+    public var exitCode: OrchestratorExitCode { reason.cause == .invalidInput ? .configInvalid : .driverUnavailable }
+
+    public var description: String { "driver '\(driver)' is \(reason)" }
 }
 
 /// How llama-server is told to use the chosen devices.

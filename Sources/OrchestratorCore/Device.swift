@@ -52,5 +52,13 @@ public struct Device: Sendable, Codable, Equatable, Hashable {
     }
 
     /// Whether this entry stands for host memory rather than an accelerator.
-    public var isHost: Bool { kind == .cpu && llamaName == nil }
+    ///
+    /// A CPU-type accelerator such as lavapipe is `cpu` kind too, but it has a raw index (or a llama.cpp
+    /// name) through which llama-server can select it; the host has neither.
+    public var isHost: Bool { kind == .cpu && llamaName == nil && rawIndex == nil }
+
+    /// Whether this is a GPU llama-server can be told to use: not CPU-type, and named or selectable by index.
+    ///
+    /// `auto` picks the first driver that finds one of these; lavapipe (CPU-type) doesn't count.
+    public var isUsableGPU: Bool { kind != .cpu && (llamaName != nil || rawIndex != nil) }
 }

@@ -18,6 +18,8 @@ struct LlamaOrch: AsyncParsableCommand {
         subcommands: [
             InitCommand.self,
             ConfigCommand.self,
+            DriversCommand.self,
+            DevicesCommand.self,
         ]
     )
 
