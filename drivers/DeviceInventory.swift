@@ -59,6 +59,12 @@ public enum DeviceInventory {
     /// The drivers `auto` tries, in order; the first that finds a usable GPU wins, else `cpu`.
     public static let autoChain = ["vulkan", "fallback", "cpu"]
 
+    /// The backend to use when none was named on the command line or in a config: `static` when an inventory
+    /// file was passed explicitly (`--devices-file`), else `auto`.
+    public static func backend(requested: String?, devicesFileOption: String?) -> String {
+        requested ?? (devicesFileOption == nil ? "auto" : StaticDriver.name)
+    }
+
     /// The devices of `backend` (`auto` or a driver name) plus the host.
     ///
     /// `auto` tries `autoChain` and takes the first driver with a usable GPU (`Device.isUsableGPU`; a
