@@ -7,6 +7,7 @@ import OrchestratorCore
 /// The binary is the context's `llamaServer` (the project's `bin/llama-server`), else `LLAMA_SERVER`, else
 /// `llama-server` on `PATH`. A binary that hangs is killed after the context's timeout. On Linux, amdgpu
 /// cards in sysfs add their PCI bus id and VRAM use. The host entry always comes from the `cpu` driver.
+/// Every listed device is reported as `discrete`: `--list-devices` doesn't say, and it lists no PCI bus id.
 public struct FallbackDriver: BackendDriver {
     public static let name = "fallback"
     public static let summary = "devices as 'llama-server --list-devices' reports them (any GPU backend)"
