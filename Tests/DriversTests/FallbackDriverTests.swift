@@ -71,6 +71,11 @@ import Testing
         let nowhere = await FallbackDriver(context: DriverContext(environment: ["PATH": "/nonexistent"])).probe()
         #expect(nowhere.unavailableReason?.cause == .missingDependency)
         #expect(nowhere.unavailableReason?.message.contains("scripts/build-llama-server.sh") == true)
+        let notABinary = await FallbackDriver(context: DriverContext(environment: ["LLAMA_SERVER": "/nonexistent/x"]))
+            .probe()
+        #expect(
+            notABinary.unavailableReason
+                == UnavailableReason(.missingDependency, "LLAMA_SERVER /nonexistent/x is not an executable file"))
     }
 
     @Test func killsABinaryThatHangs() async throws {
