@@ -59,6 +59,12 @@ public enum DeviceInventory {
     /// The drivers `auto` tries, in order; the first that finds a usable GPU wins, else `cpu`.
     public static let autoChain = ["vulkan", "fallback", "cpu"]
 
+    /// The backend to use when none was named on the command line or in a config: `static` when an inventory
+    /// file was passed explicitly (`--devices-file`), else `auto`.
+    public static func backend(requested: String?, devicesFileOption: String?) -> String {
+        requested ?? (devicesFileOption == nil ? "auto" : StaticDriver.name)
+    }
+
     /// The devices of `backend` (`auto` or a driver name) plus the host.
     ///
     /// `auto` tries `autoChain` and takes the first driver with a usable GPU (`Device.isUsableGPU`; a
@@ -152,15 +158,16 @@ public enum DeviceInventory {
 }
 
 extension DriverContext {
-    /// The context a command line gives drivers: its environment, the inventory file from `--devices-file`
-    /// or `LLAMA_ORCH_DEVICES`, and `<root>/bin/llama-server` when the project has one.
+    /// The context a command line gives drivers: its environment (which holds `LLAMA_ORCH_DEVICES`,
+    /// `LLAMA_SERVER`, `PATH`), the `--devices-file` option, and `<root>/bin/llama-server` when the project
+    /// has one.
     public static func commandLine(
         environment: [String: String], devicesFile: String?, projectRoot: String?
     ) -> DriverContext {
         let binary = projectRoot.map { $0 + "/bin/llama-server" }
         return DriverContext(
             environment: environment,
-            devicesFile: devicesFile ?? environment["LLAMA_ORCH_DEVICES"].flatMap { $0.isEmpty ? nil : $0 },
+            devicesFile: devicesFile,
             llamaServer: binary.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil },
             projectRoot: projectRoot)
     }

@@ -4,7 +4,7 @@ public enum DeviceKind: String, Sendable, Codable, CaseIterable {
     case integrated
     /// Host memory and cores, or a CPU-type Vulkan device such as Mesa's lavapipe.
     case cpu
-    /// A device with no hardware behind it (a planned one from an inventory file).
+    /// A virtual or otherwise unclassified GPU (Vulkan's `VIRTUAL_GPU` and `OTHER` device types).
     case virtual
 }
 

@@ -11,7 +11,7 @@ struct DevicesCommand: AsyncParsableCommand {
         discussion: """
             --backend auto tries \(DeviceInventory.autoChain.joined(separator: ", ")) and takes the first with a \
             usable GPU (a CPU-type Vulkan device such as lavapipe doesn't count). The static driver reads \
-            --devices-file or LLAMA_ORCH_DEVICES.
+            --devices-file or LLAMA_ORCH_DEVICES; --devices-file without --backend means --backend static.
             """)
 
     @OptionGroup var options: GlobalOptions
@@ -21,7 +21,8 @@ struct DevicesCommand: AsyncParsableCommand {
 
     func run() async throws {
         let inventory = try await DeviceInventory.discover(
-            backend: options.backend ?? "auto", registry: DriverCatalog.registry(), context: options.driverContext())
+            backend: DeviceInventory.backend(requested: options.backend, devicesFileOption: options.devicesFile),
+            registry: DriverCatalog.registry(), context: options.driverContext())
         if json { return try printJSON(inventory) }
         let rows = inventory.devices.map { device in
             [

@@ -163,4 +163,41 @@ private struct FakeCPU: BackendDriver {
             return error.exitCode == .configInvalid && error.description.contains("devices[0].total_mib")
         }
     }
+
+    @Test func aDevicesFileWithoutABackendMeansStatic() {
+        #expect(DeviceInventory.backend(requested: nil, devicesFileOption: nil) == "auto")
+        #expect(DeviceInventory.backend(requested: nil, devicesFileOption: "f.json") == "static")
+        #expect(DeviceInventory.backend(requested: "vulkan", devicesFileOption: "f.json") == "vulkan")
+    }
+}
+
+/// The real `llama-orch devices` with planned hardware from a file.
+extension SpawningProcesses {
+    @Suite struct DevicesCommandTests {
+        @Test func listsPlannedHardwareAndRefusesABadFile() throws {
+            let folder = try TemporaryFolder()
+            defer { folder.remove() }
+            let planned = try folder.write(
+                "planned.json",
+                #"{"devices": [{"name": "A", "kind": "discrete", "total_mib": 24576, "llama_name": "CUDA0"}, {"name": "B", "kind": "discrete", "total_mib": 12288, "llama_name": "CUDA1"}]}"#
+            )
+            let binary = try llamaOrchBinary()
+            let run = try #require(runProgram(binary, ["devices", "--devices-file", planned, "--json"]))
+            #expect(run.status == 0, "stderr: \(run.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+            #expect(json["backend"] as? String == "static")
+            let devices = try #require(json["devices"] as? [[String: Any]])
+            #expect(devices.compactMap { $0["llamaName"] as? String } == ["CUDA0", "CUDA1"])
+            #expect(devices.last?["id"] as? String == "host")
+
+            let table = try #require(runProgram(binary, ["devices", "--devices-file", planned]))
+            #expect(table.stdout.contains("CUDA1      discrete  12288 MiB  12288 MiB  [..........] 0%  B"))
+
+            let bad = try folder.write(
+                "bad.json", #"{"devices": [{"name": "A", "kind": "discrete", "total_mib": "abc"}]}"#)
+            let refused = try #require(runProgram(binary, ["devices", "--devices-file", bad]))
+            #expect(refused.status == OrchestratorExitCode.configInvalid.rawValue)
+            #expect(refused.stderr.contains(#"\#(bad): devices[0].total_mib: expected a positive integer, got "abc""#))
+        }
+    }
 }

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+/// The suites that start processes, run one test at a time: a stub script written by one test while another
+/// test forks would be held open for writing by the child, and running it would fail with ETXTBSY.
+@Suite(.serialized) struct SpawningProcesses {}
+
 /// A fresh temporary folder, removed by `remove()`.
 struct TemporaryFolder {
     let path: String

@@ -49,112 +49,115 @@ func vulkaninfoDevices() throws -> [VulkaninfoDevice] {
     return devices
 }
 
-@Suite(.serialized) struct VulkanDriverTests {
-    @Test func findsLavapipeWithTheHeapVulkaninfoReports() async throws {
-        let expected = try vulkaninfoDevices()
-        let lavapipe = try #require(
-            expected.first { $0.type == "PHYSICAL_DEVICE_TYPE_CPU" },
-            "vulkaninfo shows no CPU-type device: install mesa-vulkan-drivers (lavapipe)")
-        let probe = await VulkanDriver(context: DriverContext()).probe()
-        #expect(probe.unavailableReason == nil)
-        #expect(probe.devices.count == expected.count)
-        let device = try #require(probe.devices.first { $0.rawIndex == lavapipe.index })
-        #expect(device.kind == .cpu)
-        #expect(device.description == lavapipe.name)
-        #expect(device.description.hasPrefix("llvmpipe"))
-        let deviceLocal = lavapipe.heaps.filter(\.deviceLocal).map(\.size).reduce(0, +)
-        #expect(deviceLocal > 0)
-        #expect(device.totalBytes == deviceLocal)
-        #expect(device.freeBytes == deviceLocal, "lavapipe has no memory-budget extension: free is the heap size")
-        #expect(device.vendor == "Mesa (0x10005)")
-        #expect(device.details["driver"] == "llvmpipe")
-        #expect(device.uuid?.count == 32)
-        #expect(device.llamaName == nil, "ggml never picks a CPU-type device by itself")
-        #expect(!device.isHost)
-        #expect(!device.isUsableGPU)
+extension SpawningProcesses {
+    @Suite struct VulkanDriverTests {
+        @Test func findsLavapipeWithTheHeapVulkaninfoReports() async throws {
+            let expected = try vulkaninfoDevices()
+            let lavapipe = try #require(
+                expected.first { $0.type == "PHYSICAL_DEVICE_TYPE_CPU" },
+                "vulkaninfo shows no CPU-type device: install mesa-vulkan-drivers (lavapipe)")
+            let probe = await VulkanDriver(context: DriverContext()).probe()
+            #expect(probe.unavailableReason == nil)
+            #expect(probe.devices.count == expected.count)
+            let device = try #require(probe.devices.first { $0.rawIndex == lavapipe.index })
+            #expect(device.kind == .cpu)
+            #expect(device.description == lavapipe.name)
+            #expect(device.description.hasPrefix("llvmpipe"))
+            let deviceLocal = lavapipe.heaps.filter(\.deviceLocal).map(\.size).reduce(0, +)
+            #expect(deviceLocal > 0)
+            #expect(device.totalBytes == deviceLocal)
+            #expect(device.freeBytes == deviceLocal, "lavapipe has no memory-budget extension: free is the heap size")
+            #expect(device.vendor == "Mesa (0x10005)")
+            #expect(device.details["driver"] == "llvmpipe")
+            #expect(device.uuid?.count == 32)
+            #expect(device.llamaName == nil, "ggml never picks a CPU-type device by itself")
+            #expect(!device.isHost)
+            #expect(!device.isUsableGPU)
 
-        let settings = VulkanDriver(context: DriverContext()).launchSettings(for: [device])
-        #expect(settings.deviceNames == ["Vulkan0"])
-        #expect(settings.environment == ["GGML_VK_VISIBLE_DEVICES": String(lavapipe.index)])
-    }
+            let settings = VulkanDriver(context: DriverContext()).launchSettings(for: [device])
+            #expect(settings.deviceNames == ["Vulkan0"])
+            #expect(settings.environment == ["GGML_VK_VISIBLE_DEVICES": String(lavapipe.index)])
+        }
 
-    @Test func visibleDevicesGiveLavapipeItsName() async throws {
-        let context = DriverContext(environment: ["GGML_VK_VISIBLE_DEVICES": "0"])
-        let devices = await VulkanDriver(context: context).probe().devices
-        #expect(devices.first { $0.rawIndex == 0 }?.llamaName == "Vulkan0")
-    }
+        @Test func visibleDevicesGiveLavapipeItsName() async throws {
+            let context = DriverContext(environment: ["GGML_VK_VISIBLE_DEVICES": "0"])
+            let devices = await VulkanDriver(context: context).probe().devices
+            #expect(devices.first { $0.rawIndex == 0 }?.llamaName == "Vulkan0")
+        }
 
-    @Test func missingLoaderSaysSo() async {
-        let probe = await VulkanDriver(context: DriverContext(), library: "libvulkan-missing.so.1").probe()
-        let reason = probe.unavailableReason
-        #expect(reason?.cause == .missingDependency)
-        #expect(reason?.description.hasPrefix("unavailable: no Vulkan loader (libvulkan-missing.so.1)") == true)
-    }
+        @Test func missingLoaderSaysSo() async {
+            let probe = await VulkanDriver(context: DriverContext(), library: "libvulkan-missing.so.1").probe()
+            let reason = probe.unavailableReason
+            #expect(reason?.cause == .missingDependency)
+            #expect(reason?.description.hasPrefix("unavailable: no Vulkan loader (libvulkan-missing.so.1)") == true)
+        }
 
-    @Test func aLibraryThatIsNotTheLoaderSaysSo() async {
-        // A real library without vkGetInstanceProcAddr.
-        let probe = await VulkanDriver(context: DriverContext(), library: "libm.so.6").probe()
-        #expect(probe.unavailableReason?.message.contains("no vkGetInstanceProcAddr") == true)
-    }
+        @Test func aLibraryThatIsNotTheLoaderSaysSo() async {
+            // A real library without vkGetInstanceProcAddr.
+            let probe = await VulkanDriver(context: DriverContext(), library: "libm.so.6").probe()
+            #expect(probe.unavailableReason?.message.contains("no vkGetInstanceProcAddr") == true)
+        }
 
-    @Test func binaryHasNoLinkTimeDependencyOnTheLoader() throws {
-        let binary = try llamaOrchBinary()
-        let ldd = try #require(runProgram("ldd", [binary]))
-        #expect(ldd.status == 0)
-        #expect(!ldd.stdout.contains("libvulkan"))
-    }
+        @Test func binaryHasNoLinkTimeDependencyOnTheLoader() throws {
+            let binary = try llamaOrchBinary()
+            let ldd = try #require(runProgram("ldd", [binary]))
+            #expect(ldd.status == 0)
+            #expect(!ldd.stdout.contains("libvulkan"))
+        }
 
-    @Test func realBinaryWithALoaderButNoDriverSaysSo() throws {
-        var environment = ProcessInfo.processInfo.environment
-        environment["VK_DRIVER_FILES"] = "/nonexistent/icd.json"
-        environment["VK_ICD_FILENAMES"] = "/nonexistent/icd.json"
-        let run = try #require(runProgram(try llamaOrchBinary(), ["drivers", "--json"], environment: environment))
-        #expect(run.status == 0, "stderr: \(run.stderr)")
-        let drivers = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
-        let vulkan = try #require(drivers.first { $0["name"] as? String == "vulkan" })
-        #expect(vulkan["available"] as? Bool == false)
-        let reason = try #require(vulkan["unavailable"] as? [String: Any])
-        #expect(reason["cause"] as? String == "no-devices")
-        #expect((reason["message"] as? String)?.contains("no Vulkan driver (ICD) is installed") == true)
-    }
+        @Test func realBinaryWithALoaderButNoDriverSaysSo() throws {
+            var environment = ProcessInfo.processInfo.environment
+            environment["VK_DRIVER_FILES"] = "/nonexistent/icd.json"
+            environment["VK_ICD_FILENAMES"] = "/nonexistent/icd.json"
+            let run = try #require(runProgram(try llamaOrchBinary(), ["drivers", "--json"], environment: environment))
+            #expect(run.status == 0, "stderr: \(run.stderr)")
+            let drivers = try #require(
+                try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
+            let vulkan = try #require(drivers.first { $0["name"] as? String == "vulkan" })
+            #expect(vulkan["available"] as? Bool == false)
+            let reason = try #require(vulkan["unavailable"] as? [String: Any])
+            #expect(reason["cause"] as? String == "no-devices")
+            #expect((reason["message"] as? String)?.contains("no Vulkan driver (ICD) is installed") == true)
+        }
 
-    /// The path `dlopen("libvulkan.so.1")` finds, from the linker cache, with links resolved.
-    func loaderPath() throws -> String {
-        let cache = try #require(runProgram("/sbin/ldconfig", ["-p"]))
-        let line = try #require(cache.stdout.split(separator: "\n").first { $0.contains("libvulkan.so.1 ") })
-        let path = try #require(line.components(separatedBy: " => ").last)
-        return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-    }
+        /// The path `dlopen("libvulkan.so.1")` finds, from the linker cache, with links resolved.
+        func loaderPath() throws -> String {
+            let cache = try #require(runProgram("/sbin/ldconfig", ["-p"]))
+            let line = try #require(cache.stdout.split(separator: "\n").first { $0.contains("libvulkan.so.1 ") })
+            let path = try #require(line.components(separatedBy: " => ").last)
+            return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        }
 
-    /// Runs `llama-orch ARGS` in a private mount namespace where the Vulkan loader is `/dev/null`.
-    func runWithoutLoader(_ arguments: [String]) throws -> ProgramRun {
-        let script = #"mount --bind /dev/null "$1" && shift && exec "$@""#
-        return try #require(
-            runProgram(
-                "unshare",
-                [
-                    "--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", try loaderPath(),
-                    try llamaOrchBinary(),
-                ] + arguments))
-    }
+        /// Runs `llama-orch ARGS` in a private mount namespace where the Vulkan loader is `/dev/null`.
+        func runWithoutLoader(_ arguments: [String]) throws -> ProgramRun {
+            let script = #"mount --bind /dev/null "$1" && shift && exec "$@""#
+            return try #require(
+                runProgram(
+                    "unshare",
+                    [
+                        "--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", try loaderPath(),
+                        try llamaOrchBinary(),
+                    ] + arguments))
+        }
 
-    @Test(.enabled(if: getuid() == 0, "hiding the loader needs root (unshare -m and a bind mount)"))
-    func realBinaryWithTheLoaderHiddenStillGivesTheHost() throws {
-        let run = try runWithoutLoader(["devices", "--json"])
-        #expect(run.status == 0, "stderr: \(run.stderr)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
-        #expect(json["backend"] as? String != "vulkan")
-        let devices = try #require(json["devices"] as? [[String: Any]])
-        #expect(devices.contains { $0["id"] as? String == "host" && $0["kind"] as? String == "cpu" })
-        let attempts = try #require(json["attempts"] as? [[String: Any]])
-        let vulkan = try #require(attempts.first { $0["name"] as? String == "vulkan" })
-        #expect(vulkan["available"] as? Bool == false)
-        let reason = try #require(vulkan["unavailable"] as? [String: Any])
-        #expect((reason["message"] as? String)?.hasPrefix("no Vulkan loader (libvulkan.so.1)") == true)
+        @Test(.enabled(if: getuid() == 0, "hiding the loader needs root (unshare -m and a bind mount)"))
+        func realBinaryWithTheLoaderHiddenStillGivesTheHost() throws {
+            let run = try runWithoutLoader(["devices", "--json"])
+            #expect(run.status == 0, "stderr: \(run.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+            #expect(json["backend"] as? String != "vulkan")
+            let devices = try #require(json["devices"] as? [[String: Any]])
+            #expect(devices.contains { $0["id"] as? String == "host" && $0["kind"] as? String == "cpu" })
+            let attempts = try #require(json["attempts"] as? [[String: Any]])
+            let vulkan = try #require(attempts.first { $0["name"] as? String == "vulkan" })
+            #expect(vulkan["available"] as? Bool == false)
+            let reason = try #require(vulkan["unavailable"] as? [String: Any])
+            #expect((reason["message"] as? String)?.hasPrefix("no Vulkan loader (libvulkan.so.1)") == true)
 
-        let explicit = try runWithoutLoader(["devices", "--backend", "vulkan"])
-        #expect(explicit.status == OrchestratorExitCode.driverUnavailable.rawValue)
-        #expect(explicit.stderr.contains("driver 'vulkan' is unavailable: no Vulkan loader (libvulkan.so.1)"))
+            let explicit = try runWithoutLoader(["devices", "--backend", "vulkan"])
+            #expect(explicit.status == OrchestratorExitCode.driverUnavailable.rawValue)
+            #expect(explicit.stderr.contains("driver 'vulkan' is unavailable: no Vulkan loader (libvulkan.so.1)"))
+        }
     }
 }
 

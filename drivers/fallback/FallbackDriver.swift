@@ -7,6 +7,7 @@ import OrchestratorCore
 /// The binary is the context's `llamaServer` (the project's `bin/llama-server`), else `LLAMA_SERVER`, else
 /// `llama-server` on `PATH`. A binary that hangs is killed after the context's timeout. On Linux, amdgpu
 /// cards in sysfs add their PCI bus id and VRAM use. The host entry always comes from the `cpu` driver.
+/// Every listed device is reported as `discrete`: `--list-devices` doesn't say, and it lists no PCI bus id.
 public struct FallbackDriver: BackendDriver {
     public static let name = "fallback"
     public static let summary = "devices as 'llama-server --list-devices' reports them (any GPU backend)"
@@ -26,18 +27,21 @@ public struct FallbackDriver: BackendDriver {
     }
 
     public func probe() async -> DriverProbe {
-        guard let binary = llamaServer() else {
+        guard let (binary, source) = llamaServer() else {
             return .unavailable(
                 .init(
                     .missingDependency,
                     "no llama-server: put one in <root>/bin, set LLAMA_SERVER, or add it to PATH "
                         + "(scripts/build-llama-server.sh builds one)"))
         }
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            return .unavailable(.init(.missingDependency, "\(source) \(binary) is not an executable file"))
+        }
         let run: ProgramOutput
         do {
             run = try await ProgramOutput.run(binary, ["--list-devices"], timeout: context.timeout)
         } catch {
-            return .unavailable(.init(.probeFailed, "\(binary) --list-devices: \(error)"))
+            return .unavailable(.init(.probeFailed, "\(binary) --list-devices: \(error.localizedDescription)"))
         }
         if run.timedOut {
             return .unavailable(
@@ -64,15 +68,16 @@ public struct FallbackDriver: BackendDriver {
         return .available(devices)
     }
 
-    /// The binary to ask: the context's, else `LLAMA_SERVER`, else `llama-server` on `PATH`.
-    func llamaServer() -> String? {
-        if let configured = context.llamaServer { return configured }
+    /// The binary to ask and where it came from: the context's, else `LLAMA_SERVER`, else `llama-server` on
+    /// `PATH`.
+    func llamaServer() -> (path: String, source: String)? {
+        if let configured = context.llamaServer { return (configured, "the configured llama-server") }
         if let fromEnvironment = context.environment["LLAMA_SERVER"], !fromEnvironment.isEmpty {
-            return fromEnvironment
+            return (fromEnvironment, "LLAMA_SERVER")
         }
         for folder in (context.environment["PATH"] ?? "").split(separator: ":") {
             let candidate = "\(folder)/llama-server"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            if FileManager.default.isExecutableFile(atPath: candidate) { return (candidate, "PATH") }
         }
         return nil
     }

@@ -15,7 +15,7 @@ enum UnavailableVulkan: Error, Equatable {
 
 /// Reads every physical device through a loaded Vulkan loader.
 ///
-/// Creates one instance (API 1.1 or the loader's version, with `VK_KHR_get_physical_device_properties2`
+/// Creates one instance (at the loader's API version, with `VK_KHR_get_physical_device_properties2`
 /// when offered), reads each device with `vkGetPhysicalDeviceProperties2` and its extension structures where
 /// the device supports them, and destroys the instance.
 struct VulkanEnumerator {
@@ -47,8 +47,8 @@ struct VulkanEnumerator {
         let result = withCStrings(enabled) { names -> VkResult in
             var application = VkApplicationInfo()
             application.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO
-            application.apiVersion = max(makeVersion(1, 1), min(loaderVersion, makeVersion(1, 3)))
-            if loaderVersion < makeVersion(1, 1) { application.apiVersion = makeVersion(1, 0) }
+            // The loader's own version: a 1.0 loader refuses anything newer, a later one accepts it.
+            application.apiVersion = loaderVersion
             return withUnsafePointer(to: &application) { applicationPointer in
                 var info = VkInstanceCreateInfo()
                 info.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO
