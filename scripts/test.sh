@@ -10,3 +10,6 @@ echo "test: llama-server at $LLAMA_SERVER" >&2
 
 swift build --build-tests
 swift test --skip-build --parallel --num-workers 2 2>&1 | tee .build/test-output.txt
+
+# A driver added in-tree is picked up by the next build with no other edit (scaffold, build, list, remove).
+scripts/check-new-driver.sh
