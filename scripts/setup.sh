@@ -4,7 +4,8 @@
 # is missing. Run as root (or with sudo available) for the system packages.
 set -euo pipefail
 
-packages=(libsqlite3-dev libvulkan-dev mesa-vulkan-drivers vulkan-tools cmake g++ tmux python3-pip)
+packages=(libsqlite3-dev libvulkan-dev mesa-vulkan-drivers vulkan-tools cmake g++ tmux python3-pip
+  glslc spirv-headers glslang-tools systemd)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -23,4 +24,7 @@ PY
 
 command -v swift >/dev/null || { echo "setup: Swift 6 is required (https://www.swift.org/install/); 'swift' is not on PATH" >&2; exit 69; }
 
+# The older llama.cpp (before --fit and the 2026 -ngl change), with the Vulkan backend: the tests run it on
+# Mesa's lavapipe and check that the command builder speaks both versions.
+"$(dirname "$0")/build-llama-server.sh" --old --vulkan >/dev/null
 "$(dirname "$0")/build-llama-server.sh"

