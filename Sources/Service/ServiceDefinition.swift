@@ -57,10 +57,14 @@ public struct ServiceDefinition: Sendable, Equatable {
 
     /// Checks what every target needs; `posixPaths` also requires absolute POSIX paths (systemd, launchd).
     func validate(posixPaths: Bool) throws(ServiceError) {
-        guard name.range(of: #"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"#, options: .regularExpression) != nil else {
+        // No "--": the name appears in an XML comment of the Task Scheduler text, where "--" is not allowed.
+        guard name.range(of: #"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"#, options: .regularExpression) != nil,
+            !name.contains("--")
+        else {
             throw .invalidValue(
                 field: "name", value: name,
-                expected: "1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+                expected: "1 to 63 letters, digits, '.', '_' or '-' (not two in a row), starting with a letter or digit"
+            )
         }
         for (field, value) in [("binary", binary), ("root", root)] {
             if value.isEmpty { throw .invalidValue(field: field, value: value, expected: "a path") }

@@ -286,8 +286,9 @@ struct ServiceOptions: ParsableArguments {
             } else {
                 nil
             }
+        // A Windows path (C:\...) for the Windows targets is taken as written.
         let binaryPath =
-            binary.map { resolve($0, against: global.workingDirectory) }
+            binary.map { target.installsHere ? resolve($0, against: global.workingDirectory) : $0 }
             ?? currentExecutable(workingDirectory: global.workingDirectory, environment: environment)
         let definition = ServiceDefinition(
             name: name, binary: binaryPath, root: root.path, environment: variables, user: user)

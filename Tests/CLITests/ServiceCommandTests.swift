@@ -102,8 +102,10 @@ import Testing
             from: Data(launchd.stdout.utf8), options: [], format: nil)
         let arguments = (plist as? [String: Any])?["ProgramArguments"] as? [String]
         #expect(arguments?.first == project.root + "/bin/llama-orch", "a relative --binary is made absolute")
-        let nssm = try CommandRunner.llamaOrch(["service", "print", "--target", "nssm"], in: project.root)
+        let nssm = try CommandRunner.llamaOrch(
+            ["service", "print", "--target", "nssm", "--binary", #"C:\llama-orch\llama-orch.exe"#], in: project.root)
         #expect(nssm.status == 0, "\(nssm.stderr)")
+        #expect(nssm.stdout.contains(#"nssm install llama-orch C:\llama-orch\llama-orch.exe"#), "\(nssm.stdout)")
         #expect(nssm.stdout.contains("nssm set llama-orch AppKillProcessTree 0"))
         #expect(!nssm.stdout.contains("PATH="), "a Linux PATH is not passed to Windows")
         let schtasks = try CommandRunner.llamaOrch(
@@ -111,7 +113,8 @@ import Testing
         #expect(schtasks.status == 0, "\(schtasks.stderr)")
         #expect(schtasks.stdout.contains("<BootTrigger>"))
         let windowsInstall = try CommandRunner.llamaOrch(
-            ["service", "install", "--target", "nssm"], in: project.root)
+            ["service", "install", "--target", "nssm", "--binary", #"C:\llama-orch\llama-orch.exe"#],
+            in: project.root)
         #expect(windowsInstall.status == 0)
         #expect(windowsInstall.stderr.contains("can't be installed from here"))
         #expect(windowsInstall.stdout == nssm.stdout)

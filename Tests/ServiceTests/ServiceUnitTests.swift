@@ -85,7 +85,9 @@ import Testing
         badUser.user = "two words"
         var badService = base
         badService.name = "../evil"
-        for definition in [relative, newline, badName, badUser, badService] {
+        var doubleHyphen = base
+        doubleHyphen.name = "llama--orch"
+        for definition in [relative, newline, badName, badUser, badService, doubleHyphen] {
             #expect(throws: ServiceError.self) {
                 try ServiceUnit.render(target: .systemd, scope: .system, definition: definition)
             }
