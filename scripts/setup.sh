@@ -4,7 +4,7 @@
 # is missing. Run as root (or with sudo available) for the system packages.
 set -euo pipefail
 
-packages=(libsqlite3-dev libvulkan-dev mesa-vulkan-drivers vulkan-tools cmake g++ tmux python3-pip)
+packages=(libsqlite3-dev libvulkan-dev mesa-vulkan-drivers vulkan-tools cmake g++ tmux python3-pip systemd)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
