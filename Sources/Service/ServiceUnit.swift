@@ -197,7 +197,8 @@ public enum NSSMCommands {
 ///
 /// A system task starts at boot (after a delay for the network) as SYSTEM or the given account; a user task
 /// starts at that user's logon. Task Scheduler has no environment setting: the comment lists the variables
-/// to set for the account.
+/// to set for the account. Values follow the Task Scheduler schema: a restart `Count` is an unsigned byte
+/// (255 at most) and its `Interval` at least a minute.
 public enum TaskSchedulerXML {
     /// The task XML; the definition must already be valid.
     public static func render(scope: ServiceScope, definition: ServiceDefinition) -> String {
@@ -270,7 +271,7 @@ public enum TaskSchedulerXML {
             "    <Priority>7</Priority>",
             "    <RestartOnFailure>",
             "      <Interval>PT1M</Interval>",
-            "      <Count>999</Count>",
+            "      <Count>255</Count>",
             "    </RestartOnFailure>",
             "  </Settings>",
             #"  <Actions Context="Author">"#,

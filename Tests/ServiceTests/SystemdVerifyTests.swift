@@ -19,6 +19,23 @@ import Testing
         try verify(scope: .system, rootName: "odd 100% $x", environment: ["NOTE": "a \"b\" 50% $HOME\\"])
     }
 
+    /// The check has teeth: a unit whose binary is missing fails, so a passing unit really was checked.
+    @Test func aUnitWhoseBinaryIsMissingFailsVerification() throws {
+        guard let analyze = Self.systemdAnalyze() else {
+            Issue.record("systemd-analyze is not installed: install the systemd package (apt-get install systemd)")
+            return
+        }
+        let project = try TemporaryProject("verify-missing")
+        defer { project.remove() }
+        let definition = ServiceDefinition(binary: project.root + "/bin/no-such-llama-orch", root: project.root)
+        let unit = try project.write(
+            "units/llama-orch.service", try ServiceUnit.render(target: .systemd, scope: .system, definition: definition)
+        )
+        let result = try CommandRunner.run(analyze, ["verify", unit])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("no-such-llama-orch"), "\(result.stderr)")
+    }
+
     private func verify(scope: ServiceScope, rootName: String, environment: [String: String]) throws {
         guard let analyze = Self.systemdAnalyze() else {
             Issue.record(
