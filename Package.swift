@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "GGUF", dependencies: ["OrchestratorCore"], swiftSettings: swiftSettings),
         .target(name: "Scheduler", dependencies: ["OrchestratorCore", "GGUF"], swiftSettings: swiftSettings),
         .target(name: "StateStore", dependencies: ["OrchestratorCore", grdb, logging], swiftSettings: swiftSettings),
+        // Boot service units (systemd, launchd, NSSM, Task Scheduler): rendering, install and removal.
+        .target(name: "Service", dependencies: ["OrchestratorCore"], swiftSettings: swiftSettings),
         // The Vulkan headers with VK_NO_PROTOTYPES: the loader is opened at run time, never linked.
         .target(name: "CVulkan"),
         .target(
@@ -55,7 +57,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "llama-orch",
-            dependencies: ["OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", argumentParser, logging],
+            dependencies: [
+                "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "Service", argumentParser, logging,
+            ],
             swiftSettings: swiftSettings
         ),
         // Helpers for tests and for driver authors: GGUF fixture writer, temporary project folders, CLI runner.
@@ -91,6 +95,13 @@ let package = Package(
         .testTarget(
             name: "DriversTests",
             dependencies: ["Drivers", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // Golden/ holds the hand-checked units the tests compare against, read from the source tree.
+        .testTarget(
+            name: "ServiceTests",
+            dependencies: ["Service", "TestSupport"],
+            exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

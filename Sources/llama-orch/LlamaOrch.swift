@@ -20,6 +20,8 @@ struct LlamaOrch: AsyncParsableCommand {
             ConfigCommand.self,
             DriversCommand.self,
             DevicesCommand.self,
+            ServiceCommand.self,
+            AutostartCommand.self,
         ]
     )
 
