@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Scheduler", dependencies: ["OrchestratorCore", "GGUF"], swiftSettings: swiftSettings),
         .target(name: "StateStore", dependencies: ["OrchestratorCore", grdb, logging], swiftSettings: swiftSettings),
         // Boot service units (systemd, launchd, NSSM, Task Scheduler): rendering, install and removal.
-        .target(name: "Service", dependencies: ["OrchestratorCore"], swiftSettings: swiftSettings),
+        .target(name: "BootService", dependencies: ["OrchestratorCore"], swiftSettings: swiftSettings),
         // The Vulkan headers with VK_NO_PROTOTYPES: the loader is opened at run time, never linked.
         .target(name: "CVulkan"),
         .target(
@@ -58,7 +58,8 @@ let package = Package(
         .executableTarget(
             name: "llama-orch",
             dependencies: [
-                "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "Service", argumentParser, logging,
+                "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", argumentParser,
+                logging,
             ],
             swiftSettings: swiftSettings
         ),
@@ -99,8 +100,8 @@ let package = Package(
         ),
         // Golden/ holds the hand-checked units the tests compare against, read from the source tree.
         .testTarget(
-            name: "ServiceTests",
-            dependencies: ["Service", "TestSupport"],
+            name: "BootServiceTests",
+            dependencies: ["BootService", "TestSupport"],
             exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),

@@ -1,7 +1,7 @@
 import ArgumentParser
+import BootService
 import Foundation
 import OrchestratorCore
-import Service
 
 #if canImport(Glibc)
     import Glibc

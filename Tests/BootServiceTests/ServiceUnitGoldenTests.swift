@@ -1,5 +1,5 @@
+import BootService
 import Foundation
-import Service
 import Testing
 
 /// Each target's rendering of fixed inputs against a golden file written and checked by hand (not captured

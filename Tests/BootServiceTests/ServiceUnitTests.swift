@@ -1,5 +1,5 @@
+import BootService
 import Foundation
-import Service
 import Testing
 
 #if canImport(FoundationXML)

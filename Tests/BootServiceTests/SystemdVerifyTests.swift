@@ -1,5 +1,5 @@
+import BootService
 import Foundation
-import Service
 import TestSupport
 import Testing
 
