@@ -1,6 +1,7 @@
 import Drivers
 import Foundation
 import OrchestratorCore
+import TestSupport
 import Testing
 
 extension SpawningProcesses {

@@ -1,6 +1,7 @@
 import Drivers
 import Foundation
 import OrchestratorCore
+import TestSupport
 import Testing
 
 /// Canned drivers for the auto chain: a lavapipe-only `vulkan`, a GPU `vulkan`, and so on.

@@ -1,6 +1,7 @@
 import Drivers
 import Foundation
 import OrchestratorCore
+import TestSupport
 import Testing
 
 /// One device as `vulkaninfo` prints it: type, name and heaps.

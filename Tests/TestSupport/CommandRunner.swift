@@ -31,18 +31,28 @@ public enum CommandRunner {
     }
 
     /// Runs a program (no shell) and waits for it; standard output and error are captured.
+    ///
+    /// - Parameters:
+    ///   - executable: an absolute path, or a name looked up on `PATH`.
+    ///   - environment: added to this process's environment (less `LLAMA_ORCH_ROOT`).
+    ///   - replacingEnvironment: when set, the child's whole environment instead.
     public static func run(
         _ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:],
-        input: String? = nil
+        replacingEnvironment: [String: String]? = nil, input: String? = nil
     ) throws -> CommandResult {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        if executable.hasPrefix("/") {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [executable] + arguments
+        }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var merged = ProcessInfo.processInfo.environment
         merged.removeValue(forKey: "LLAMA_ORCH_ROOT")
         for (key, value) in environment { merged[key] = value }
-        process.environment = merged
+        process.environment = replacingEnvironment ?? merged
         let stdoutPipe = Pipe()
         let stderrPipe = Pipe()
         let stdinPipe = Pipe()
