@@ -1,0 +1,160 @@
+import CSupervisorShims
+import Foundation
+import OrchestratorCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One started llama-server: its ids, and its end once it comes.
+///
+/// The process leads its own session and process group (`POSIX_SPAWN_SETSID`), so the whole group, its
+/// children included, can be signalled at once and a terminal's signals never reach it. A thread waits for
+/// it (`waitpid`) from the moment it starts, so it never lingers as a zombie.
+public final class ServerProcess: Sendable {
+    /// The server's process id; also its process group and session id.
+    public let pid: Int32
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22); 0 if it could not be read.
+    public let startTime: UInt64
+    /// The run's marker (`LLAMA_ORCH_RUN_ID`).
+    public let runID: String
+    private let watcher: ExitWatcher
+
+    /// The process group: the server leads its own.
+    public var processGroup: Int32 { pid }
+
+    /// Starts `spec` with its standard output and error appended to the given descriptors and standard
+    /// input from `/dev/null`; the markers for `instance` and `runID` are added to its environment.
+    ///
+    /// The descriptors are duplicated into the child; the caller still owns (and closes) its own.
+    public static func spawn(
+        _ spec: LaunchSpec, instance: String, runID: String, stdout: Int32, stderr: Int32
+    ) throws(SupervisorError) -> ServerProcess {
+        guard let executable = spec.argv.first, !executable.isEmpty else {
+            throw .invalidLaunch(reason: "the command line is empty")
+        }
+        var environment = spec.environment
+        environment[LaunchSpec.instanceMarker] = instance
+        environment[LaunchSpec.runMarker] = runID
+        let argv = spec.argv.map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        // Everything else the daemon has open (the state store, sockets) stays out of the server; descriptors
+        // are opened close-on-exec as well, where closefrom is missing.
+        _ = csupervisor_file_actions_addclosefrom(&actions, 3)
+        if let folder = spec.workingDirectory { _ = csupervisor_file_actions_addchdir(&actions, folder) }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Default dispositions and an empty mask: an ignored SIGTERM or a blocked signal of the daemon must not
+        // be inherited by the server.
+        var all = sigset_t()
+        sigfillset(&all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        let flags = Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | csupervisor_spawn_setsid_flag()
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard result == 0 else { throw .spawnFailed(executable: executable, errno: result) }
+        let startTime = ProcFS.stat(pid)?.startTime ?? 0
+        return ServerProcess(pid: pid, startTime: startTime, runID: runID)
+    }
+
+    private init(pid: Int32, startTime: UInt64, runID: String) {
+        self.pid = pid
+        self.startTime = startTime
+        self.runID = runID
+        watcher = ExitWatcher(pid: pid)
+    }
+
+    /// Waits until the server process itself has exited (its children may live on: see
+    /// `ProcessGroupTerminator`).
+    public func waitForExit() async -> ExitStatus {
+        await watcher.wait()
+    }
+
+    /// The exit, if it happened already.
+    public var exitStatus: ExitStatus? { watcher.status }
+}
+
+/// How a process ended.
+public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    /// The same ending as the restart policy sees it.
+    public var ending: RunEnding {
+        switch self {
+        case .exited(let status): .exited(status: status)
+        case .signaled(let signal): .signaled(signal)
+        }
+    }
+
+    public var description: String { ending.description }
+}
+
+/// Reaps one child on a dedicated thread and hands the status to every waiter.
+private final class ExitWatcher: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: ExitStatus?
+    private var waiters: [CheckedContinuation<ExitStatus, Never>] = []
+
+    init(pid: Int32) {
+        let thread = Thread { [self] in
+            var raw: Int32 = 0
+            var returned: pid_t
+            repeat {
+                returned = waitpid(pid, &raw, 0)
+            } while returned < 0 && errno == EINTR
+            // Decoded by hand: WIFEXITED and friends are macros Swift does not import.
+            let status: ExitStatus =
+                returned < 0 ? .exited(-1) : (raw & 0x7f) == 0 ? .exited((raw >> 8) & 0xff) : .signaled(raw & 0x7f)
+            finish(status)
+        }
+        thread.name = "llama-orch reaper \(pid)"
+        thread.start()
+    }
+
+    var status: ExitStatus? {
+        lock.lock()
+        defer { lock.unlock() }
+        return result
+    }
+
+    func wait() async -> ExitStatus {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            if let result {
+                lock.unlock()
+                continuation.resume(returning: result)
+            } else {
+                waiters.append(continuation)
+                lock.unlock()
+            }
+        }
+    }
+
+    private func finish(_ status: ExitStatus) {
+        lock.lock()
+        result = status
+        let waiting = waiters
+        waiters = []
+        lock.unlock()
+        waiting.forEach { $0.resume(returning: status) }
+    }
+}
