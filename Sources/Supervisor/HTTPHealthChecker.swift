@@ -8,19 +8,19 @@ public struct HTTPHealthChecker: HealthChecker {
     public func check(_ target: HealthCheckTarget) async -> HealthCheckResult {
         let answer = await ProbeConnection.request(
             host: target.host, port: target.port, method: "GET", path: target.path, timeout: target.timeout)
-        return Self.judge(answer, path: target.path)
+        return Self.judge(answer, request: "GET \(target.path)")
     }
 
-    static func judge(_ answer: Result<ProbeConnection.Response, ProbeFailure>, path: String) -> HealthCheckResult {
+    static func judge(_ answer: Result<ProbeConnection.Response, ProbeFailure>, request: String) -> HealthCheckResult {
         switch answer {
         case .failure(let failure):
-            return .failed("GET \(path): \(failure)")
+            return .failed("\(request): \(failure)")
         case .success(let response) where (200..<300).contains(response.status):
             return .healthy
         case .success(let response) where response.status == 503:
-            return .loading("GET \(path): 503 \(Self.excerpt(response.body))")
+            return .loading("\(request): 503 \(Self.excerpt(response.body))")
         case .success(let response):
-            return .failed("GET \(path): HTTP \(response.status) \(Self.excerpt(response.body))")
+            return .failed("\(request): HTTP \(response.status) \(Self.excerpt(response.body))")
         }
     }
 
@@ -45,7 +45,7 @@ public struct InferenceHealthChecker: HealthChecker {
         let answer = await ProbeConnection.request(
             host: target.host, port: target.port, method: "POST", path: "/completion", body: Self.requestBody,
             timeout: target.timeout)
-        return HTTPHealthChecker.judge(answer, path: "/completion")
+        return HTTPHealthChecker.judge(answer, request: "POST /completion")
     }
 }
 

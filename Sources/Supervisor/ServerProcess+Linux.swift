@@ -71,8 +71,22 @@ public final class ServerProcess: Sendable {
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         guard result == 0 else { throw .spawnFailed(executable: executable, errno: result) }
+        waitForExec(pid)
         let startTime = ProcFS.stat(pid)?.startTime ?? 0
         return ServerProcess(pid: pid, startTime: startTime, runID: runID)
+    }
+
+    /// Waits (at most half a second) until the child's `exec` has finished loading.
+    ///
+    /// `posix_spawn` returns once the child has dropped the parent's memory, which is before the kernel has
+    /// set up the new program's environment: until then `/proc/<pid>/environ` is empty and the identity check
+    /// would wrongly say "not ours".
+    private static func waitForExec(_ pid: Int32) {
+        for _ in 0..<500 {
+            if let environment = ProcFS.readBytes("/proc/\(pid)/environ"), !environment.isEmpty { return }
+            if let stat = ProcFS.stat(pid), stat.state == "Z" { return }
+            usleep(1000)
+        }
     }
 
     private init(pid: Int32, startTime: UInt64, runID: String) {
