@@ -251,6 +251,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     private func probe(_ server: ServerProcess) async -> WatchEvent {
         var tracker = HealthProbeTracker(retries: settings.retries, startPeriod: settings.startPeriod)
         let launchedAt = clock.now
+        var portConfirmed = false
         let target = HealthCheckTarget(
             host: spec.host, port: spec.port, pid: server.pid, path: settings.probePath, timeout: settings.probeTimeout)
         while true {
@@ -259,8 +260,17 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
             } catch {
                 return .done
             }
-            let result = await checker.check(target)
+            var result = await checker.check(target)
             if Task.isCancelled || server.exitStatus != nil { return .done }
+            if result == .healthy && !portConfirmed {
+                // The first pass of a run: make sure it was our server that answered, not an orphan or a stranger
+                // holding the port (the server itself then failed to bind and is about to exit).
+                if let stranger = PortInspector.stranger(on: spec.port, notIn: server.processGroup) {
+                    result = .failed("port \(spec.port) is answered by \(stranger), not by this instance's server")
+                } else {
+                    portConfirmed = true
+                }
+            }
             let counted = tracker.consecutiveFailures
             let verdict = tracker.record(result, sinceLaunch: launchedAt.duration(to: clock.now))
             if tracker.consecutiveFailures > counted {

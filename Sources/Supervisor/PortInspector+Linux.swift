@@ -71,27 +71,44 @@ public enum PortInspector {
     /// `/proc/net/tcp{,6}` and the `socket:[inode]` links in `/proc/*/fd`; `nil` when it can't be seen
     /// (another user's process, another network namespace).
     public static func holder(of port: Int) -> PortHolder? {
+        holders(of: port).first
+    }
+
+    /// A process outside `group` that listens on `port`, when no process of `group` does: someone else
+    /// answers on the instance's port (an orphan of an earlier run, another program that bound it first).
+    ///
+    /// `nil` when a member of `group` listens, or when the listener can't be seen.
+    public static func stranger(on port: Int, notIn group: Int32) -> PortHolder? {
+        let found = holders(of: port)
+        if found.contains(where: { ProcFS.stat($0.pid)?.processGroup == group }) { return nil }
+        return found.first
+    }
+
+    /// Every process that holds a socket listening on `port`.
+    static func holders(of port: Int) -> [PortHolder] {
         var inodes = Set<String>()
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
             guard let text = ProcFS.readText(table) else { continue }
             inodes.formUnion(listeningInodes(in: text, port: port))
         }
-        guard !inodes.isEmpty else { return nil }
+        guard !inodes.isEmpty else { return [] }
         let targets = Set(inodes.map { "socket:[\($0)]" })
+        var found: [PortHolder] = []
         for pid in ProcFS.allPIDs() {
             let folder = "/proc/\(pid)/fd"
             guard let descriptors = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
-            for descriptor in descriptors {
-                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\(descriptor)")
-                else { continue }
-                if targets.contains(target) {
-                    return PortHolder(
+            let holds = descriptors.contains { descriptor in
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\(descriptor)"))
+                    .map(targets.contains) ?? false
+            }
+            if holds {
+                found.append(
+                    PortHolder(
                         pid: pid, command: ProcFS.commandName(pid),
-                        instance: ProcFS.environment(pid)?[LaunchSpec.instanceMarker])
-                }
+                        instance: ProcFS.environment(pid)?[LaunchSpec.instanceMarker]))
             }
         }
-        return nil
+        return found
     }
 
     /// The inodes of sockets listening on `port` in one `/proc/net/tcp` table.

@@ -26,17 +26,3 @@ public struct UnlessStoppedRestartPolicy: RestartPolicy {
     public init() {}
     public func restarts(after ending: RunEnding) -> Bool { ending != .stoppedByUser }
 }
-
-extension Registry where Entry == any RestartPolicy {
-    /// The built-in restart policies, under the names configs use (`BuiltInNames.restartPolicies`).
-    public static var standardRestartPolicies: Registry<any RestartPolicy> {
-        Registry(
-            kind: "restart policy",
-            [
-                ("never", NeverRestartPolicy()),
-                ("on-failure", OnFailureRestartPolicy()),
-                ("always", AlwaysRestartPolicy()),
-                ("unless-stopped", UnlessStoppedRestartPolicy()),
-            ])
-    }
-}

@@ -201,6 +201,58 @@ import Testing
         }
     }
 
+    @Test func aStrangerAnsweringOnThePortIsNeverTakenForTheServer() async throws {
+        let harness = try SupervisorHarness("stranger")
+        // The server is told another port than the one probed, and a stranger takes the probed one after the
+        // port check: it answers 200 on /health, but it is not ours.
+        let port = SupervisorHarness.freePort()
+        var spec = harness.spec(port: port)
+        spec.argv[2] = "\(SupervisorHarness.freePort())"
+        let settings = SupervisorHarness.settings(retries: 2, startPeriod: 0.3, maxRetries: 0)
+        let stranger = Process()
+        stranger.executableURL = URL(fileURLWithPath: SupervisorHarness.stubPath)
+        stranger.arguments = ["--port", "\(port)"]
+        stranger.standardError = FileHandle.nullDevice
+        defer {
+            kill(stranger.processIdentifier, SIGKILL)
+            stranger.waitUntilExit()
+        }
+        try await harness.with(try harness.supervisor(spec, settings)) { supervisor in
+            try await supervisor.start()
+            try stranger.run()
+            #expect(await SupervisorHarness.wait(for: .failed, supervisor))
+            let states = try harness.events("state").map(\.message)
+            #expect(!states.contains { $0.contains("→ healthy") }, "\(states)")
+            let failures = try harness.events("probe-failed").map(\.message)
+            #expect(
+                failures.contains { $0.contains("answered by pid \(stranger.processIdentifier) (stub-llama-serv)") })
+        }
+    }
+
+    @Test func backoffWaitsOnTheInjectedClock() async throws {
+        let harness = try SupervisorHarness("manualclock")
+        let clock = ManualClock()
+        // A 30 s backoff that passes in no real time: only the manual clock moves it.
+        let settings = SupervisorHarness.settings(interval: 1, initialDelay: 30, maxDelay: 300)
+        let spec = harness.spec(["--crash-after", "0.05"])
+        try await harness.with(try harness.supervisor(spec, settings, clock: clock)) { supervisor in
+            try await supervisor.start()
+            #expect(await SupervisorHarness.wait(for: .restarting, supervisor))
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try harness.runs().count == 1)
+            #expect(await clock.waitForSleepers(1))
+            clock.advance(by: .seconds(29))
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try harness.runs().count == 1)
+            #expect(await supervisor.state == .restarting)
+            clock.advance(by: .seconds(1))
+            #expect(await SupervisorHarness.wait(for: .starting, supervisor))
+            #expect(try harness.runs().count == 2)
+            let restarting = try harness.events("state").map(\.message).filter { $0.contains("→ restarting") }
+            #expect(restarting.first?.hasSuffix("exited with status 3; restart 1 in 30 s") == true, "\(restarting)")
+        }
+    }
+
     @Test func stopLeavesNothingOfAForkingServerThatIgnoresSIGTERM() async throws {
         let harness = try SupervisorHarness("fork")
         let settings = SupervisorHarness.settings(stopGrace: 0.3)

@@ -70,17 +70,23 @@ struct SupervisorHarness {
     func supervisor(
         _ spec: LaunchSpec, _ settings: SupervisionSettings, checker: String = "http", policy: String = "on-failure"
     ) throws -> InstanceSupervisor<ContinuousClock> {
+        try supervisor(spec, settings, checker: checker, policy: policy, clock: ContinuousClock())
+    }
+
+    func supervisor<Clock: _Concurrency.Clock>(
+        _ spec: LaunchSpec, _ settings: SupervisionSettings, checker: String = "http", policy: String = "on-failure",
+        clock: Clock
+    ) throws -> InstanceSupervisor<Clock> where Clock.Duration == Duration {
         InstanceSupervisor(
             instance: instance, spec: spec, settings: settings,
             checker: try Registry<any HealthChecker>.standardHealthCheckers.lookup(checker),
             policy: try Registry<any RestartPolicy>.standardRestartPolicies.lookup(policy), root: project.root,
-            store: store, clock: ContinuousClock())
+            store: store, clock: clock)
     }
 
     /// Runs `body`, then stops the supervisor, however `body` ended, and checks that nothing is left.
-    func with<T>(
-        _ supervisor: InstanceSupervisor<ContinuousClock>,
-        _ body: (InstanceSupervisor<ContinuousClock>) async throws -> T
+    func with<Clock, T>(
+        _ supervisor: InstanceSupervisor<Clock>, _ body: (InstanceSupervisor<Clock>) async throws -> T
     ) async throws -> T {
         let result: Result<T, any Error>
         do {
@@ -103,8 +109,8 @@ struct SupervisorHarness {
 
     /// Waits until the supervisor is in `state` (optionally with a pid other than `notPID`).
     @discardableResult
-    static func wait(
-        for state: InstanceState, _ supervisor: InstanceSupervisor<ContinuousClock>, notPID: Int32? = nil,
+    static func wait<Clock>(
+        for state: InstanceState, _ supervisor: InstanceSupervisor<Clock>, notPID: Int32? = nil,
         within limit: Duration = .seconds(10)
     ) async -> Bool {
         let deadline = ContinuousClock.now.advanced(by: limit)
