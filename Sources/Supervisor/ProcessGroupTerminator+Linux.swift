@@ -19,10 +19,10 @@ public enum ProcessGroupTerminator {
     public static func stop(group: Int32, grace: Duration) async {
         guard group > 1 else { return }
         await Task.detached {
-            kill(-group, SIGTERM)
-            kill(-group, SIGCONT)
+            guard signal(group, SIGTERM) else { return }
+            _ = signal(group, SIGCONT)
             if await waitUntilEmpty(group: group, within: grace) { return }
-            kill(-group, SIGKILL)
+            _ = signal(group, SIGKILL)
             _ = await waitUntilEmpty(group: group, within: killWait)
         }.value
     }
@@ -31,9 +31,19 @@ public enum ProcessGroupTerminator {
     public static func killNow(group: Int32) async {
         guard group > 1 else { return }
         await Task.detached {
-            kill(-group, SIGKILL)
+            guard signal(group, SIGKILL) else { return }
             _ = await waitUntilEmpty(group: group, within: killWait)
         }.value
+    }
+
+    /// Signals the group only while it has a living member.
+    ///
+    /// Linux keeps a pid number reserved while any process still uses it as its group id, so a group with
+    /// members is ours; an empty group's number may already belong to a stranger's new group.
+    private static func signal(_ group: Int32, _ signal: Int32) -> Bool {
+        guard isAlive(group: group) else { return false }
+        kill(-group, signal)
+        return true
     }
 
     /// Whether any process of `group` is alive.

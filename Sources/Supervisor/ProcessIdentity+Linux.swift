@@ -47,7 +47,8 @@ public enum ProcessIdentity {
     ///
     /// - Returns: whether the process was ours and has been stopped; a foreign process is left alone.
     public static func stopIfOurs(run: RunInfo, grace: Duration) async -> Bool {
-        guard matches(run: run) else { return false }
+        // The server leads its group; a group it has left (it can't, but a foreign pid could) is not signalled.
+        guard matches(run: run), ProcFS.stat(run.pid)?.processGroup == run.processGroup else { return false }
         await ProcessGroupTerminator.stop(group: run.processGroup, grace: grace)
         return true
     }

@@ -1,5 +1,9 @@
 import OrchestratorCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A server could not be started, watched or stopped; the message says what to do.
 public enum SupervisorError: OrchestratorError, Equatable {
     /// Another process listens on the instance's port.
@@ -17,7 +21,7 @@ public enum SupervisorError: OrchestratorError, Equatable {
 
     public var exitCode: OrchestratorExitCode {
         switch self {
-        case .spawnFailed(_, let code) where code == 2: .binaryMissing
+        case .spawnFailed(_, let code) where code == ENOENT: .binaryMissing
         case .stateStore: .stateStore
         default: .failure
         }
@@ -43,10 +47,10 @@ public enum SupervisorError: OrchestratorError, Equatable {
 
     static func errorText(_ code: Int32) -> String {
         switch code {
-        case 2: "no such file"
-        case 13: "permission denied"
-        case 8: "not an executable this machine can run"
-        default: "error \(code)"
+        case ENOENT: "no such file"
+        case EACCES: "permission denied"
+        case ENOEXEC: "not an executable this machine can run"
+        default: String(cString: strerror(code))
         }
     }
 }

@@ -201,6 +201,23 @@ import Testing
         }
     }
 
+    @Test func aMissingBinaryIsAClearErrorAndAFailedInstance() async throws {
+        let harness = try SupervisorHarness("nobinary")
+        var spec = harness.spec()
+        spec.argv[0] = harness.project.root + "/bin/llama-server"
+        try await harness.with(try harness.supervisor(spec, SupervisorHarness.settings())) { supervisor in
+            do {
+                try await supervisor.start()
+                Issue.record("a missing binary started")
+            } catch let error as SupervisorError {
+                #expect(error.exitCode == .binaryMissing)
+                #expect(error.description.hasPrefix("cannot start \(spec.argv[0]): no such file"))
+            }
+            #expect(await supervisor.state == .failed)
+            #expect(try harness.runs().isEmpty)
+        }
+    }
+
     @Test func aStrangerAnsweringOnThePortIsNeverTakenForTheServer() async throws {
         let harness = try SupervisorHarness("stranger")
         // The server is told another port than the one probed, and a stranger takes the probed one after the
