@@ -54,6 +54,8 @@ public enum RunEnding: Sendable, Equatable, CustomStringConvertible {
     case unhealthy(reason: String)
     /// The server could not be started (port in use, binary missing).
     case launchFailed(reason: String)
+    /// A re-adopted server (not a child of this daemon) is gone; how it ended is unknown.
+    case vanished
     /// The user asked for the stop; no policy restarts it.
     case stoppedByUser
 
@@ -61,7 +63,7 @@ public enum RunEnding: Sendable, Equatable, CustomStringConvertible {
     public var isFailure: Bool {
         switch self {
         case .exited(let status): status != 0
-        case .signaled, .unhealthy, .launchFailed: true
+        case .signaled, .unhealthy, .launchFailed, .vanished: true
         case .stoppedByUser: false
         }
     }
@@ -72,6 +74,7 @@ public enum RunEnding: Sendable, Equatable, CustomStringConvertible {
         case .signaled(let signal): "killed by signal \(signal)"
         case .unhealthy(let reason): "unhealthy: \(reason)"
         case .launchFailed(let reason): "could not start: \(reason)"
+        case .vanished: "ended while re-adopted (exit status unknown)"
         case .stoppedByUser: "stopped by the user"
         }
     }

@@ -99,12 +99,33 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
             transition(to: .failed, error.description)
             throw error
         }
+        startLoop(with: first)
+    }
+
+    private func startLoop(with server: ServerProcess) {
         generation += 1
         let current = generation
         loop = Task {
-            await self.supervise(first)
+            await self.supervise(server)
             self.loopEnded(current)
         }
+    }
+
+    /// Takes over a server that a previous daemon started and recorded (re-adoption after a daemon restart),
+    /// and supervises it as if this supervisor had started it: probes, restarts, stop.
+    ///
+    /// - Throws: `SupervisorError.notOurs` when the recorded process is no longer that server (it is never
+    ///   signalled); `.alreadyRunning` when a server is already supervised.
+    public func adopt(_ run: RunInfo) async throws(SupervisorError) {
+        guard loop == nil else { throw .alreadyRunning(instance: instance) }
+        let adopted = try ServerProcess.adopt(run)
+        stopRequested = false
+        restarts.reset()
+        server = adopted
+        currentRun = run
+        transition(to: .starting, "re-adopted pid \(run.pid) of run \(run.runID)")
+        record("adopted", "pid \(run.pid) on port \(run.port)", details: ["pid": "\(run.pid)", "run_id": run.runID])
+        startLoop(with: adopted)
     }
 
     /// Stops the server (`down`): SIGTERM to its group, SIGCONT, the grace period, SIGKILL; returns when no
@@ -252,8 +273,10 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         var tracker = HealthProbeTracker(retries: settings.retries, startPeriod: settings.startPeriod)
         let launchedAt = clock.now
         var portConfirmed = false
+        // A re-adopted server listens where its run says, whatever the spec says now.
+        let port = currentRun?.port ?? spec.port
         let target = HealthCheckTarget(
-            host: spec.host, port: spec.port, pid: server.pid, path: settings.probePath, timeout: settings.probeTimeout)
+            host: spec.host, port: port, pid: server.pid, path: settings.probePath, timeout: settings.probeTimeout)
         while true {
             do {
                 try await clock.sleep(for: settings.probeInterval)
@@ -265,8 +288,8 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
             if result == .healthy && !portConfirmed {
                 // The first pass of a run: make sure it was our server that answered, not an orphan or a stranger
                 // holding the port (the server itself then failed to bind and is about to exit).
-                if let stranger = PortInspector.stranger(on: spec.port, notIn: server.processGroup) {
-                    result = .failed("port \(spec.port) is answered by \(stranger), not by this instance's server")
+                if let stranger = PortInspector.stranger(on: port, notIn: server.processGroup) {
+                    result = .failed("port \(port) is answered by \(stranger), not by this instance's server")
                 } else {
                     portConfirmed = true
                 }

@@ -89,11 +89,24 @@ public final class ServerProcess: Sendable {
         }
     }
 
-    private init(pid: Int32, startTime: UInt64, runID: String) {
+    /// Takes over a server a previous daemon started, after checking it is still that server.
+    ///
+    /// It is not a child of this process, so its end is noticed by watching its identity in `/proc` (every
+    /// 50 ms), and its exit status is unknown.
+    /// - Throws: `SupervisorError.notOurs` when pid, start time or marker don't match: the process is left alone.
+    public static func adopt(_ run: RunInfo) throws(SupervisorError) -> ServerProcess {
+        guard ProcessIdentity.matches(run: run), ProcFS.stat(run.pid)?.processGroup == run.processGroup else {
+            throw .notOurs(pid: run.pid, instance: run.instance)
+        }
+        return ServerProcess(
+            pid: run.pid, startTime: run.processStartTime, runID: run.runID, watcher: ExitWatcher(watching: run))
+    }
+
+    private init(pid: Int32, startTime: UInt64, runID: String, watcher: ExitWatcher? = nil) {
         self.pid = pid
         self.startTime = startTime
         self.runID = runID
-        watcher = ExitWatcher(pid: pid)
+        self.watcher = watcher ?? ExitWatcher(reaping: pid)
     }
 
     /// Waits until the server process itself has exited (its children may live on: see
@@ -110,25 +123,39 @@ public final class ServerProcess: Sendable {
 public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
+    /// A re-adopted server ended; not being its parent, the daemon can't know how.
+    case unknown
 
     /// The same ending as the restart policy sees it.
     public var ending: RunEnding {
         switch self {
         case .exited(let status): .exited(status: status)
         case .signaled(let signal): .signaled(signal)
+        case .unknown: .vanished
         }
     }
 
     public var description: String { ending.description }
 }
 
-/// Reaps one child on a dedicated thread and hands the status to every waiter.
+/// Waits for one process to end on a dedicated thread and hands the status to every waiter.
 private final class ExitWatcher: @unchecked Sendable {
     private let lock = NSLock()
     private var result: ExitStatus?
     private var waiters: [CheckedContinuation<ExitStatus, Never>] = []
 
-    init(pid: Int32) {
+    /// Watches a re-adopted process, which `waitpid` can't: polls its identity until it no longer matches.
+    init(watching run: RunInfo) {
+        let thread = Thread { [self] in
+            while ProcessIdentity.matches(run: run) { usleep(50_000) }
+            finish(.unknown)
+        }
+        thread.name = "llama-orch watcher \(run.pid)"
+        thread.start()
+    }
+
+    /// Reaps a child of this process.
+    init(reaping pid: Int32) {
         let thread = Thread { [self] in
             var raw: Int32 = 0
             var returned: pid_t

@@ -18,6 +18,8 @@ public enum SupervisorError: OrchestratorError, Equatable {
     case invalidLaunch(reason: String)
     /// The state store refused a write.
     case stateStore(StateStoreFailure)
+    /// A recorded run's process is no longer its server (it ended, or its pid now belongs to another process).
+    case notOurs(pid: Int32, instance: String)
 
     public var exitCode: OrchestratorExitCode {
         switch self {
@@ -42,6 +44,9 @@ public enum SupervisorError: OrchestratorError, Equatable {
             return "cannot launch: \(reason)"
         case .stateStore(let failure):
             return failure.description
+        case .notOurs(let pid, let instance):
+            return "pid \(pid) recorded for instance \(instance) is not its server any more (it ended, or the pid "
+                + "was reused); it was left alone: start the instance again"
         }
     }
 

@@ -80,4 +80,40 @@ import Testing
         #expect(await server.waitForExit() == .signaled(SIGTERM))
         #expect(harness.leftovers().isEmpty)
     }
+
+    @Test func aRecordedServerIsReadoptedAndSupervised() async throws {
+        let harness = try SupervisorHarness("adopt")
+        let spec = harness.spec()
+        // What a previous daemon left: a running server and its run record.
+        let logs = InstanceLogs(root: harness.project.root, instance: harness.instance)
+        let descriptors = try logs.openForServer()
+        let runID = UUID().uuidString.lowercased()
+        let server = try ServerProcess.spawn(
+            spec, instance: harness.instance, runID: runID, stdout: descriptors.stdout, stderr: descriptors.stderr)
+        close(descriptors.stdout)
+        close(descriptors.stderr)
+        let run = try harness.store.recordRunStart(
+            RunInfo(
+                instance: harness.instance, runID: runID, pid: server.pid, processGroup: server.processGroup,
+                processStartTime: server.startTime, port: spec.port, argv: spec.argv, environment: [:],
+                placementJSON: spec.placementJSON, startedAt: Date().timeIntervalSince1970))
+        try await harness.with(try harness.supervisor(spec, SupervisorHarness.settings())) { supervisor in
+            var stale = run
+            stale.processStartTime += 1
+            await #expect(throws: SupervisorError.notOurs(pid: server.pid, instance: harness.instance)) {
+                try await supervisor.adopt(stale)
+            }
+            #expect(isAlive(server.pid))
+            try await supervisor.adopt(run)
+            #expect(await SupervisorHarness.wait(for: .healthy, supervisor))
+            #expect(await supervisor.pid == server.pid)
+            // It dies; not being its parent, the supervisor notices through /proc and restarts it.
+            kill(server.pid, SIGKILL)
+            #expect(await SupervisorHarness.wait(for: .healthy, supervisor, notPID: server.pid))
+            let states = try harness.events("state").map(\.message)
+            #expect(states.contains { $0.contains("ended while re-adopted (exit status unknown); restart 1") })
+            #expect(try harness.runs().count == 2)
+            #expect(try harness.runs().first?.endedAt != nil)
+        }
+    }
 }
