@@ -92,23 +92,37 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         stopRequested = false
         restarts.reset()
         transition(to: .starting, "start requested")
-        let first: ServerProcess
-        do {
-            first = try await launch()
-        } catch {
+        // The loop exists before the first await, so a concurrent `start` is refused and a concurrent `stop`
+        // waits for the launch and takes the new server down.
+        let launched = Task { () -> Result<ServerProcess, SupervisorError> in
+            do throws(SupervisorError) {
+                return .success(try await self.launch())
+            } catch {
+                return .failure(error)
+            }
+        }
+        let loop = startLoop {
+            guard case .success(let first) = await launched.value else { return }
+            await self.supervise(first)
+        }
+        if case .failure(let error) = await launched.value {
+            await loop.value
             transition(to: .failed, error.description)
             throw error
         }
-        startLoop(with: first)
     }
 
-    private func startLoop(with server: ServerProcess) {
+    /// Runs `body` as the supervision loop; the handle is cleared when it ends, unless a newer loop replaced it.
+    @discardableResult
+    private func startLoop(_ body: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
         generation += 1
         let current = generation
-        loop = Task {
-            await self.supervise(server)
+        let task = Task {
+            await body()
             self.loopEnded(current)
         }
+        loop = task
+        return task
     }
 
     /// Takes over a server that a previous daemon started and recorded (re-adoption after a daemon restart),
@@ -125,7 +139,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         currentRun = run
         transition(to: .starting, "re-adopted pid \(run.pid) of run \(run.runID)")
         record("adopted", "pid \(run.pid) on port \(run.port)", details: ["pid": "\(run.pid)", "run_id": run.runID])
-        startLoop(with: adopted)
+        startLoop { await self.supervise(adopted) }
     }
 
     /// Stops the server (`down`): SIGTERM to its group, SIGCONT, the grace period, SIGKILL; returns when no

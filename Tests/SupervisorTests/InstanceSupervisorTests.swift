@@ -201,6 +201,34 @@ import Testing
         }
     }
 
+    @Test func racingCommandsNeverLeaveTwoServersOrAnOrphan() async throws {
+        let harness = try SupervisorHarness("race")
+        try await harness.with(try harness.supervisor(harness.spec(), SupervisorHarness.settings())) { supervisor in
+            let starts = (0..<3).map { _ in
+                Task { () -> Bool in
+                    do {
+                        try await supervisor.start()
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            var succeeded = 0
+            for start in starts where await start.value { succeeded += 1 }
+            #expect(succeeded == 1)
+            #expect(Set(harness.leftovers().map(\.processGroup)).count == 1)
+            await supervisor.stop()
+            // A stop that arrives while a start is still launching waits for it and takes the server down.
+            let start = Task { try await supervisor.start() }
+            while await supervisor.state != .starting { await Task.yield() }
+            await supervisor.stop()
+            #expect(harness.leftovers().isEmpty)
+            #expect(await supervisor.state == .stopped)
+            _ = await start.result
+        }
+    }
+
     @Test func aMissingBinaryIsAClearErrorAndAFailedInstance() async throws {
         let harness = try SupervisorHarness("nobinary")
         var spec = harness.spec()
