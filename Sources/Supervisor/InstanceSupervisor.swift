@@ -8,8 +8,8 @@ import StateStore
 ///
 /// Never two servers at once: a new server starts only after every process of the previous one's group is
 /// gone. Every state change goes to `transitions`, to the optional callback and, as a `state` event, to the
-/// state store, together with `started`, `exited` and `probe-failed` events and the run records the daemon
-/// re-adopts from. Waiting (probe intervals, backoff) runs on the injected clock; waiting for processes to exit
+/// state store, together with the run records the daemon re-adopts from and these events: `started`,
+/// `exited`, `probe-failed` (a failure that counted), `backoff-reset`, `launch-failed`, `adopted`. Waiting (probe intervals, backoff) runs on the injected clock; waiting for processes to exit
 /// runs in real time.
 public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     /// The instance's name (marker `LLAMA_ORCH_INSTANCE`, `logs/<name>/`, state store rows).
@@ -91,6 +91,11 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         guard loop == nil else { throw .alreadyRunning(instance: instance) }
         stopRequested = false
         restarts.reset()
+        do {
+            try store?.resetRestartCount(for: instance)
+        } catch {
+            logger.warning("cannot reset the restart count: \(error)")
+        }
         transition(to: .starting, "start requested")
         // The loop exists before the first await, so a concurrent `start` is refused and a concurrent `stop`
         // waits for the launch and takes the new server down.
@@ -134,7 +139,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         guard loop == nil else { throw .alreadyRunning(instance: instance) }
         let adopted = try ServerProcess.adopt(run)
         stopRequested = false
-        restarts.reset()
+        restarts.reset(to: (try? store?.restartCount(for: instance)) ?? 0)
         server = adopted
         currentRun = run
         transition(to: .starting, "re-adopted pid \(run.pid) of run \(run.runID)")

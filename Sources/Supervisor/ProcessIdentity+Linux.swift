@@ -58,7 +58,10 @@ public enum ProcessIdentity {
 public struct MarkedProcess: Sendable, Equatable {
     public var pid: Int32
     public var processGroup: Int32
+    /// Clock ticks since boot (`/proc/<pid>/stat` field 22), as `RunInfo.processStartTime` records it.
     public var startTime: UInt64
+    /// The value of `LLAMA_ORCH_INSTANCE`.
     public var instance: String
+    /// The value of `LLAMA_ORCH_RUN_ID` (empty when missing).
     public var runID: String
 }

@@ -90,9 +90,10 @@ public struct RestartTracker<C: Clock>: Sendable where C.Duration == Duration {
         return .restart(after: backoff.delay(forRestart: restarts, sample: sample()), attempt: restarts)
     }
 
-    /// Forgets every restart (the user's `up` or `restart`).
-    public mutating func reset() {
-        restarts = 0
+    /// Forgets every restart (the user's `up` or `restart`), or resumes from a recorded count (a daemon that
+    /// re-adopts a server keeps backing off where the previous one was).
+    public mutating func reset(to count: Int = 0) {
+        restarts = max(0, count)
         stableSince = nil
     }
 }

@@ -92,6 +92,7 @@ import Testing
             try await supervisor.start()
             #expect(await SupervisorHarness.wait(for: .failed, supervisor))
             #expect(try harness.runs().count == 6)
+            #expect(try harness.store.restartCount(for: harness.instance) == 2)
         }
     }
 
