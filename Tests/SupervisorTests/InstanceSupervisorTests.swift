@@ -340,6 +340,21 @@ import Testing
             supervisor in
             try await supervisor.start()
             let logs = InstanceLogs(root: harness.project.root, instance: harness.instance)
+            // The server writes to the files itself, appending; it holds nothing else of ours (the state store).
+            let pid = try #require(await supervisor.pid)
+            let manager = FileManager.default
+            #expect(try manager.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/0") == "/dev/null")
+            #expect(try manager.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1").hasSuffix("/stdout.log"))
+            #expect(try manager.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/2").hasSuffix("/stderr.log"))
+            let info = try String(contentsOfFile: "/proc/\(pid)/fdinfo/1", encoding: .utf8)
+            let flags = info.split(separator: "\n").first { $0.hasPrefix("flags:") }.flatMap {
+                Int($0.dropFirst("flags:".count).trimmingCharacters(in: .whitespaces), radix: 8)
+            }
+            #expect((try #require(flags)) & Int(O_APPEND) != 0)
+            let open = try manager.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap {
+                try? manager.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
+            }
+            #expect(!open.contains { $0.contains("state.sqlite") }, "\(open)")
             var largest = 0
             for _ in 0..<30 {
                 try await Task.sleep(for: .milliseconds(50))
