@@ -37,6 +37,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     private var server: ServerProcess?
     private var loop: Task<Void, Never>?
     private var stopRequested = false
+    private var detachRequested = false
     /// Counts `start`s, so that a loop that ends clears only its own handle.
     private var generation = 0
 
@@ -160,6 +161,16 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         await loop.value
     }
 
+    /// Stops supervising but leaves the server running (the daemon shuts down or is upgraded: servers outlive
+    /// it, and the next daemon re-adopts them from their run records). A pending restart is dropped.
+    public func detach() async {
+        guard let loop else { return }
+        detachRequested = true
+        loop.cancel()
+        await loop.value
+        detachRequested = false
+    }
+
     private func loopEnded(_ ended: Int) {
         if ended == generation { loop = nil }
     }
@@ -189,7 +200,11 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
             let ending: RunEnding
             switch next {
             case .success(let server):
-                ending = await watch(server)
+                guard let watched = await watch(server) else {
+                    record("detached", "supervision ended; pid \(server.pid) keeps running")
+                    return
+                }
+                ending = watched
             case .failure(let error):
                 ending = .launchFailed(reason: error.description)
             }
@@ -216,6 +231,10 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                 } catch {
                     // Cancelled: only `stop` cancels.
                 }
+                if detachRequested {
+                    record("detached", "supervision ended before restart \(attempt)")
+                    return
+                }
                 if stopRequested || Task.isCancelled {
                     transition(to: .stopped, "stopped by the user")
                     return
@@ -238,20 +257,21 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         case done
     }
 
-    /// Probes and watches one server until it has exited and its group is gone; returns how it ended.
-    private func watch(_ server: ServerProcess) async -> RunEnding {
+    /// Probes and watches one server until it has exited and its group is gone; returns how it ended, or `nil`
+    /// when supervision was detached and the server left running.
+    private func watch(_ server: ServerProcess) async -> RunEnding? {
         var verdict: String?
-        var status: ExitStatus = .exited(-1)
+        var exit: ExitStatus?
         await withTaskGroup(of: WatchEvent.self) { group in
-            group.addTask { .exited(await server.waitForExit()) }
+            group.addTask { await server.waitForExitUnlessCancelled().map(WatchEvent.exited) ?? .done }
             group.addTask { await self.probe(server) }
             group.addTask { await self.rotateLogs() }
             // The one place that signals the server: SIGTERM goes once, whether the probes or `stop` ask.
             var terminating = false
             for await event in group {
                 switch event {
-                case .exited(let exit):
-                    status = exit
+                case .exited(let status):
+                    exit = status
                     group.cancelAll()
                 case .unhealthy(let reason):
                     verdict = reason
@@ -260,12 +280,24 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                         await ProcessGroupTerminator.stop(group: server.processGroup, grace: settings.stopGrace)
                     }
                 case .done:
-                    if Task.isCancelled && !terminating && server.exitStatus == nil {
+                    if Task.isCancelled && !detachRequested && !terminating && server.exitStatus == nil {
                         terminating = true
                         await ProcessGroupTerminator.stop(group: server.processGroup, grace: settings.stopGrace)
                     }
                 }
             }
+        }
+        if exit == nil && detachRequested && server.exitStatus == nil {
+            self.server = nil
+            currentRun = nil
+            return nil
+        }
+        // Cancelled by `stop`: the group was taken down above, so the exit is at hand.
+        let status: ExitStatus
+        if let exit {
+            status = exit
+        } else {
+            status = await server.waitForExit()
         }
         // Whatever the server left in its group (a forked helper) goes too, before anything starts again.
         await ProcessGroupTerminator.killNow(group: server.processGroup)

@@ -112,7 +112,13 @@ public final class ServerProcess: Sendable {
     /// Waits until the server process itself has exited (its children may live on: see
     /// `ProcessGroupTerminator`).
     public func waitForExit() async -> ExitStatus {
-        await watcher.wait()
+        // A non-cancellable wait always ends with a status.
+        await watcher.wait(cancellable: false) ?? .unknown
+    }
+
+    /// Waits for the exit like `waitForExit`, but gives up with `nil` when the calling task is cancelled.
+    func waitForExitUnlessCancelled() async -> ExitStatus? {
+        await watcher.wait(cancellable: true)
     }
 
     /// The exit, if it happened already.
@@ -142,7 +148,8 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
 private final class ExitWatcher: @unchecked Sendable {
     private let lock = NSLock()
     private var result: ExitStatus?
-    private var waiters: [CheckedContinuation<ExitStatus, Never>] = []
+    private var waiters: [UInt64: CheckedContinuation<ExitStatus?, Never>] = [:]
+    private var nextWaiter: UInt64 = 0
 
     /// Watches a re-adopted process, which `waitpid` can't: polls its identity until it no longer matches.
     init(watching run: RunInfo) {
@@ -177,24 +184,40 @@ private final class ExitWatcher: @unchecked Sendable {
         return result
     }
 
-    func wait() async -> ExitStatus {
-        await withCheckedContinuation { continuation in
-            lock.lock()
-            if let result {
-                lock.unlock()
-                continuation.resume(returning: result)
-            } else {
-                waiters.append(continuation)
-                lock.unlock()
+    /// The status once the process has ended; `nil` if `cancellable` and the task is cancelled first.
+    func wait(cancellable: Bool) async -> ExitStatus? {
+        let id = lock.withLock {
+            nextWaiter += 1
+            return nextWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<ExitStatus?, Never>) in
+                lock.lock()
+                if let result {
+                    lock.unlock()
+                    continuation.resume(returning: result)
+                } else if cancellable && Task.isCancelled {
+                    lock.unlock()
+                    continuation.resume(returning: nil)
+                } else {
+                    waiters[id] = continuation
+                    lock.unlock()
+                }
             }
+        } onCancel: {
+            guard cancellable else { return }
+            lock.lock()
+            let waiting = waiters.removeValue(forKey: id)
+            lock.unlock()
+            waiting?.resume(returning: nil)
         }
     }
 
     private func finish(_ status: ExitStatus) {
         lock.lock()
         result = status
-        let waiting = waiters
-        waiters = []
+        let waiting = waiters.values
+        waiters = [:]
         lock.unlock()
         waiting.forEach { $0.resume(returning: status) }
     }

@@ -119,4 +119,29 @@ import Testing
             #expect(try harness.runs().first?.endedAt != nil)
         }
     }
+
+    @Test func aDetachedServerOutlivesItsSupervisorAndIsReadoptedByTheNext() async throws {
+        let harness = try SupervisorHarness("detach")
+        let spec = harness.spec()
+        // The old daemon's supervisor: it starts the server, then the daemon shuts down.
+        let old = try harness.supervisor(spec, SupervisorHarness.settings())
+        try await old.start()
+        #expect(await SupervisorHarness.wait(for: .healthy, old))
+        let pid = try #require(await old.pid)
+        await old.detach()
+        #expect(isAlive(pid))
+        let open = try harness.store.openRuns().filter { $0.instance == harness.instance }
+        #expect(open.map(\.pid) == [pid])
+        // The new daemon's supervisor takes it over from the record.
+        try await harness.with(try harness.supervisor(spec, SupervisorHarness.settings())) { new in
+            try await new.adopt(try #require(open.first))
+            #expect(await SupervisorHarness.wait(for: .healthy, new))
+            #expect(await new.pid == pid)
+            #expect(try harness.runs().count == 1)
+            await new.stop()
+            #expect(!isAlive(pid))
+            #expect(try harness.store.openRuns().isEmpty)
+        }
+        #expect(try harness.events("detached").count == 1)
+    }
 }
