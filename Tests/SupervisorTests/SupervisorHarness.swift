@@ -124,6 +124,20 @@ struct SupervisorHarness {
         return false
     }
 
+    /// Waits until `condition` holds, polling every 10 ms; returns whether it did within `limit`.
+    static func eventually(
+        within limit: Duration = .seconds(5), _ condition: () async throws -> Bool
+    ) async rethrows
+        -> Bool
+    {
+        let deadline = ContinuousClock.now.advanced(by: limit)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
     /// Runs oldest first.
     func runs() throws -> [RunInfo] {
         try store.runs(of: instance, limit: 100).reversed()
