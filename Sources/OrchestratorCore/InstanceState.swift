@@ -15,14 +15,6 @@ public enum InstanceState: String, Sendable, Codable, CaseIterable {
     /// Not running and given up on: `max_retries` exhausted or the server could not be started.
     /// Stays so until the user runs `up` or `restart`.
     case failed
-
-    /// Whether a server process may exist in this state.
-    public var isActive: Bool {
-        switch self {
-        case .starting, .loading, .healthy, .unhealthy, .restarting: true
-        case .stopped, .failed: false
-        }
-    }
 }
 
 /// One change of an instance's state, with the reason in words.

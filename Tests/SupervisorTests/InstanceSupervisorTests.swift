@@ -144,6 +144,11 @@ import Testing
                     "stopped → starting", "starting → loading", "loading → healthy",
                 ])
             #expect(states[1].contains("503"))
+            // The same changes come out of the stream, in order.
+            var changes = supervisor.transitions.makeAsyncIterator()
+            var seen: [InstanceState] = []
+            for _ in 0..<3 { seen += [await changes.next()?.to].compactMap { $0 } }
+            #expect(seen == [.starting, .loading, .healthy])
         }
     }
 
