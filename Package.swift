@@ -55,6 +55,13 @@ let package = Package(
                 permissions: [.writeToPackageDirectory(reason: "Creates drivers/NAME and its test")]
             )
         ),
+        // Runs llama-server processes: launcher, health checkers, restart policies, log files, re-adoption.
+        .target(name: "CSupervisorShims"),
+        .target(
+            name: "Supervisor",
+            dependencies: ["OrchestratorCore", "StateStore", "CSupervisorShims", logging],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "llama-orch",
             dependencies: [
@@ -91,6 +98,17 @@ let package = Package(
         .testTarget(
             name: "StateStoreTests",
             dependencies: ["StateStore", "TestSupport", "state-stress"],
+            swiftSettings: swiftSettings
+        ),
+        // Test helper: a stand-in llama-server (health, completion, crashes, hangs, forks, log lines).
+        .executableTarget(
+            name: "stub-llama-server",
+            path: "Tests/stub-llama-server",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SupervisorTests",
+            dependencies: ["Supervisor", "StateStore", "OrchestratorCore", "TestSupport", "stub-llama-server"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,33 @@
+#define _GNU_SOURCE
+#include "CSupervisorShims.h"
+
+#include <errno.h>
+#include <spawn.h>
+
+int csupervisor_spawn_setsid_flag(void) {
+#ifdef POSIX_SPAWN_SETSID
+    return POSIX_SPAWN_SETSID;
+#else
+    return 0;
+#endif
+}
+
+int csupervisor_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return posix_spawn_file_actions_addclosefrom_np(actions, lowfd);
+#else
+    (void)actions;
+    (void)lowfd;
+    return ENOSYS;
+#endif
+}
+
+int csupervisor_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+#else
+    (void)actions;
+    (void)path;
+    return ENOSYS;
+#endif
+}

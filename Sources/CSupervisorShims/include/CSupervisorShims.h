@@ -1,0 +1,17 @@
+// The few GNU extensions of posix_spawn that the supervisor needs; glibc declares them only under
+// _GNU_SOURCE, which Swift's Glibc module does not define.
+#ifndef CSUPERVISOR_SHIMS_H
+#define CSUPERVISOR_SHIMS_H
+
+#include <spawn.h>
+
+/// POSIX_SPAWN_SETSID: the child starts a new session (and process group) before exec; 0 where unsupported.
+int csupervisor_spawn_setsid_flag(void);
+
+/// Closes every descriptor from `lowfd` up in the child (posix_spawn_file_actions_addclosefrom_np).
+int csupervisor_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
+
+/// Changes the child's working directory before exec (posix_spawn_file_actions_addchdir_np).
+int csupervisor_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path);
+
+#endif

@@ -1,0 +1,133 @@
+import Foundation
+import OrchestratorCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `logs/<name>/stdout.log` and `stderr.log` of one instance, and their size-based rotation.
+///
+/// The files are opened `O_APPEND` and handed to the server as its standard output and error: lines go from
+/// the server straight to disk, so a daemon that dies or restarts loses nothing and the server never gets
+/// SIGPIPE.
+///
+/// Rotation is copy-truncate: the live file is copied to `.1` (older copies shift to `.2` ... `.N`) and then
+/// truncated in place. The server keeps its descriptor and is never blocked or signalled; because it writes
+/// with `O_APPEND`, its next line lands at the new end of the truncated file (no hole). The price: a line
+/// written between the copy and the truncation is lost. The alternative, renaming the file, would need the
+/// server to reopen it, which llama-server can't be asked to do.
+public struct InstanceLogs: Sendable, Equatable {
+    /// `logs/<name>`.
+    public let folder: String
+
+    /// The logs of `instance` under the project root's `logs/` folder.
+    public init(root: String, instance: String) {
+        folder = root + "/logs/" + instance
+    }
+
+    /// The live standard output log.
+    public var stdoutPath: String { folder + "/stdout.log" }
+    /// The live standard error log.
+    public var stderrPath: String { folder + "/stderr.log" }
+
+    /// Opens both logs for appending (creating folder and files); the caller closes the descriptors once the
+    /// server has them.
+    public func openForServer() throws(SupervisorError) -> (stdout: Int32, stderr: Int32) {
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw .logFile(path: folder, reason: error.localizedDescription)
+        }
+        let out = try Self.openAppending(stdoutPath)
+        do {
+            return (out, try Self.openAppending(stderrPath))
+        } catch {
+            close(out)
+            throw error
+        }
+    }
+
+    private static func openAppending(_ path: String) throws(SupervisorError) -> Int32 {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw .logFile(path: path, reason: String(cString: strerror(errno))) }
+        return descriptor
+    }
+
+    /// Rotates each live log that has grown past `rotation.maxBytes`.
+    ///
+    /// - Returns: the logs that were rotated.
+    @discardableResult
+    public func rotateIfNeeded(_ rotation: LogRotation) -> [String] {
+        [stdoutPath, stderrPath].filter { path in
+            guard let size = Self.size(of: path), size > rotation.maxBytes else { return false }
+            return Self.rotate(path, keep: rotation.keep)
+        }
+    }
+
+    static func size(of path: String) -> Int? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Int(info.st_size)
+    }
+
+    /// Shifts `.1`...`.keep-1` up by one, copies the live file to `.1`, truncates the live file.
+    static func rotate(_ path: String, keep: Int) -> Bool {
+        if keep > 0 {
+            let manager = FileManager.default
+            try? manager.removeItem(atPath: "\(path).\(keep)")
+            if keep > 1 {
+                for index in stride(from: keep - 1, through: 1, by: -1)
+                where manager.fileExists(atPath: "\(path).\(index)") {
+                    try? manager.moveItem(atPath: "\(path).\(index)", toPath: "\(path).\(index + 1)")
+                }
+            }
+            guard copy(path, to: "\(path).1") else { return false }
+        }
+        return truncate(path, 0) == 0
+    }
+
+    /// Copies with plain reads and writes into a fresh file; the source is read up to its size when opened,
+    /// so a server that keeps writing can't make the copy run forever.
+    static func copy(_ source: String, to destination: String) -> Bool {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { return false }
+        defer { close(input) }
+        let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { return false }
+        defer { close(output) }
+        var remaining = size(of: source) ?? 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while remaining > 0 {
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, min($0.count, remaining)) }
+            if count < 0, errno == EINTR { continue }
+            if count <= 0 { break }
+            var written = 0
+            while written < count {
+                let step = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
+                if step < 0, errno == EINTR { continue }
+                if step <= 0 { return false }
+                written += step
+            }
+            remaining -= count
+        }
+        return true
+    }
+}
+
+/// When logs rotate and how many old files stay.
+public struct LogRotation: Sendable, Equatable {
+    /// A live log past this size is rotated.
+    public var maxBytes: Int
+    /// Rotated files kept (`.1` ... `.keep`); 0 truncates without keeping a copy.
+    public var keep: Int
+
+    public init(maxBytes: Int, keep: Int) {
+        self.maxBytes = max(1, maxBytes)
+        self.keep = max(0, keep)
+    }
+
+    /// From an instance's `logs` settings (`max_size_mb` in MiB, `rotation` files kept).
+    public init(settings: InstanceConfig.Logs) {
+        self.init(maxBytes: settings.maxSizeMB * 1_048_576, keep: settings.rotation)
+    }
+}

@@ -1,0 +1,479 @@
+import Foundation
+import Logging
+import OrchestratorCore
+import StateStore
+
+/// Runs one instance: starts its server, probes it, and restarts it under its policy with backoff, until told
+/// to stop or given up on.
+///
+/// Never two servers at once: a new server starts only after every process of the previous one's group is
+/// gone. Every state change goes to `transitions`, to the optional callback and, as a `state` event, to the
+/// state store, together with the run records the daemon re-adopts from and these events: `started`,
+/// `exited`, `probe-failed` (a failure that counted), `backoff-reset`, `launch-failed`, `adopted`. Waiting (probe intervals, backoff) runs on the injected clock; waiting for processes to exit
+/// runs in real time.
+public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
+    /// The instance's name (marker `LLAMA_ORCH_INSTANCE`, `logs/<name>/`, state store rows).
+    public nonisolated let instance: String
+    /// Every state change, in order; finishes when the supervisor is released.
+    public nonisolated let transitions: AsyncStream<InstanceTransition>
+    private let continuation: AsyncStream<InstanceTransition>.Continuation
+    private let onTransition: (@Sendable (InstanceTransition) -> Void)?
+
+    /// The command line the next start uses.
+    public private(set) var spec: LaunchSpec
+    /// The settings it supervises by.
+    public let settings: SupervisionSettings
+    /// The state the instance is in now.
+    public private(set) var state: InstanceState = .stopped
+    /// The current server's run record, while one exists.
+    public private(set) var currentRun: RunInfo?
+
+    private let checker: any HealthChecker
+    private var restarts: RestartTracker<C>
+    private let logs: InstanceLogs
+    private let store: StateStore?
+    private let clock: C
+    private let logger: Logger
+    private var server: ServerProcess?
+    private var loop: Task<Void, Never>?
+    private var stopRequested = false
+    private var detachRequested = false
+    /// Counts `start`s, so that a loop that ends clears only its own handle.
+    private var generation = 0
+
+    /// - Parameters:
+    ///   - instance: the instance's name.
+    ///   - spec: the server's command line, environment and port.
+    ///   - settings: probing, restart, log and stop settings.
+    ///   - checker: the health checker the config names.
+    ///   - policy: the restart policy the config names.
+    ///   - root: the project root; logs go to `root/logs/<instance>/`.
+    ///   - store: where runs and events are recorded (`nil`: nowhere, for tests of the logic).
+    ///   - clock: the clock probe intervals and backoff delays run on.
+    ///   - jitterSample: the backoff's random source, uniform in `0..<1`.
+    ///   - onTransition: called with every state change, besides `transitions`.
+    public init(
+        instance: String, spec: LaunchSpec, settings: SupervisionSettings, checker: any HealthChecker,
+        policy: any RestartPolicy, root: String, store: StateStore?, clock: C,
+        logger: Logger = Logger(label: "llama-orch.supervisor"),
+        jitterSample: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        onTransition: (@Sendable (InstanceTransition) -> Void)? = nil
+    ) {
+        self.instance = instance
+        self.spec = spec
+        self.settings = settings
+        self.checker = checker
+        self.restarts = RestartTracker(
+            policy: policy, backoff: settings.backoff, maxRetries: settings.maxRetries,
+            resetAfter: settings.resetAfter, sample: jitterSample)
+        self.logs = InstanceLogs(root: root, instance: instance)
+        self.store = store
+        self.clock = clock
+        var logger = logger
+        logger[metadataKey: "instance"] = "\(instance)"
+        self.logger = logger
+        self.onTransition = onTransition
+        (transitions, continuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1024))
+    }
+
+    deinit {
+        continuation.finish()
+    }
+
+    // MARK: Commands
+
+    /// Starts the server and supervises it (`up`); the restart count starts over, so a failed instance gets a
+    /// fresh set of retries.
+    ///
+    /// Returns once the first server is started (not yet healthy: follow `transitions`).
+    /// - Throws: `SupervisorError.portInUse` naming the holder, `.spawnFailed`, `.logFile`, `.stateStore`;
+    ///   the instance is then `failed`. `.alreadyRunning` when a server is already supervised.
+    public func start() async throws(SupervisorError) {
+        guard loop == nil else { throw .alreadyRunning(instance: instance) }
+        stopRequested = false
+        restarts.reset()
+        do {
+            try store?.resetRestartCount(for: instance)
+        } catch {
+            logger.warning("cannot reset the restart count: \(error)")
+        }
+        transition(to: .starting, "start requested")
+        // The loop exists before the first await, so a concurrent `start` is refused and a concurrent `stop`
+        // waits for the launch and takes the new server down.
+        let launched = Task { () -> Result<ServerProcess, SupervisorError> in
+            do throws(SupervisorError) {
+                return .success(try await self.launch())
+            } catch {
+                return .failure(error)
+            }
+        }
+        let loop = startLoop {
+            guard case .success(let first) = await launched.value else { return }
+            await self.supervise(first)
+        }
+        if case .failure(let error) = await launched.value {
+            await loop.value
+            transition(to: .failed, error.description)
+            throw error
+        }
+    }
+
+    /// Runs `body` as the supervision loop; the handle is cleared when it ends, unless a newer loop replaced it.
+    @discardableResult
+    private func startLoop(_ body: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
+        generation += 1
+        let current = generation
+        let task = Task {
+            await body()
+            self.loopEnded(current)
+        }
+        loop = task
+        return task
+    }
+
+    /// Takes over a server that a previous daemon started and recorded (re-adoption after a daemon restart),
+    /// and supervises it as if this supervisor had started it: probes, restarts, stop.
+    ///
+    /// - Throws: `SupervisorError.notOurs` when the recorded process is no longer that server (it is never
+    ///   signalled); `.alreadyRunning` when a server is already supervised.
+    public func adopt(_ run: RunInfo) async throws(SupervisorError) {
+        guard loop == nil else { throw .alreadyRunning(instance: instance) }
+        let adopted = try ServerProcess.adopt(run)
+        stopRequested = false
+        restarts.reset(to: (try? store?.restartCount(for: instance)) ?? 0)
+        server = adopted
+        currentRun = run
+        transition(to: .starting, "re-adopted pid \(run.pid) of run \(run.runID)")
+        record("adopted", "pid \(run.pid) on port \(run.port)", details: ["pid": "\(run.pid)", "run_id": run.runID])
+        startLoop { await self.supervise(adopted) }
+    }
+
+    /// Stops the server (`down`): SIGTERM to its group, SIGCONT, the grace period, SIGKILL; returns when no
+    /// process of the group is left and the instance is `stopped`. Cancels a pending restart.
+    public func stop() async {
+        stopRequested = true
+        guard let loop else {
+            if state != .stopped { transition(to: .stopped, "stopped by the user") }
+            return
+        }
+        // The loop takes the server down (see `watch`) and ends in `stopped`.
+        loop.cancel()
+        await loop.value
+    }
+
+    /// Stops supervising but leaves the server running (the daemon shuts down or is upgraded: servers outlive
+    /// it, and the next daemon re-adopts them from their run records). A pending restart is dropped.
+    public func detach() async {
+        guard let loop else { return }
+        detachRequested = true
+        loop.cancel()
+        await loop.value
+        detachRequested = false
+    }
+
+    private func loopEnded(_ ended: Int) {
+        if ended == generation { loop = nil }
+    }
+
+    /// Stops the server if it runs and starts it again with a fresh restart count (`restart`).
+    public func restart() async throws(SupervisorError) {
+        await stop()
+        try await start()
+    }
+
+    /// Replaces the command line the next start uses (the scheduler placed the instance again).
+    public func update(spec: LaunchSpec) {
+        self.spec = spec
+    }
+
+    /// Waits until supervision ends by itself (the instance stopped or failed) or is stopped.
+    public func waitUntilDone() async {
+        await loop?.value
+    }
+
+    // MARK: Supervision
+
+    /// The loop behind one `start`: watch the server, then ask the policy, back off, start again.
+    private func supervise(_ first: ServerProcess) async {
+        var next: Result<ServerProcess, SupervisorError> = .success(first)
+        while true {
+            let ending: RunEnding
+            switch next {
+            case .success(let server):
+                guard let watched = await watch(server) else {
+                    record("detached", "supervision ended; pid \(server.pid) keeps running")
+                    return
+                }
+                ending = watched
+            case .failure(let error):
+                ending = .launchFailed(reason: error.description)
+            }
+            if stopRequested {
+                transition(to: .stopped, "stopped by the user")
+                return
+            }
+            switch restarts.runEnded(ending, at: clock.now) {
+            case .stop(let reason):
+                transition(to: .stopped, reason)
+                return
+            case .fail(let reason):
+                transition(to: .failed, reason)
+                return
+            case .restart(let delay, let attempt):
+                do {
+                    _ = try store?.incrementRestartCount(for: instance)
+                } catch {
+                    logger.warning("cannot count the restart: \(error)")
+                }
+                transition(to: .restarting, "\(ending); restart \(attempt) in \(Self.seconds(delay))")
+                do {
+                    try await clock.sleep(for: delay)
+                } catch {
+                    // Cancelled: only `stop` cancels.
+                }
+                if detachRequested {
+                    record("detached", "supervision ended before restart \(attempt)")
+                    return
+                }
+                if stopRequested || Task.isCancelled {
+                    transition(to: .stopped, "stopped by the user")
+                    return
+                }
+                transition(to: .starting, "restart \(attempt)")
+                do {
+                    next = .success(try await launch())
+                } catch {
+                    record("launch-failed", error.description)
+                    next = .failure(error)
+                }
+            }
+        }
+    }
+
+    /// What ends a watch: the server's exit, a verdict of the probes, or the end of a helper loop.
+    private enum WatchEvent: Sendable {
+        case exited(ExitStatus)
+        case unhealthy(String)
+        case done
+    }
+
+    /// Probes and watches one server until it has exited and its group is gone; returns how it ended, or `nil`
+    /// when supervision was detached and the server left running.
+    private func watch(_ server: ServerProcess) async -> RunEnding? {
+        var verdict: String?
+        var exit: ExitStatus?
+        await withTaskGroup(of: WatchEvent.self) { group in
+            group.addTask { await server.waitForExitUnlessCancelled().map(WatchEvent.exited) ?? .done }
+            group.addTask { await self.probe(server) }
+            group.addTask { await self.rotateLogs() }
+            // The one place that signals the server: SIGTERM goes once, whether the probes or `stop` ask.
+            var terminating = false
+            for await event in group {
+                switch event {
+                case .exited(let status):
+                    exit = status
+                    group.cancelAll()
+                case .unhealthy(let reason):
+                    verdict = reason
+                    if !terminating {
+                        terminating = true
+                        await ProcessGroupTerminator.stop(group: server.processGroup, grace: settings.stopGrace)
+                    }
+                case .done:
+                    if Task.isCancelled && !detachRequested && !terminating && server.exitStatus == nil {
+                        terminating = true
+                        await ProcessGroupTerminator.stop(group: server.processGroup, grace: settings.stopGrace)
+                    }
+                }
+            }
+        }
+        if exit == nil && detachRequested && server.exitStatus == nil {
+            self.server = nil
+            currentRun = nil
+            return nil
+        }
+        // Cancelled by `stop`: the group was taken down above, so the exit is at hand.
+        let status: ExitStatus
+        if let exit {
+            status = exit
+        } else {
+            status = await server.waitForExit()
+        }
+        // Whatever the server left in its group (a forked helper) goes too, before anything starts again.
+        await ProcessGroupTerminator.killNow(group: server.processGroup)
+        self.server = nil
+        let ending: RunEnding =
+            verdict.map { .unhealthy(reason: $0) } ?? (stopRequested ? .stoppedByUser : status.ending)
+        if let run = currentRun {
+            do {
+                try store?.recordRunEnd(
+                    id: run.id, at: Date().timeIntervalSince1970,
+                    exitStatus: { if case .exited(let code) = status { code } else { nil } }(),
+                    exitSignal: { if case .signaled(let signal) = status { signal } else { nil } }())
+            } catch {
+                logger.warning("cannot record the end of run \(run.runID): \(error)")
+            }
+        }
+        record("exited", "pid \(server.pid) \(status)", details: ["pid": "\(server.pid)", "status": "\(status)"])
+        currentRun = nil
+        return ending
+    }
+
+    /// The probe loop of one server: returns `.unhealthy` when the probes say so, `.done` when cancelled.
+    private func probe(_ server: ServerProcess) async -> WatchEvent {
+        var tracker = HealthProbeTracker(retries: settings.retries, startPeriod: settings.startPeriod)
+        let launchedAt = clock.now
+        var portConfirmed = false
+        // A re-adopted server listens where its run says, whatever the spec says now.
+        let port = currentRun?.port ?? spec.port
+        let target = HealthCheckTarget(
+            host: spec.host, port: port, pid: server.pid, path: settings.probePath, timeout: settings.probeTimeout)
+        while true {
+            do {
+                try await clock.sleep(for: settings.probeInterval)
+            } catch {
+                return .done
+            }
+            var result = await checker.check(target)
+            if Task.isCancelled || server.exitStatus != nil { return .done }
+            if result == .healthy && !portConfirmed {
+                // The first pass of a run: make sure it was our server that answered, not an orphan or a stranger
+                // holding the port (the server itself then failed to bind and is about to exit).
+                if let stranger = PortInspector.stranger(on: port, notIn: server.processGroup) {
+                    result = .failed("port \(port) is answered by \(stranger), not by this instance's server")
+                } else {
+                    portConfirmed = true
+                }
+            }
+            let counted = tracker.consecutiveFailures
+            let verdict = tracker.record(result, sinceLaunch: launchedAt.duration(to: clock.now))
+            if tracker.consecutiveFailures > counted {
+                record(
+                    "probe-failed", "\(result) (\(tracker.consecutiveFailures) of \(tracker.retries))",
+                    details: ["failures": "\(tracker.consecutiveFailures)"])
+            }
+            switch verdict {
+            case .healthy:
+                restarts.runIsHealthy(at: clock.now)
+                if restarts.resetIfStable(at: clock.now) {
+                    do {
+                        try store?.resetRestartCount(for: instance)
+                    } catch {
+                        logger.warning("cannot reset the restart count: \(error)")
+                    }
+                    record("backoff-reset", "stable for \(Self.seconds(settings.resetAfter)); restart count reset")
+                }
+                transition(to: .healthy, "probe passed")
+            case .unhealthy:
+                restarts.runIsUnhealthy()
+                let reason =
+                    "\(tracker.retries) probe\(tracker.retries == 1 ? "" : "s") failed in a row, last: \(result)"
+                transition(to: .unhealthy, reason)
+                return .unhealthy(reason)
+            default:
+                transition(to: verdict, "\(result)")
+            }
+        }
+    }
+
+    /// Rotates the logs every `logCheckInterval` while a server runs; `.done` when cancelled.
+    private func rotateLogs() async -> WatchEvent {
+        while true {
+            do {
+                try await clock.sleep(for: settings.logCheckInterval)
+            } catch {
+                return .done
+            }
+            let logs = logs
+            let rotation = settings.logRotation
+            await Self.offThread { logs.rotateIfNeeded(rotation) }
+        }
+    }
+
+    /// Checks the port, opens the logs, starts the server and records the run.
+    private func launch() async throws(SupervisorError) -> ServerProcess {
+        precondition(server == nil, "a server of \(instance) is still running")
+        try PortInspector.ensureFree(host: spec.host, port: spec.port)
+        let logs = logs
+        let rotation = settings.logRotation
+        await Self.offThread { logs.rotateIfNeeded(rotation) }
+        let descriptors = try logs.openForServer()
+        defer {
+            close(descriptors.stdout)
+            close(descriptors.stderr)
+        }
+        let runID = UUID().uuidString.lowercased()
+        let server = try ServerProcess.spawn(
+            spec, instance: instance, runID: runID, stdout: descriptors.stdout, stderr: descriptors.stderr)
+        var environment = spec.environment
+        environment[LaunchSpec.instanceMarker] = instance
+        environment[LaunchSpec.runMarker] = runID
+        var run = RunInfo(
+            instance: instance, runID: runID, pid: server.pid, processGroup: server.processGroup,
+            processStartTime: server.startTime, port: spec.port, argv: spec.argv, environment: environment,
+            placementJSON: spec.placementJSON, startedAt: Date().timeIntervalSince1970)
+        if let store {
+            do {
+                run = try store.recordRunStart(run)
+            } catch {
+                // An unrecorded server could never be re-adopted: take it down rather than run it blind.
+                await ProcessGroupTerminator.killNow(group: server.processGroup)
+                _ = await server.waitForExit()
+                throw .stateStore(StateStoreFailure(error.description))
+            }
+        }
+        self.server = server
+        currentRun = run
+        record(
+            "started", "pid \(server.pid) on port \(spec.port)",
+            details: ["pid": "\(server.pid)", "run_id": runID, "port": "\(spec.port)"])
+        return server
+    }
+
+    // MARK: Events
+
+    private func transition(to new: InstanceState, _ reason: String) {
+        guard new != state else { return }
+        let change = InstanceTransition(
+            instance: instance, from: state, to: new, reason: reason, time: Date().timeIntervalSince1970)
+        state = new
+        logger.info("\(change.from.rawValue) → \(new.rawValue): \(reason)")
+        record(
+            "state", "\(change.from.rawValue) → \(new.rawValue): \(reason)",
+            details: ["from": change.from.rawValue, "to": new.rawValue])
+        continuation.yield(change)
+        onTransition?(change)
+    }
+
+    private func record(_ kind: String, _ message: String, details: [String: String] = [:]) {
+        guard let store else { return }
+        do {
+            try store.appendEvent(
+                InstanceEvent(
+                    time: Date().timeIntervalSince1970, instance: instance, kind: kind, message: message,
+                    detailsJSON: Self.json(details)))
+        } catch {
+            logger.warning("cannot record event \(kind): \(error)")
+        }
+    }
+
+    private static func json(_ details: [String: String]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(details)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return String(format: "%.3g s", value)
+    }
+
+    private static func offThread(_ body: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                body()
+                continuation.resume()
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+/// Everything needed to start one llama-server: the command line the scheduler built and where it listens.
+///
+/// The supervisor adds only the instance markers (`LLAMA_ORCH_INSTANCE`, `LLAMA_ORCH_RUN_ID`) to the
+/// environment; it never goes through a shell.
+public struct LaunchSpec: Sendable, Equatable {
+    /// The command line; `argv[0]` is the executable's path.
+    public var argv: [String]
+    /// The server's whole environment (the caller decides what to inherit).
+    public var environment: [String: String]
+    /// The address the server listens on, for the port check and the probes.
+    public var host: String
+    public var port: Int
+    /// The placement as JSON text, recorded with the run.
+    public var placementJSON: String
+    /// The folder the server starts in (`nil`: the supervisor's own).
+    public var workingDirectory: String?
+
+    public init(
+        argv: [String], environment: [String: String], host: String = "127.0.0.1", port: Int,
+        placementJSON: String = "{}", workingDirectory: String? = nil
+    ) {
+        self.argv = argv
+        self.environment = environment
+        self.host = host
+        self.port = port
+        self.placementJSON = placementJSON
+        self.workingDirectory = workingDirectory
+    }
+
+    /// The environment variable naming the instance a process belongs to.
+    public static let instanceMarker = "LLAMA_ORCH_INSTANCE"
+    /// The environment variable holding the run's id (`RunInfo.runID`).
+    public static let runMarker = "LLAMA_ORCH_RUN_ID"
+}

@@ -1,0 +1,128 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The process that holds a TCP port, as far as `/proc` tells.
+public struct PortHolder: Sendable, Equatable, CustomStringConvertible {
+    public var pid: Int32
+    /// The short command name (`/proc/<pid>/comm`).
+    public var command: String?
+    /// The instance, when the holder carries an llama-orch marker (an orphan of an earlier run).
+    public var instance: String?
+
+    public var description: String {
+        var text = "pid \(pid)"
+        if let command { text += " (\(command))" }
+        if let instance { text += ", a server of instance \(instance) that llama-orch no longer supervises" }
+        return text
+    }
+}
+
+/// Checks a TCP port before a server is started, and names whoever holds it.
+public enum PortInspector {
+    /// Throws `SupervisorError.portInUse` naming the holder when `port` can't be bound on `host`.
+    ///
+    /// The check binds with `SO_REUSEADDR`, as llama-server does, so connections of an earlier run lingering in
+    /// TIME_WAIT don't count as "in use"; only a listener does.
+    public static func ensureFree(host: String, port: Int) throws(SupervisorError) {
+        guard (1...65535).contains(port) else { throw .invalidLaunch(reason: "port \(port) is not 1...65535") }
+        if canBind(host: host, port: port) { return }
+        throw .portInUse(port: port, holder: holder(of: port))
+    }
+
+    /// Whether a listening socket could be bound to `host:port` now.
+    public static func canBind(host: String, port: Int) -> Bool {
+        let isIPv6 = host.contains(":")
+        let descriptor = socket(
+            isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var yes: Int32 = 1
+        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        let result: Int32
+        if isIPv6 {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = in_port_t(UInt16(port).bigEndian)
+            if inet_pton(AF_INET6, host == "::" ? "::" : host, &address.sin6_addr) != 1 { return false }
+            result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+        } else {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            let numeric = host == "localhost" ? "127.0.0.1" : host
+            if inet_pton(AF_INET, numeric, &address.sin_addr) != 1 { return false }
+            result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+        return result == 0 && listen(descriptor, 1) == 0
+    }
+
+    /// The process listening on TCP `port` (IPv4 or IPv6), found through the socket's inode in
+    /// `/proc/net/tcp{,6}` and the `socket:[inode]` links in `/proc/*/fd`; `nil` when it can't be seen
+    /// (another user's process, another network namespace).
+    public static func holder(of port: Int) -> PortHolder? {
+        holders(of: port).first
+    }
+
+    /// A process outside `group` that listens on `port`, when no process of `group` does: someone else
+    /// answers on the instance's port (an orphan of an earlier run, another program that bound it first).
+    ///
+    /// `nil` when a member of `group` listens, or when the listener can't be seen.
+    public static func stranger(on port: Int, notIn group: Int32) -> PortHolder? {
+        let found = holders(of: port)
+        if found.contains(where: { ProcFS.stat($0.pid)?.processGroup == group }) { return nil }
+        return found.first
+    }
+
+    /// Every process that holds a socket listening on `port`.
+    static func holders(of port: Int) -> [PortHolder] {
+        var inodes = Set<String>()
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = ProcFS.readText(table) else { continue }
+            inodes.formUnion(listeningInodes(in: text, port: port))
+        }
+        guard !inodes.isEmpty else { return [] }
+        let targets = Set(inodes.map { "socket:[\($0)]" })
+        var found: [PortHolder] = []
+        for pid in ProcFS.allPIDs() {
+            let folder = "/proc/\(pid)/fd"
+            guard let descriptors = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
+            let holds = descriptors.contains { descriptor in
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\(descriptor)"))
+                    .map(targets.contains) ?? false
+            }
+            if holds {
+                found.append(
+                    PortHolder(
+                        pid: pid, command: ProcFS.commandName(pid),
+                        instance: ProcFS.environment(pid)?[LaunchSpec.instanceMarker]))
+            }
+        }
+        return found
+    }
+
+    /// The inodes of sockets listening on `port` in one `/proc/net/tcp` table.
+    static func listeningInodes(in table: String, port: Int) -> [String] {
+        let wanted = String(format: "%04X", port)
+        var inodes: [String] = []
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            guard fields.count > 9, fields[3] == "0A", let colon = fields[1].lastIndex(of: ":") else { continue }
+            if fields[1][fields[1].index(after: colon)...].uppercased() == wanted, fields[9] != "0" {
+                inodes.append(String(fields[9]))
+            }
+        }
+        return inodes
+    }
+}

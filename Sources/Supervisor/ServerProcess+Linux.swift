@@ -1,0 +1,224 @@
+import CSupervisorShims
+import Foundation
+import OrchestratorCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One started llama-server: its ids, and its end once it comes.
+///
+/// The process leads its own session and process group (`POSIX_SPAWN_SETSID`), so the whole group, its
+/// children included, can be signalled at once and a terminal's signals never reach it. A thread waits for
+/// it (`waitpid`) from the moment it starts, so it never lingers as a zombie.
+public final class ServerProcess: Sendable {
+    /// The server's process id; also its process group and session id.
+    public let pid: Int32
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22); 0 if it could not be read.
+    public let startTime: UInt64
+    /// The run's marker (`LLAMA_ORCH_RUN_ID`).
+    public let runID: String
+    private let watcher: ExitWatcher
+
+    /// The process group: the server leads its own.
+    public var processGroup: Int32 { pid }
+
+    /// Starts `spec` with its standard output and error appended to the given descriptors and standard
+    /// input from `/dev/null`; the markers for `instance` and `runID` are added to its environment.
+    ///
+    /// The descriptors are duplicated into the child; the caller still owns (and closes) its own.
+    public static func spawn(
+        _ spec: LaunchSpec, instance: String, runID: String, stdout: Int32, stderr: Int32
+    ) throws(SupervisorError) -> ServerProcess {
+        guard let executable = spec.argv.first, !executable.isEmpty else {
+            throw .invalidLaunch(reason: "the command line is empty")
+        }
+        var environment = spec.environment
+        environment[LaunchSpec.instanceMarker] = instance
+        environment[LaunchSpec.runMarker] = runID
+        let argv = spec.argv.map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        // Everything else the daemon has open (the state store, sockets) stays out of the server; descriptors
+        // are opened close-on-exec as well, where closefrom is missing.
+        _ = csupervisor_file_actions_addclosefrom(&actions, 3)
+        if let folder = spec.workingDirectory { _ = csupervisor_file_actions_addchdir(&actions, folder) }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Default dispositions and an empty mask: an ignored SIGTERM or a blocked signal of the daemon must not
+        // be inherited by the server.
+        var all = sigset_t()
+        sigfillset(&all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        let flags = Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | csupervisor_spawn_setsid_flag()
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard result == 0 else { throw .spawnFailed(executable: executable, errno: result) }
+        waitForExec(pid)
+        let startTime = ProcFS.stat(pid)?.startTime ?? 0
+        return ServerProcess(pid: pid, startTime: startTime, runID: runID)
+    }
+
+    /// Waits (at most half a second) until the child's `exec` has finished loading.
+    ///
+    /// `posix_spawn` returns once the child has dropped the parent's memory, which is before the kernel has
+    /// set up the new program's environment: until then `/proc/<pid>/environ` is empty and the identity check
+    /// would wrongly say "not ours".
+    private static func waitForExec(_ pid: Int32) {
+        for _ in 0..<500 {
+            if let environment = ProcFS.readBytes("/proc/\(pid)/environ"), !environment.isEmpty { return }
+            if let stat = ProcFS.stat(pid), stat.state == "Z" { return }
+            usleep(1000)
+        }
+    }
+
+    /// Takes over a server a previous daemon started, after checking it is still that server.
+    ///
+    /// It is not a child of this process, so its end is noticed by watching its identity in `/proc` (every
+    /// 50 ms), and its exit status is unknown.
+    /// - Throws: `SupervisorError.notOurs` when pid, start time or marker don't match: the process is left alone.
+    public static func adopt(_ run: RunInfo) throws(SupervisorError) -> ServerProcess {
+        guard ProcessIdentity.matches(run: run), ProcFS.stat(run.pid)?.processGroup == run.processGroup else {
+            throw .notOurs(pid: run.pid, instance: run.instance)
+        }
+        return ServerProcess(
+            pid: run.pid, startTime: run.processStartTime, runID: run.runID, watcher: ExitWatcher(watching: run))
+    }
+
+    private init(pid: Int32, startTime: UInt64, runID: String, watcher: ExitWatcher? = nil) {
+        self.pid = pid
+        self.startTime = startTime
+        self.runID = runID
+        self.watcher = watcher ?? ExitWatcher(reaping: pid)
+    }
+
+    /// Waits until the server process itself has exited (its children may live on: see
+    /// `ProcessGroupTerminator`).
+    public func waitForExit() async -> ExitStatus {
+        // A non-cancellable wait always ends with a status.
+        await watcher.wait(cancellable: false) ?? .unknown
+    }
+
+    /// Waits for the exit like `waitForExit`, but gives up with `nil` when the calling task is cancelled.
+    func waitForExitUnlessCancelled() async -> ExitStatus? {
+        await watcher.wait(cancellable: true)
+    }
+
+    /// The exit, if it happened already.
+    public var exitStatus: ExitStatus? { watcher.status }
+}
+
+/// How a process ended.
+public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+    /// A re-adopted server ended; not being its parent, the daemon can't know how.
+    case unknown
+
+    /// The same ending as the restart policy sees it.
+    public var ending: RunEnding {
+        switch self {
+        case .exited(let status): .exited(status: status)
+        case .signaled(let signal): .signaled(signal)
+        case .unknown: .vanished
+        }
+    }
+
+    public var description: String { ending.description }
+}
+
+/// Waits for one process to end on a dedicated thread and hands the status to every waiter.
+private final class ExitWatcher: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: ExitStatus?
+    private var waiters: [UInt64: CheckedContinuation<ExitStatus?, Never>] = [:]
+    private var nextWaiter: UInt64 = 0
+
+    /// Watches a re-adopted process, which `waitpid` can't: polls its identity until it no longer matches.
+    init(watching run: RunInfo) {
+        let thread = Thread { [self] in
+            while ProcessIdentity.matches(run: run) { usleep(50_000) }
+            finish(.unknown)
+        }
+        thread.name = "llama-orch watcher \(run.pid)"
+        thread.start()
+    }
+
+    /// Reaps a child of this process.
+    init(reaping pid: Int32) {
+        let thread = Thread { [self] in
+            var raw: Int32 = 0
+            var returned: pid_t
+            repeat {
+                returned = waitpid(pid, &raw, 0)
+            } while returned < 0 && errno == EINTR
+            // Decoded by hand: WIFEXITED and friends are macros Swift does not import.
+            let status: ExitStatus =
+                returned < 0 ? .exited(-1) : (raw & 0x7f) == 0 ? .exited((raw >> 8) & 0xff) : .signaled(raw & 0x7f)
+            finish(status)
+        }
+        thread.name = "llama-orch reaper \(pid)"
+        thread.start()
+    }
+
+    var status: ExitStatus? {
+        lock.lock()
+        defer { lock.unlock() }
+        return result
+    }
+
+    /// The status once the process has ended; `nil` if `cancellable` and the task is cancelled first.
+    func wait(cancellable: Bool) async -> ExitStatus? {
+        let id = lock.withLock {
+            nextWaiter += 1
+            return nextWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<ExitStatus?, Never>) in
+                lock.lock()
+                if let result {
+                    lock.unlock()
+                    continuation.resume(returning: result)
+                } else if cancellable && Task.isCancelled {
+                    lock.unlock()
+                    continuation.resume(returning: nil)
+                } else {
+                    waiters[id] = continuation
+                    lock.unlock()
+                }
+            }
+        } onCancel: {
+            guard cancellable else { return }
+            lock.lock()
+            let waiting = waiters.removeValue(forKey: id)
+            lock.unlock()
+            waiting?.resume(returning: nil)
+        }
+    }
+
+    private func finish(_ status: ExitStatus) {
+        lock.lock()
+        result = status
+        let waiting = waiters.values
+        waiters = [:]
+        lock.unlock()
+        waiting.forEach { $0.resume(returning: status) }
+    }
+}

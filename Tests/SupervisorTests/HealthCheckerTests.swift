@@ -1,0 +1,112 @@
+import Foundation
+import OrchestratorCore
+import Supervisor
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Each checker against the stub server: what it sees, and that it never waits past its timeout.
+@Suite(.serialized) struct HealthCheckerTests {
+    let checkers = Registry<any HealthChecker>.standardHealthCheckers
+
+    /// Starts the stub with `arguments`, runs `body` with a probe target, and stops it.
+    private func withServer(
+        _ arguments: [String], waitForPort: Bool = true, _ body: (HealthCheckTarget) async throws -> Void
+    ) async throws {
+        let harness = try SupervisorHarness("checker")
+        defer { harness.project.remove() }
+        let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { close(null) }
+        let spec = harness.spec(arguments)
+        let server = try ServerProcess.spawn(
+            spec, instance: harness.instance, runID: "probe", stdout: null, stderr: null)
+        for _ in 0..<300 where waitForPort && PortInspector.canBind(host: "127.0.0.1", port: spec.port) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let target = HealthCheckTarget(
+            host: "127.0.0.1", port: spec.port, pid: server.pid, path: "/health", timeout: .milliseconds(300))
+        do {
+            try await body(target)
+        } catch {
+            await ProcessGroupTerminator.killNow(group: server.processGroup)
+            throw error
+        }
+        await ProcessGroupTerminator.killNow(group: server.processGroup)
+        #expect(harness.leftovers().isEmpty)
+    }
+
+    private func probe(_ name: String, _ target: HealthCheckTarget) async -> (HealthCheckResult, Duration) {
+        guard let checker = checkers[name] else { return (.failed("no checker named \(name)"), .zero) }
+        let clock = ContinuousClock()
+        var result = HealthCheckResult.healthy
+        let took = await clock.measure { result = await checker.check(target) }
+        return (result, took)
+    }
+
+    @Test func inferenceFindsAServerThatAnswersHealthButCannotComplete() async throws {
+        try await withServer(["--hang-completion"]) { target in
+            #expect(await probe("http", target).0 == .healthy)
+            #expect(await probe("tcp", target).0 == .healthy)
+            let (result, took) = await probe("inference", target)
+            #expect(result == .failed("POST /completion: timed out waiting for the answer"))
+            #expect(took < .milliseconds(800))
+        }
+        try await withServer([]) { target in
+            #expect(await probe("inference", target).0 == .healthy)
+        }
+    }
+
+    @Test func loadingIsReportedAsLoading() async throws {
+        try await withServer(["--load-time", "30"]) { target in
+            let (http, _) = await probe("http", target)
+            #expect(
+                http
+                    == .loading(
+                        #"GET /health: 503 {"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#
+                    ))
+            guard case .loading = await probe("inference", target).0 else {
+                Issue.record("a loading server's completion should count as loading")
+                return
+            }
+            var wrongPath = target
+            wrongPath.path = "/nowhere"
+            guard case .failed(let text) = await probe("http", wrongPath).0 else {
+                Issue.record("a 404 must fail")
+                return
+            }
+            #expect(text.hasPrefix("GET /nowhere: HTTP 404"))
+        }
+    }
+
+    @Test func aHungOrStoppedServerFailsWithinTheTimeout() async throws {
+        try await withServer(["--hang-after", "0"]) { target in
+            let (result, took) = await probe("http", target)
+            #expect(result == .failed("GET /health: timed out waiting for the answer"))
+            #expect(took >= .milliseconds(300) && took < .milliseconds(800))
+        }
+        try await withServer([]) { target in
+            #expect(await probe("process", target).0 == .healthy)
+            kill(target.pid, SIGSTOP)
+            try await Task.sleep(for: .milliseconds(50))  // the signal is delivered asynchronously
+            #expect(await probe("process", target).0 == .failed("process \(target.pid) is stopped"))
+            #expect(await probe("http", target).0 == .failed("GET /health: timed out waiting for the answer"))
+            kill(target.pid, SIGCONT)
+            #expect(await probe("http", target).0 == .healthy)
+        }
+    }
+
+    @Test func nobodyListeningIsARefusal() async throws {
+        let target = HealthCheckTarget(
+            host: "0.0.0.0", port: SupervisorHarness.freePort(), pid: 0, timeout: .milliseconds(300))
+        #expect(await probe("http", target).0 == .failed("GET /health: connection refused"))
+        guard case .failed(let text) = await probe("tcp", target).0 else {
+            Issue.record("tcp must fail")
+            return
+        }
+        #expect(text.contains("connection refused"))
+        #expect(await probe("process", target).0 == .failed("process 0 is gone"))
+    }
+}

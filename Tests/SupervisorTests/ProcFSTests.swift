@@ -1,0 +1,42 @@
+import Testing
+
+@testable import Supervisor
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Parsing of `/proc` text that the identity checks and the port holder lookup rely on.
+struct ProcFSTests {
+    @Test func statFieldsAreCountedAfterTheLastParenthesis() throws {
+        // A command name with spaces and parentheses must not shift the fields.
+        let line =
+            "4242 (evil) name (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 3 0 987654 1000000 200 "
+            + "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0"
+        let stat = try #require(ProcFS.parseStat(line))
+        #expect(stat.state == "S")
+        #expect(stat.parent == 1)
+        #expect(stat.processGroup == 4242)
+        #expect(stat.startTime == 987_654)
+        #expect(ProcFS.parseStat("garbage") == nil)
+        #expect(ProcFS.parseStat("1 (x) S 1 2") == nil)
+    }
+
+    @Test func ownStatMatchesOwnProcess() throws {
+        let stat = try #require(ProcFS.stat(getpid()))
+        #expect(stat.startTime > 0)
+        #expect(ProcFS.environment(getpid())?["PATH"] != nil)
+    }
+
+    @Test func listeningSocketsAreFoundByPort() {
+        let table = """
+              sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+               0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0
+               1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 23456 1 0
+               2: 00000000:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 34567 1 0
+            """
+        #expect(PortInspector.listeningInodes(in: table, port: 8080) == ["12345"])
+        #expect(PortInspector.listeningInodes(in: table, port: 8081) == ["34567"])
+        #expect(PortInspector.listeningInodes(in: table, port: 8082).isEmpty)
+    }
+}

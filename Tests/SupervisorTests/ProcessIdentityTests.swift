@@ -1,0 +1,147 @@
+import Foundation
+import OrchestratorCore
+import StateStore
+import Supervisor
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Re-adoption's safety: a recorded run is ours only if pid, start time and marker all match; nothing else is
+/// ever signalled.
+@Suite(.serialized) struct ProcessIdentityTests {
+    @Test func aForeignProcessGivenARecordedPidIsNeverTouched() async throws {
+        let foreign = Process()
+        foreign.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        foreign.arguments = ["30"]
+        try foreign.run()
+        defer {
+            kill(foreign.processIdentifier, SIGKILL)
+            foreign.waitUntilExit()
+        }
+        let pid = foreign.processIdentifier
+        let startTime = try #require(ProcessIdentity.startTime(of: pid))
+        // A row that names the stranger's pid and even its start time: the marker is missing.
+        let run = RunInfo(
+            instance: "ghost", runID: "run-of-a-dead-server", pid: pid, processGroup: getpgid(pid),
+            processStartTime: startTime, port: 1, argv: ["llama-server"], environment: [:], placementJSON: "{}",
+            startedAt: 0)
+        #expect(!ProcessIdentity.matches(run: run))
+        var reused = run
+        reused.processStartTime = startTime - 1
+        #expect(!ProcessIdentity.matches(run: reused))
+        // Its process group is the test runner's own: signalling it would be fatal, and must not happen.
+        #expect(await ProcessIdentity.stopIfOurs(run: run, grace: .milliseconds(100)) == false)
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(isAlive(pid))
+        #expect(foreign.isRunning)
+    }
+
+    @Test func aSupervisedRunMatchesUntilItEnds() async throws {
+        let harness = try SupervisorHarness("identity")
+        try await harness.with(try harness.supervisor(harness.spec(), SupervisorHarness.settings())) { supervisor in
+            try await supervisor.start()
+            let run = try #require(try harness.runs().first)
+            #expect(run.pid == (await supervisor.pid))
+            #expect(run.processStartTime == ProcessIdentity.startTime(of: run.pid))
+            #expect(run.environment[LaunchSpec.instanceMarker] == harness.instance)
+            #expect(ProcessIdentity.matches(run: run))
+            var otherRun = run
+            otherRun.runID = UUID().uuidString
+            #expect(!ProcessIdentity.matches(run: otherRun))
+            #expect(
+                ProcessIdentity.unrecorded(knownRuns: try harness.store.openRuns()).allSatisfy {
+                    $0.instance != harness.instance
+                })
+            await supervisor.stop()
+            #expect(!ProcessIdentity.matches(run: run))
+            #expect(try harness.store.openRuns().isEmpty)
+        }
+    }
+
+    @Test func markedProcessesWithoutARowAreFound() async throws {
+        let harness = try SupervisorHarness("unrecorded")
+        defer { harness.project.remove() }
+        let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { close(null) }
+        let runID = UUID().uuidString.lowercased()
+        let server = try ServerProcess.spawn(
+            harness.spec(), instance: harness.instance, runID: runID, stdout: null, stderr: null)
+        let found = ProcessIdentity.unrecorded(knownRuns: try harness.store.openRuns()).filter {
+            $0.instance == harness.instance
+        }
+        #expect(found.map(\.pid) == [server.pid])
+        #expect(found.first?.runID == runID)
+        #expect(found.first?.processGroup == server.pid)
+        #expect(found.first?.startTime == server.startTime)
+        await ProcessGroupTerminator.stop(group: server.processGroup, grace: .seconds(1))
+        #expect(await server.waitForExit() == .signaled(SIGTERM))
+        #expect(harness.leftovers().isEmpty)
+    }
+
+    @Test func aRecordedServerIsReadoptedAndSupervised() async throws {
+        let harness = try SupervisorHarness("adopt")
+        let spec = harness.spec()
+        // What a previous daemon left: a running server and its run record.
+        let logs = InstanceLogs(root: harness.project.root, instance: harness.instance)
+        let descriptors = try logs.openForServer()
+        let runID = UUID().uuidString.lowercased()
+        let server = try ServerProcess.spawn(
+            spec, instance: harness.instance, runID: runID, stdout: descriptors.stdout, stderr: descriptors.stderr)
+        close(descriptors.stdout)
+        close(descriptors.stderr)
+        let run = try harness.store.recordRunStart(
+            RunInfo(
+                instance: harness.instance, runID: runID, pid: server.pid, processGroup: server.processGroup,
+                processStartTime: server.startTime, port: spec.port, argv: spec.argv, environment: [:],
+                placementJSON: spec.placementJSON, startedAt: Date().timeIntervalSince1970))
+        try await harness.with(try harness.supervisor(spec, SupervisorHarness.settings())) { supervisor in
+            var stale = run
+            stale.processStartTime += 1
+            await #expect(throws: SupervisorError.notOurs(pid: server.pid, instance: harness.instance)) {
+                try await supervisor.adopt(stale)
+            }
+            #expect(isAlive(server.pid))
+            // The previous daemon had restarted it twice: backoff goes on from there.
+            try harness.store.incrementRestartCount(for: harness.instance)
+            try harness.store.incrementRestartCount(for: harness.instance)
+            try await supervisor.adopt(run)
+            #expect(await SupervisorHarness.wait(for: .healthy, supervisor))
+            #expect(await supervisor.pid == server.pid)
+            // It dies; not being its parent, the supervisor notices through /proc and restarts it.
+            kill(server.pid, SIGKILL)
+            #expect(await SupervisorHarness.wait(for: .healthy, supervisor, notPID: server.pid))
+            let states = try harness.events("state").map(\.message)
+            #expect(states.contains { $0.contains("ended while re-adopted (exit status unknown); restart 3") })
+            #expect(try harness.runs().count == 2)
+            #expect(try harness.runs().first?.endedAt != nil)
+        }
+    }
+
+    @Test func aDetachedServerOutlivesItsSupervisorAndIsReadoptedByTheNext() async throws {
+        let harness = try SupervisorHarness("detach")
+        let spec = harness.spec()
+        // The old daemon's supervisor: it starts the server, then the daemon shuts down.
+        let old = try harness.supervisor(spec, SupervisorHarness.settings())
+        try await old.start()
+        #expect(await SupervisorHarness.wait(for: .healthy, old))
+        let pid = try #require(await old.pid)
+        await old.detach()
+        #expect(isAlive(pid))
+        let open = try harness.store.openRuns().filter { $0.instance == harness.instance }
+        #expect(open.map(\.pid) == [pid])
+        // The new daemon's supervisor takes it over from the record.
+        try await harness.with(try harness.supervisor(spec, SupervisorHarness.settings())) { new in
+            try await new.adopt(try #require(open.first))
+            #expect(await SupervisorHarness.wait(for: .healthy, new))
+            #expect(await new.pid == pid)
+            #expect(try harness.runs().count == 1)
+            await new.stop()
+            #expect(!isAlive(pid))
+            #expect(try harness.store.openRuns().isEmpty)
+        }
+        #expect(try harness.events("detached").count == 1)
+    }
+}

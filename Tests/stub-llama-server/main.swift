@@ -1,0 +1,208 @@
+// Test helper: a stand-in for llama.cpp's llama-server, with the HTTP surface the supervisor probes and the
+// failures it must survive. Plain POSIX sockets, one thread per connection.
+//
+// Usage: stub-llama-server --port N [--host ADDR] [--load-time S] [--health-delay S] [--hang-completion]
+//        [--crash-after S] [--hang-after S] [--ignore-sigterm] [--fork-grandchild] [--log-interval S]
+// Unknown flags (llama-server's own, such as `-m model.gguf`) are ignored. Times are seconds (fractions allowed).
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct Options: Sendable {
+    var host = "127.0.0.1"
+    var port = 8080
+    var loadTime = 0.0
+    var healthDelay = 0.0
+    var hangCompletion = false
+    var crashAfter: Double?
+    var hangAfter: Double?
+    var ignoreSigterm = false
+    var forkGrandchild = false
+    var logInterval: Double?
+    var grandchild = false
+
+    init(_ arguments: [String]) {
+        var index = 0
+        func value() -> String {
+            index += 1
+            return index < arguments.count ? arguments[index] : ""
+        }
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--port": port = Int(value()) ?? port
+            case "--host": host = value()
+            case "--load-time": loadTime = Double(value()) ?? 0
+            case "--health-delay": healthDelay = Double(value()) ?? 0
+            case "--hang-completion": hangCompletion = true
+            case "--crash-after": crashAfter = Double(value())
+            case "--hang-after": hangAfter = Double(value())
+            case "--ignore-sigterm": ignoreSigterm = true
+            case "--fork-grandchild": forkGrandchild = true
+            case "--log-interval": logInterval = Double(value())
+            case "--grandchild": grandchild = true
+            default:
+                // An unknown flag with a value (`-m model.gguf`): skip the value too.
+                if index + 1 < arguments.count, !arguments[index + 1].hasPrefix("-") { index += 1 }
+            }
+            index += 1
+        }
+    }
+}
+
+enum Stub {
+    static let options = Options(Array(CommandLine.arguments.dropFirst()))
+    static let started = ContinuousClock.now
+
+    static func elapsed() -> Double {
+        let duration = ContinuousClock.now - started
+        return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func say(_ text: String, to descriptor: Int32 = 2) {
+        let line = Array((text + "\n").utf8)
+        _ = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    }
+
+    static func pause(_ seconds: Double) {
+        usleep(UInt32(max(0, min(seconds, 4000)) * 1_000_000))
+    }
+
+    static func hangForever() -> Never {
+        while true { pause(3600) }
+    }
+
+    static func isHung() -> Bool {
+        options.hangAfter.map { elapsed() >= $0 } ?? false
+    }
+
+    static func respond(_ connection: Int32, status: Int, _ body: String) {
+        let reason = [200: "OK", 404: "Not Found", 503: "Service Unavailable"][status] ?? "Error"
+        let text =
+            "HTTP/1.1 \(status) \(reason)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+            + "Connection: close\r\n\r\n\(body)"
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    static func handle(_ connection: Int32) {
+        defer { close(connection) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !String(decoding: received, as: UTF8.self).contains("\r\n\r\n") {
+            let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return }
+            received.append(contentsOf: buffer[0..<count])
+        }
+        if isHung() { hangForever() }
+        let requestLine = String(decoding: received, as: UTF8.self).split(separator: "\r\n").first ?? ""
+        let parts = requestLine.split(separator: " ")
+        let method = parts.first.map(String.init) ?? ""
+        let path = parts.count > 1 ? String(parts[1]) : ""
+        let loading = elapsed() < options.loadTime
+        switch (method, path) {
+        case ("GET", "/health"):
+            pause(options.healthDelay)
+            if loading {
+                respond(
+                    connection, status: 503,
+                    #"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#)
+            } else {
+                respond(connection, status: 200, #"{"status":"ok"}"#)
+            }
+        case ("POST", "/completion"):
+            if loading {
+                respond(
+                    connection, status: 503,
+                    #"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#)
+            } else if options.hangCompletion {
+                hangForever()
+            } else {
+                respond(connection, status: 200, #"{"content":" b","stop":true,"tokens_predicted":1}"#)
+            }
+        default:
+            respond(
+                connection, status: 404, #"{"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}"#)
+        }
+    }
+
+    static func main() -> Never {
+        // `started` is lazy: fix it now, before anything asks how long the server has been up.
+        _ = started
+        if options.grandchild {
+            // A helper the server forked: it stays in the server's process group and shrugs off SIGTERM.
+            signal(SIGTERM, SIG_IGN)
+            hangForever()
+        }
+        if options.ignoreSigterm { signal(SIGTERM, SIG_IGN) }
+        signal(SIGPIPE, SIG_IGN)
+
+        // Bind before "loading", as llama-server does. The socket is inherited by a forked grandchild on purpose: an
+        // orphaned helper then holds the port, the failure the supervisor must prevent.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var yes: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: options.port).bigEndian)
+        inet_pton(AF_INET, options.host == "0.0.0.0" ? "0.0.0.0" : "127.0.0.1", &address.sin_addr)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0, listen(listener, 64) == 0 else {
+            say(
+                "stub-llama-server: couldn't bind to server socket: port \(options.port): \(String(cString: strerror(errno)))"
+            )
+            exit(1)
+        }
+        say("stub-llama-server: listening on \(options.host):\(options.port), pid \(getpid())")
+
+        if options.forkGrandchild {
+            var pid: pid_t = 0
+            let path = CommandLine.arguments[0]
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), strdup("--grandchild"), nil]
+            let result = posix_spawn(&pid, path, nil, nil, argv, environ)
+            say("stub-llama-server: forked grandchild \(pid) (result \(result))")
+        }
+
+        if let crashAfter = options.crashAfter {
+            Thread.detachNewThread {
+                pause(crashAfter)
+                say("stub-llama-server: crashing as asked")
+                _exit(3)
+            }
+        }
+
+        if let interval = options.logInterval {
+            Thread.detachNewThread {
+                var count = 0
+                while true {
+                    count += 1
+                    say("stdout line \(count): " + String(repeating: "x", count: 60), to: 1)
+                    say("stderr line \(count): " + String(repeating: "y", count: 60), to: 2)
+                    pause(interval)
+                }
+            }
+        }
+
+        while true {
+            let connection = accept(listener, nil, nil)
+            if connection < 0 {
+                if errno == EINTR { continue }
+                say("stub-llama-server: accept failed: \(String(cString: strerror(errno)))")
+                exit(1)
+            }
+            if isHung() {
+                // Stops answering: keeps the connection open and never reads it.
+                continue
+            }
+            Thread.detachNewThread { handle(connection) }
+        }
+
+    }
+}
+
+Stub.main()
