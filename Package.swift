@@ -30,6 +30,9 @@ let package = Package(
         .target(name: "OrchestratorCore", dependencies: [logging], swiftSettings: swiftSettings),
         .target(name: "GGUF", dependencies: ["OrchestratorCore"], swiftSettings: swiftSettings),
         .target(name: "Scheduler", dependencies: ["OrchestratorCore", "GGUF"], swiftSettings: swiftSettings),
+        // Writes GGUF files: fixtures for tests, the accuracy bench and the demo model.
+        .target(name: "GGUFWriter", dependencies: ["GGUF"], swiftSettings: swiftSettings),
+        .executableTarget(name: "make-tiny-model", dependencies: ["GGUFWriter"], swiftSettings: swiftSettings),
         .target(name: "StateStore", dependencies: ["OrchestratorCore", grdb, logging], swiftSettings: swiftSettings),
         // The Vulkan headers with VK_NO_PROTOTYPES: the loader is opened at run time, never linked.
         .target(name: "CVulkan"),
@@ -61,7 +64,7 @@ let package = Package(
         // Helpers for tests and for driver authors: GGUF fixture writer, temporary project folders, CLI runner.
         .target(
             name: "TestSupport",
-            dependencies: ["OrchestratorCore", "GGUF"],
+            dependencies: ["OrchestratorCore", "GGUF", "GGUFWriter"],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
