@@ -33,6 +33,13 @@ let package = Package(
         // Writes GGUF files: fixtures for tests, the accuracy bench and the demo model.
         .target(name: "GGUFWriter", dependencies: ["GGUF"], swiftSettings: swiftSettings),
         .executableTarget(name: "make-tiny-model", dependencies: ["GGUFWriter"], swiftSettings: swiftSettings),
+        // Estimate against the real llama-server over a grid of fixtures: prints the error table.
+        .executableTarget(
+            name: "bench-accuracy",
+            dependencies: ["GGUF", "Scheduler", "TestSupport"],
+            path: "bench/accuracy",
+            swiftSettings: swiftSettings
+        ),
         .target(name: "StateStore", dependencies: ["OrchestratorCore", grdb, logging], swiftSettings: swiftSettings),
         // The Vulkan headers with VK_NO_PROTOTYPES: the loader is opened at run time, never linked.
         .target(name: "CVulkan"),

@@ -40,8 +40,9 @@ public struct ModelProfile: Sendable, Equatable, Codable {
     public var expertUsedCount: Int
     /// Bytes of each block layer's tensors (`blk.N.*`), index N.
     public var layerBytes: [UInt64]
-    /// Bytes of block layers' tensors that llama.cpp's CPU backend may repack (quantized 2-D/3-D weights), per layer.
-    public var layerQuantizedMatrixBytes: [UInt64]
+    /// Per block layer, bytes of quantized weight matrices (2-D or 3-D, rows a multiple of 8) by type name: the
+    /// tensors llama.cpp's CPU backend may copy into a repacked layout (which types depends on the CPU).
+    public var layerRepackCandidates: [[String: UInt64]]
     /// Bytes of the output layer: output norm + output matrix. With tied embeddings this includes a copy of
     /// the token embedding, because llama.cpp loads token_embd a second time as the output matrix on the
     /// output layer's device (on the host the two share one mapping; see `outputTiedToEmbedding`).
@@ -155,7 +156,7 @@ extension ModelProfile {
         self.slidingWindowLayers = swaLayers
 
         var layerBytes = Array(repeating: UInt64(0), count: layerCount)
-        var layerQuantized = Array(repeating: UInt64(0), count: layerCount)
+        var layerRepack = Array(repeating: [String: UInt64](), count: layerCount)
         var output: UInt64 = 0
         var outputMatrix: UInt64 = 0
         var embedding: UInt64 = 0
@@ -174,7 +175,9 @@ extension ModelProfile {
             shares[tensor.type.name]?.bytes &+= tensor.byteCount
             if let layer = Self.blockIndex(tensor.name), layer < layerCount {
                 layerBytes[layer] &+= tensor.byteCount
-                if tensor.type.isQuantized, tensor.dimensions.count >= 2 { layerQuantized[layer] &+= tensor.byteCount }
+                if tensor.type.isQuantized, tensor.dimensions.count >= 2, tensor.dimensions[1] % 8 == 0 {
+                    layerRepack[layer][tensor.type.name, default: 0] &+= tensor.byteCount
+                }
             } else if tensor.name == "token_embd.weight" {
                 embedding = tensor.byteCount
                 if tensor.dimensions.count >= 2 { embeddingRows = Int(exactly: tensor.dimensions[1]) }
@@ -196,7 +199,7 @@ extension ModelProfile {
             output &+= embedding
         }
         self.layerBytes = layerBytes
-        self.layerQuantizedMatrixBytes = layerQuantized
+        self.layerRepackCandidates = layerRepack
         self.outputBytes = output
         self.outputMatrixBytes = outputMatrix
         self.tokenEmbeddingBytes = embedding

@@ -63,21 +63,40 @@ public enum TinyModels {
     /// The fixture kinds `make-tiny-model --kind` accepts, by name.
     public static let kinds: [String: TinyModelSpec] = [
         "mini": mini, "dense": dense, "moe": moe, "q8_0": q8_0, "q4_0": q4_0, "tied": tied, "large": large,
-        "large-q8_0": largeQ8_0, "medium": medium,
+        "large-q8_0": largeQ8_0, "medium": medium, "wide-embedding": wideEmbedding, "wide-ffn": wideFFN,
     ]
+
+    /// A calibration shape: wide embedding, narrow feed-forward, many heads (sparse, about 40 MB).
+    public static let wideEmbedding: TinyModelSpec = {
+        var spec = TinyModelSpec(
+            name: "wide-embedding", layers: 3, embedding: 1536, heads: 24, kvHeads: 8, feedForward: 512,
+            contextLength: 8192, vocabulary: 4096)
+        spec.randomWeights = false
+        return spec
+    }()
+
+    /// A calibration shape: narrow embedding, wide feed-forward, big vocabulary, Q4_0 (sparse, about 30 MB).
+    public static let wideFFN: TinyModelSpec = {
+        var spec = TinyModelSpec(
+            name: "wide-ffn", layers: 3, embedding: 256, heads: 4, kvHeads: 4, feedForward: 4096,
+            contextLength: 8192, vocabulary: 50000)
+        spec.matrixType = .q4_0
+        spec.randomWeights = false
+        return spec
+    }()
 
     /// The smallest model llama.cpp loads (one layer of 32, 259 tokens, about 40 KB): the mutation run's seed.
     public static let mini = TinyModelSpec(
         name: "mini", layers: 1, embedding: 32, heads: 2, kvHeads: 1, feedForward: 32)
 
-    /// Dense llama with grouped-query attention (4 heads, 2 KV heads), F16 matrices.
+    /// Dense llama with grouped-query attention (2 heads of 32, 1 KV head), F16 matrices.
     public static let dense = TinyModelSpec(
-        name: "tiny-dense", layers: 2, embedding: 64, heads: 4, kvHeads: 2, feedForward: 128)
+        name: "tiny-dense", layers: 2, embedding: 64, heads: 2, kvHeads: 1, feedForward: 128)
 
     /// Mixture of experts: 4 experts, 2 used, with a router (`ffn_gate_inp`).
     public static let moe: TinyModelSpec = {
         var spec = TinyModelSpec(
-            name: "tiny-moe", layers: 2, embedding: 64, heads: 4, kvHeads: 2, feedForward: 64)
+            name: "tiny-moe", layers: 2, embedding: 64, heads: 2, kvHeads: 1, feedForward: 64)
         spec.experts = 4
         spec.expertsUsed = 2
         return spec
@@ -86,7 +105,7 @@ public enum TinyModels {
     /// Dense with Q8_0 matrices and embedding.
     public static let q8_0: TinyModelSpec = {
         var spec = TinyModelSpec(
-            name: "tiny-q8_0", layers: 2, embedding: 64, heads: 4, kvHeads: 2, feedForward: 128)
+            name: "tiny-q8_0", layers: 2, embedding: 64, heads: 2, kvHeads: 1, feedForward: 128)
         spec.matrixType = .q8_0
         spec.embeddingType = .q8_0
         return spec
@@ -95,7 +114,7 @@ public enum TinyModels {
     /// Dense with Q4_0 matrices and embedding.
     public static let q4_0: TinyModelSpec = {
         var spec = TinyModelSpec(
-            name: "tiny-q4_0", layers: 2, embedding: 64, heads: 4, kvHeads: 2, feedForward: 128)
+            name: "tiny-q4_0", layers: 2, embedding: 64, heads: 2, kvHeads: 1, feedForward: 128)
         spec.matrixType = .q4_0
         spec.embeddingType = .q4_0
         return spec
@@ -104,7 +123,7 @@ public enum TinyModels {
     /// Dense without `output.weight` (tied embeddings) and with head counts as per-layer arrays.
     public static let tied: TinyModelSpec = {
         var spec = TinyModelSpec(
-            name: "tiny-tied", layers: 3, embedding: 64, heads: 4, kvHeads: 1, feedForward: 96)
+            name: "tiny-tied", layers: 3, embedding: 128, heads: 4, kvHeads: 2, feedForward: 96)
         spec.separateOutput = false
         spec.headCountsAsArrays = true
         return spec
