@@ -162,13 +162,15 @@ enum GGUFParser {
         guard tensorCount <= cursor.remaining / 24 else {
             throw GGUFError(
                 .implausibleCount, at: tensorCountOffset,
-                "tensor count \(tensorCount) cannot fit in the \(cursor.remaining) bytes left")
+                "tensor count \(tensorCount) cannot fit in the \(cursor.remaining) bytes left (truncated or corrupt file)"
+            )
         }
         // Smallest key-value: empty key (8), type (4), one-byte value (1).
         guard keyCount <= cursor.remaining / 13 else {
             throw GGUFError(
                 .implausibleCount, at: keyCountOffset,
-                "metadata count \(keyCount) cannot fit in the \(cursor.remaining) bytes left")
+                "metadata count \(keyCount) cannot fit in the \(cursor.remaining) bytes left (truncated or corrupt file)"
+            )
         }
 
         var entries: [GGUFMetadataEntry] = []

@@ -15,7 +15,7 @@ struct LlamaOrch: AsyncParsableCommand {
             Exit codes: \(OrchestratorExitCode.allCases.map { "\($0.rawValue) \($0.meaning)" }.joined(separator: "; ")).
             """,
         version: LlamaOrchVersion.string,
-        subcommands: []
+        subcommands: [InspectCommand.self]
     )
 
     /// Runs the command, turning errors into a message on standard error and a documented exit code.
