@@ -12,9 +12,10 @@ import GGUF
 ///   unified cache): with flash attention only the f16 mask, `n_kv × T × 2` bytes; without it the f32 scores
 ///   of every head plus the mask, `n_kv × T × 4 × (heads + 1)` bytes;
 /// - a per-token part from the layer's activations: with flash attention
-///   `T × (4 × (3 × ffn + 5 × embedding) + 64)` bytes (within 0.2 % on every non-trivial shape); without it
-///   `T × (4 × max(6.67 × embedding, 3 × ffn − embedding) + 64)` bytes (0 % to +5 %: the allocator's layout
-///   differs between shapes and the larger of the two measured regimes is taken).
+///   `T × (4 × (3 × ffn + 5 × embedding) + 64)` bytes (within 0.03 MiB on every shape with embedding ≥ 256).
+/// - Without flash attention the larger of two phases: attention, `n_kv × T × 4 × (heads + 1) +
+///   T × (4 × 7.5 × embedding + 64)`, and feed-forward, `n_kv × T × 4 + T × (4 × (3 × ffn + 7 × embedding) + 64)`
+///   (measured −0.3 to +3 MiB: the graph allocator's layout differs between shapes; the constants lean high).
 ///
 /// `ffn` is the feed-forward width times the experts used for a mixture of experts. Tiny models (embedding 64)
 /// come out above the measurement (by up to 0.3 MiB), never below. See bench/ESTIMATOR.md for the table.
@@ -27,16 +28,16 @@ public enum ComputeBufferModel {
         let ffn = Double((profile.feedForwardLength ?? 4 * profile.embeddingLength) * experts)
         let heads = Double(profile.headCount.max() ?? 1)
         let cells = Double(kvCells)
-        let attention: Double
-        let perToken: Double
         if flashAttention {
-            attention = cells * t * 2
-            perToken = 4 * (3 * ffn + 5 * embedding) + 64
-        } else {
-            attention = cells * t * 4 * (heads + 1)
-            perToken = 4 * max(20.0 / 3.0 * embedding, 3 * ffn - embedding) + 64
+            let mask = cells * t * 2
+            let perToken = 4 * (3 * ffn + 5 * embedding) + 64
+            return UInt64((mask + t * perToken).rounded(.up))
         }
-        return UInt64((attention + t * perToken).rounded(.up))
+        // Without flash attention the peak is either the attention (scores of every head) or, when few cells are
+        // seen, the feed-forward part with the f32 mask still alive.
+        let attentionPhase = cells * t * 4 * (heads + 1) + t * (4 * 7.5 * embedding + 64)
+        let feedForwardPhase = cells * t * 4 + t * (4 * (3 * ffn + 7 * embedding) + 64)
+        return UInt64(max(attentionPhase, feedForwardPhase).rounded(.up))
     }
 
     /// Bytes of the host compute buffer when every block layer is on a device: the input embeddings of T tokens.
