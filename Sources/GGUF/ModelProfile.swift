@@ -1,0 +1,223 @@
+/// What the scheduler needs to know about a model, read from its GGUF header: shape, sizes and where the
+/// bytes are (per block layer, output layer, token embedding).
+///
+/// Sizes come from the tensor infos (never from `general.file_type`), so they are exact for any type mix.
+public struct ModelProfile: Sendable, Equatable, Codable {
+    /// `general.architecture` (`llama`, `qwen2`).
+    public var architecture: String
+    /// `general.name`, when present.
+    public var name: String?
+    /// Number of weights over all tensors.
+    public var parameterCount: UInt64
+    /// Tensors, parameters and bytes per ggml type, most bytes first.
+    public var quantization: [TypeShare]
+    /// Block layers (`A.block_count`).
+    public var layerCount: Int
+    /// Embedding width (`A.embedding_length`).
+    public var embeddingLength: Int
+    /// Feed-forward width, when present (per expert for a mixture of experts).
+    public var feedForwardLength: Int?
+    /// Query heads per layer (`A.attention.head_count`, a number or an array).
+    public var headCount: [Int]
+    /// Key/value heads per layer (`A.attention.head_count_kv`, default: the query heads).
+    public var headCountKV: [Int]
+    /// Key head dimension (`A.attention.key_length`, default embedding / heads).
+    public var keyLength: Int
+    /// Value head dimension (`A.attention.value_length`, default embedding / heads).
+    public var valueLength: Int
+    /// Trained context length (`A.context_length`).
+    public var contextLength: Int
+    /// Vocabulary size (length of `tokenizer.ggml.tokens`, else `A.vocab_size`, else the embedding's rows).
+    public var vocabularySize: Int
+    /// Sliding-window size (`A.attention.sliding_window`), when the model has one.
+    public var slidingWindow: Int?
+    /// Which layers use the sliding window (from `A.attention.sliding_window_pattern` or llama.cpp's default
+    /// pattern for the architecture; all `false` when unknown, which overestimates the KV cache).
+    public var slidingWindowLayers: [Bool]
+    /// Experts (`A.expert_count`, 0 for dense).
+    public var expertCount: Int
+    /// Experts used per token (`A.expert_used_count`).
+    public var expertUsedCount: Int
+    /// Bytes of each block layer's tensors (`blk.N.*`), index N.
+    public var layerBytes: [UInt64]
+    /// Per block layer, bytes of quantized weight matrices (2-D or 3-D, rows a multiple of 8) by type name: the
+    /// tensors llama.cpp's CPU backend may copy into a repacked layout (which types depends on the CPU).
+    public var layerRepackCandidates: [[String: UInt64]]
+    /// Bytes of the output layer: output norm + output matrix. With tied embeddings this includes a copy of
+    /// the token embedding, because llama.cpp loads token_embd a second time as the output matrix on the
+    /// output layer's device (on the host the two share one mapping; see `outputTiedToEmbedding`).
+    public var outputBytes: UInt64
+    /// Bytes of the output matrix alone (`output.weight`, or `token_embd.weight` when tied).
+    public var outputMatrixBytes: UInt64
+    /// Whether there is no `output.weight` and llama.cpp uses the token embedding as the output matrix.
+    public var outputTiedToEmbedding: Bool
+    /// Bytes of the token embedding (`token_embd.weight`), always kept in host memory.
+    public var tokenEmbeddingBytes: UInt64
+    /// Bytes of tensors in none of the groups above (positional embeddings, vision towers, ...).
+    public var otherBytes: UInt64
+    /// Bytes of all tensors in the file(s), each counted once.
+    public var tensorBytes: UInt64
+    /// Size of the file(s).
+    public var fileSize: UInt64
+
+    /// Tensors of one ggml type.
+    public struct TypeShare: Sendable, Equatable, Codable {
+        /// The type's name (`Q4_K`).
+        public var type: String
+        /// Number of tensors.
+        public var tensors: Int
+        /// Number of weights.
+        public var parameters: UInt64
+        /// Bytes.
+        public var bytes: UInt64
+    }
+
+    /// Key/value heads of layer `layer`.
+    public func kvHeads(layer: Int) -> Int { layer < headCountKV.count ? headCountKV[layer] : headCountKV.last ?? 0 }
+
+    /// llama.cpp's default sliding-window pattern per architecture, when the file has no pattern key:
+    /// every n-th layer is full attention, the others use the window.
+    public static let defaultSlidingWindowPatterns: [String: Int] = [
+        "gemma2": 2, "gemma3": 6, "gemma3n": 5, "gemma-embedding": 6, "cohere2": 4, "exaone4": 4, "llama4": 4,
+        "afmoe": 4, "mellum": 4,
+    ]
+}
+
+extension ModelProfile {
+    /// Builds the profile of a model from its header.
+    ///
+    /// - Throws: `GGUFError` `.badMetadata` when a required key is missing or of the wrong type.
+    public init(model: GGUFModel) throws(GGUFError) {
+        let metadata = model.metadata
+        let tensors = model.tensors
+        func missing(_ key: String) -> GGUFError {
+            GGUFError(.badMetadata, at: nil, "required metadata key '\(key)' is missing", path: model.paths.first)
+        }
+        func integer(_ key: String) throws(GGUFError) -> Int? {
+            guard let entry = metadata.entry(key) else { return nil }
+            guard let value = entry.value.intValue, value >= 0 else {
+                throw GGUFError(
+                    .badMetadata, at: entry.offset,
+                    "'\(key)' must be a non-negative integer, found \(entry.value.type)",
+                    path: model.paths.first)
+            }
+            return value
+        }
+        guard let architecture = metadata["general.architecture"]?.stringValue else {
+            throw missing("general.architecture")
+        }
+        let a = architecture
+        self.architecture = a
+        self.name = metadata["general.name"]?.stringValue
+        let layerCount = try integer("\(a).block_count") ?? 0
+        guard layerCount <= 1 << 16 else {
+            throw GGUFError(
+                .badMetadata, at: metadata.entry("\(a).block_count")?.offset, "block_count \(layerCount) is absurd")
+        }
+        self.layerCount = layerCount
+        self.embeddingLength = try integer("\(a).embedding_length") ?? 0
+        self.feedForwardLength =
+            metadata["\(a).feed_forward_length"]?.intValue
+            ?? metadata["\(a).feed_forward_length"]?.arrayValue?.first?.intValue
+        func perLayer(_ key: String) throws(GGUFError) -> [Int]? {
+            guard let entry = metadata.entry(key) else { return nil }
+            if let value = entry.value.intValue { return Array(repeating: value, count: max(layerCount, 1)) }
+            if let values = entry.value.arrayValue {
+                let numbers = values.compactMap(\.intValue)
+                guard numbers.count == values.count, !numbers.isEmpty else {
+                    throw GGUFError(.badMetadata, at: entry.offset, "'\(key)' must be integers")
+                }
+                return (0..<max(layerCount, 1)).map { $0 < numbers.count ? numbers[$0] : numbers[numbers.count - 1] }
+            }
+            throw GGUFError(.badMetadata, at: entry.offset, "'\(key)' must be an integer or an array of integers")
+        }
+        let heads = try perLayer("\(a).attention.head_count") ?? Array(repeating: 0, count: max(layerCount, 1))
+        self.headCount = heads
+        self.headCountKV = try perLayer("\(a).attention.head_count_kv") ?? heads
+        let firstHeads = heads.first { $0 > 0 } ?? 0
+        let defaultHead = firstHeads > 0 ? embeddingLength / firstHeads : 0
+        self.keyLength = try integer("\(a).attention.key_length") ?? defaultHead
+        self.valueLength = try integer("\(a).attention.value_length") ?? defaultHead
+        self.contextLength = try integer("\(a).context_length") ?? 0
+        self.expertCount = try integer("\(a).expert_count") ?? 0
+        self.expertUsedCount = try integer("\(a).expert_used_count") ?? 0
+
+        let window = try integer("\(a).attention.sliding_window")
+        self.slidingWindow = (window ?? 0) > 0 ? window : nil
+        var swaLayers = Array(repeating: false, count: layerCount)
+        if slidingWindow != nil {
+            let patternKey = "\(a).attention.sliding_window_pattern"
+            if let flags = metadata[patternKey]?.array, case .bool(let bools) = flags {
+                for layer in 0..<min(layerCount, bools.count) { swaLayers[layer] = bools[layer] }
+            } else if let pattern = metadata[patternKey]?.intValue ?? Self.defaultSlidingWindowPatterns[a] {
+                for layer in 0..<layerCount { swaLayers[layer] = pattern == 0 || layer % pattern < pattern - 1 }
+            }
+        }
+        self.slidingWindowLayers = swaLayers
+
+        var layerBytes = Array(repeating: UInt64(0), count: layerCount)
+        var layerRepack = Array(repeating: [String: UInt64](), count: layerCount)
+        var output: UInt64 = 0
+        var outputMatrix: UInt64 = 0
+        var embedding: UInt64 = 0
+        var other: UInt64 = 0
+        var total: UInt64 = 0
+        var parameters: UInt64 = 0
+        var shares: [String: TypeShare] = [:]
+        var embeddingRows: Int?
+        var hasOutput = false
+        for tensor in tensors {
+            total &+= tensor.byteCount
+            parameters &+= tensor.elementCount
+            shares[tensor.type.name, default: TypeShare(type: tensor.type.name, tensors: 0, parameters: 0, bytes: 0)]
+                .tensors += 1
+            shares[tensor.type.name]?.parameters &+= tensor.elementCount
+            shares[tensor.type.name]?.bytes &+= tensor.byteCount
+            if let layer = Self.blockIndex(tensor.name), layer < layerCount {
+                layerBytes[layer] &+= tensor.byteCount
+                if tensor.type.isQuantized, tensor.dimensions.count >= 2, tensor.dimensions[1] % 8 == 0 {
+                    layerRepack[layer][tensor.type.name, default: 0] &+= tensor.byteCount
+                }
+            } else if tensor.name == "token_embd.weight" {
+                embedding = tensor.byteCount
+                if tensor.dimensions.count >= 2 { embeddingRows = Int(exactly: tensor.dimensions[1]) }
+            } else if tensor.name.hasPrefix("output_norm.") {
+                output &+= tensor.byteCount
+            } else if tensor.name.hasPrefix("output.") {
+                output &+= tensor.byteCount
+                if tensor.name == "output.weight" {
+                    outputMatrix = tensor.byteCount
+                    hasOutput = true
+                }
+            } else {
+                other &+= tensor.byteCount
+            }
+        }
+        self.outputTiedToEmbedding = !hasOutput && embedding > 0
+        if outputTiedToEmbedding {
+            outputMatrix = embedding
+            output &+= embedding
+        }
+        self.layerBytes = layerBytes
+        self.layerRepackCandidates = layerRepack
+        self.outputBytes = output
+        self.outputMatrixBytes = outputMatrix
+        self.tokenEmbeddingBytes = embedding
+        self.otherBytes = other
+        self.tensorBytes = total
+        self.parameterCount = parameters
+        self.fileSize = model.fileSize
+        self.quantization = shares.values.sorted { ($0.bytes, $0.type) > ($1.bytes, $1.type) }
+        let declaredVocabulary = try integer("\(a).vocab_size")
+        self.vocabularySize =
+            metadata["tokenizer.ggml.tokens"]?.array?.count ?? declaredVocabulary ?? embeddingRows ?? 0
+    }
+
+    /// The block index N of a tensor named `blk.N.*`.
+    static func blockIndex(_ name: String) -> Int? {
+        guard name.hasPrefix("blk.") else { return nil }
+        let rest = name.dropFirst(4)
+        guard let dot = rest.firstIndex(of: ".") else { return nil }
+        return Int(rest[rest.startIndex..<dot])
+    }
+}

