@@ -368,18 +368,9 @@ struct Ledger {
         }
     }
 
-    /// The GPU a config selector names: an index into the GPU list, or a llama.cpp name, id or description.
+    /// The GPU a config selector names (see `DeviceSelection`).
     func resolve(_ selector: DeviceSelector) -> Int? {
-        switch selector {
-        case .index(let index): return gpus.indices.contains(index) ? index : nil
-        case .name(let name):
-            let lowered = name.lowercased()
-            return gpus.firstIndex {
-                $0.device.llamaName?.lowercased() == lowered || $0.device.id.lowercased() == lowered
-                    || $0.device.description.lowercased() == lowered || $0.device.pciBusID?.lowercased() == lowered
-                    || $0.device.uuid?.lowercased() == lowered
-            }
-        }
+        DeviceSelection.index(of: selector, in: gpus.map(\.device))
     }
 
     /// Unknown host memory (no host entry in the inventory) is not a limit.
@@ -398,4 +389,22 @@ struct Ledger {
 extension UInt64 {
     /// `self - other`, or 0 when `other` is larger.
     public func subtractingClamped(_ other: UInt64) -> UInt64 { self > other ? self - other : 0 }
+}
+
+/// How `gpu.device_id` and `gpu.devices` name devices.
+public enum DeviceSelection {
+    /// The position in `gpus` (the offload targets, host excluded) that `selector` names: an index into that
+    /// list, or a llama.cpp name, id, description, PCI bus id or UUID (case-insensitive).
+    public static func index(of selector: DeviceSelector, in gpus: [Device]) -> Int? {
+        switch selector {
+        case .index(let index): return gpus.indices.contains(index) ? index : nil
+        case .name(let name):
+            let lowered = name.lowercased()
+            return gpus.firstIndex {
+                $0.llamaName?.lowercased() == lowered || $0.id.lowercased() == lowered
+                    || $0.description.lowercased() == lowered || $0.pciBusID?.lowercased() == lowered
+                    || $0.uuid?.lowercased() == lowered
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Drivers
 import Foundation
 import OrchestratorCore
+import Scheduler
 
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,6 +40,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 }
                 reports = reports.filter { names.contains($0.name) }
             }
+            reports = await Self.warnAboutMissingDevices(reports, global: global)
             if json {
                 try printJSON(reports.map(ValidationOutput.init))
             } else if reports.isEmpty {
@@ -48,6 +50,43 @@ struct ConfigCommand: AsyncParsableCommand {
                 for report in reports { print(Self.render(report)) }
             }
             if reports.contains(where: { !$0.isValid }) { throw ExitCode(OrchestratorExitCode.configInvalid.rawValue) }
+        }
+
+        /// A pinned device this machine doesn't have is a warning, not an error: the config may be meant for
+        /// another machine, or for a GPU that is not plugged in yet.
+        static func warnAboutMissingDevices(_ reports: [ConfigReport], global: GlobalOptions) async -> [ConfigReport] {
+            var reports = reports
+            let registry = DriverCatalog.registry()
+            for index in reports.indices {
+                guard let config = reports[index].config else { continue }
+                let pins = config.gpu.devices ?? config.gpu.deviceID.map { [$0] } ?? []
+                guard !pins.isEmpty else { continue }
+                let backend = DeviceInventory.backend(
+                    requested: global.backend ?? config.gpu.backend, devicesFileOption: global.devicesFile)
+                let context = DriverContext(environment: global.environment, devicesFile: global.devicesFile)
+                guard
+                    let inventory = try? await DeviceInventory.discover(
+                        backend: backend, registry: registry, context: context)
+                else {
+                    reports[index].issues.append(
+                        ConfigIssue(
+                            .warning, path: "gpu.backend", message: "backend '\(backend)' is not usable on this machine"
+                        ))
+                    continue
+                }
+                let gpus = inventory.devices.filter { !$0.isHost }
+                for pin in pins where DeviceSelection.index(of: pin, in: gpus) == nil {
+                    let known = gpus.enumerated().map {
+                        "\($0.offset): \($0.element.llamaName ?? $0.element.description)"
+                    }
+                    reports[index].issues.append(
+                        ConfigIssue(
+                            .warning, path: config.gpu.devices == nil ? "gpu.device_id" : "gpu.devices",
+                            message: "device '\(pin)' is not on this machine (\(inventory.backend): "
+                                + (known.isEmpty ? "no GPU" : known.joined(separator: ", ")) + ")"))
+                }
+            }
+            return reports
         }
 
         static func render(_ report: ConfigReport) -> String {

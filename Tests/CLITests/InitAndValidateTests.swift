@@ -107,6 +107,27 @@ import Testing
         #expect(noRoot.stderr.contains("instances/"))
     }
 
+    @Test func theOriginalExampleValidatesAndAMissingDeviceIsOnlyAWarning() throws {
+        let project = try TemporaryProject("original-cli")
+        defer { project.remove() }
+        try project.writeFakeModel("models/gpt-oss-20b-Q4_K_S.gguf")
+        try project.writeConfig(
+            "gpt-oss",
+            """
+            {"name": "gpt-oss",
+             "model": {"path": "../../models/gpt-oss-20b-Q4_K_S.gguf", "context_size": 4096, "batch_size": 512, "threads": 16},
+             "server": {"host": "127.0.0.1", "port": 8001, "parallel": 4},
+             "gpu": {"backend": "vulkan", "device_id": 1, "layers": 30},
+             "healthcheck": {"interval": 10, "timeout": 5, "retries": 3},
+             "restart_policy": {"enabled": true, "max_retries": 5}}
+            """)
+        let result = try CommandRunner.llamaOrch(["config", "validate"], in: project.root)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("instances/gpt-oss/config.json: valid (1 warning)"), "\(result.stdout)")
+        #expect(result.stdout.contains("warning: gpu.device_id"))
+        #expect(result.stdout.contains("device '1' is not on this machine"))
+    }
+
     @Test func schemaIsJSONAndVersionAnswers() throws {
         let schema = try CommandRunner.llamaOrch(["config", "schema"])
         #expect(schema.status == 0)
