@@ -8,7 +8,7 @@ import Testing
 /// The estimator's rules, on fixture profiles, without a server.
 @Suite struct MemoryEstimatorTests {
     static func profile(_ spec: TinyModelSpec) throws -> ModelProfile {
-        let file = try GGUFFile.read(from: GGUFMemorySource(TinyModels.writer(for: spec).headerOnlyBytes()))
+        let file = try GGUFFile.read(from: TinyModels.writer(for: spec).headerOnlyBytes())
         return try ModelProfile(model: GGUFModel(files: [file], paths: [spec.name]))
     }
 
@@ -45,7 +45,7 @@ import Testing
             (entry.key.replacingOccurrences(of: "llama.", with: "gemma2."), entry.value)
         }
         writer.set("gemma2.attention.sliding_window", .uint32(300))
-        let file = try GGUFFile.read(from: GGUFMemorySource(writer.headerOnlyBytes()))
+        let file = try GGUFFile.read(from: writer.headerOnlyBytes())
         let profile = try ModelProfile(model: GGUFModel(files: [file], paths: ["swa"]))
         // gemma2's default pattern 2: layer 0 sliding, layer 1 full.
         #expect(profile.slidingWindowLayers == [true, false])
@@ -140,8 +140,28 @@ import Testing
 }
 
 extension GGUFWriter {
-    /// The header plus zero data, in memory (the profile never reads the data).
-    func headerOnlyBytes() -> [UInt8] {
-        headerBytes() + [UInt8](repeating: 0, count: Int(layout().dataBytes))
+    /// The header, as a source that claims the full file size (the profile never reads the data), so that a
+    /// 7B-parameter shape costs a few KB.
+    func headerOnlyBytes() -> HeaderOnlySource {
+        let header = headerBytes()
+        return HeaderOnlySource(header: header, size: UInt64(header.count) + layout().dataBytes)
+    }
+}
+
+/// A byte source with a real header and an imaginary, all-zero data section.
+struct HeaderOnlySource: GGUFByteSource {
+    let header: [UInt8]
+    let size: UInt64
+
+    func read(at offset: UInt64, count: Int) throws(GGUFError) -> [UInt8] {
+        guard offset < size, count > 0 else { return [] }
+        let wanted = Int(min(UInt64(count), size - offset))
+        var bytes = [UInt8](repeating: 0, count: wanted)
+        if offset < UInt64(header.count) {
+            let start = Int(offset)
+            let end = min(header.count, start + wanted)
+            bytes.replaceSubrange(0..<(end - start), with: header[start..<end])
+        }
+        return bytes
     }
 }
