@@ -41,6 +41,20 @@ public enum ComputeBufferModel {
         return clamped(max(attentionPhase, feedForwardPhase))
     }
 
+    /// Bytes of the compute buffer of an older llama.cpp (before the 2025 output-buffer rework, e.g. the one in
+    /// llama-cpp-python 0.3.16), whose worst-case graph holds logits for all T tokens.
+    ///
+    /// The larger of: the current model; the logits, `vocabulary × T × 4 + T × embedding × 8`; the f32 and f16
+    /// masks, `n_kv × T × 6 + T × 1024`. Measured on that build (CPU, context 4096, ubatch 256 and 512, flash
+    /// attention on and off, five shapes): −0.01 to +8.5 MiB; see bench/ESTIMATOR.md.
+    public static func legacyBytes(profile: ModelProfile, tokens: Int, kvCells: Int, flashAttention: Bool) -> UInt64 {
+        let t = Double(tokens)
+        let current = Double(bytes(profile: profile, tokens: tokens, kvCells: kvCells, flashAttention: flashAttention))
+        let logits = Double(profile.vocabularySize) * t * 4 + t * Double(profile.embeddingLength) * 8
+        let masks = Double(kvCells) * t * 6 + t * 1024
+        return clamped(max(current, logits, masks))
+    }
+
     /// A size in bytes from a double, saturating far above any real buffer (hostile metadata cannot trap).
     static func clamped(_ bytes: Double) -> UInt64 {
         guard bytes.isFinite, bytes > 0 else { return 0 }

@@ -110,8 +110,12 @@ public struct MemoryEstimator: Sendable {
         }
         host.weights += profile.tokenEmbeddingBytes + profile.otherBytes
         host.output = UInt64(profile.vocabularySize) * UInt64(max(1, parameters.slots)) * 4
-        let compute = ComputeBufferModel.bytes(
-            profile: profile, tokens: tokens, kvCells: computeCells, flashAttention: parameters.flashAttention)
+        let compute =
+            parameters.legacyComputeGraph
+            ? ComputeBufferModel.legacyBytes(
+                profile: profile, tokens: tokens, kvCells: computeCells, flashAttention: parameters.flashAttention)
+            : ComputeBufferModel.bytes(
+                profile: profile, tokens: tokens, kvCells: computeCells, flashAttention: parameters.flashAttention)
         for index in devices.indices {
             guard !devices[index].layers.isEmpty else { continue }
             devices[index].usage.compute = compute

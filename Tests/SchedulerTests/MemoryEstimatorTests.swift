@@ -165,3 +165,18 @@ struct HeaderOnlySource: GGUFByteSource {
         return bytes
     }
 }
+
+/// The older llama.cpp's compute graph (logits for every token of the ubatch).
+@Suite struct LegacyComputeTests {
+    @Test func legacyGraphAddsLogitsForEveryToken() throws {
+        let profile = try MemoryEstimatorTests.profile(TinyModels.large)
+        var parameters = ServerParameters(contextSize: 4096)
+        let current = try MemoryEstimator(profile: profile).estimate(parameters).host.compute
+        parameters.legacyComputeGraph = true
+        let legacy = try MemoryEstimator(profile: profile).estimate(parameters).host.compute
+        // Measured on llama-cpp-python 0.3.16's llama-server: 64.50 MiB; the current build: 30.52 MiB.
+        #expect(legacy == 32000 * 512 * 4 + 512 * 1024 * 8)
+        #expect(abs(Double(legacy) / 1_048_576 - 64.50) < 3)
+        #expect(abs(Double(current) / 1_048_576 - 30.52) < 0.1)
+    }
+}
