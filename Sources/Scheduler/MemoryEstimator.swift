@@ -79,7 +79,8 @@ public struct MemoryEstimator: Sendable {
         }
         var host = Usage.zero
         var hostLayers: [Int] = []
-        let tokens = max(1, min(cells.context, parameters.ubatchSize))
+        // llama.cpp: n_ubatch = min(n_batch, n_ubatch); the worst-case graph has min(n_ctx, n_ubatch) tokens.
+        let tokens = max(1, min(cells.context, parameters.ubatchSize, max(1, parameters.batchSize)))
         let computeCells = cells.perStream
 
         for layer in 0...layerCount {
@@ -167,7 +168,8 @@ public struct MemoryEstimator: Sendable {
             if parameters.swaFull {
                 sliding = perStream * streams
             } else {
-                let wanted = window * (parameters.unifiedKV ? slots : 1) + parameters.ubatchSize
+                let wanted =
+                    window * (parameters.unifiedKV ? slots : 1) + min(parameters.ubatchSize, parameters.batchSize)
                 sliding = pad256(min(perStream, wanted)) * streams
             }
         }

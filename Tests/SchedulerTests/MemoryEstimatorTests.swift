@@ -115,6 +115,15 @@ import Testing
         #expect(repacked > plain)
     }
 
+    /// `-b 256 -ub 512` runs ubatches of 256 (measured: large fixture, -c 4096, compute 15.26 MiB).
+    @Test func ubatchIsCappedByBatch() throws {
+        let profile = try Self.profile(TinyModels.large)
+        var parameters = ServerParameters(contextSize: 4096)
+        parameters.batchSize = 256
+        let compute = try MemoryEstimator(profile: profile).estimate(parameters).host.compute
+        #expect(abs(Double(compute) / 1_048_576 - 15.26) < 0.05)
+    }
+
     @Test func refusesWhatLlamaCppRefuses() throws {
         let estimator = MemoryEstimator(profile: try Self.profile(TinyModels.dense))
         var parameters = ServerParameters(contextSize: 512)
