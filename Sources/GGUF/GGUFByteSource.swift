@@ -33,6 +33,7 @@ public struct GGUFMemorySource: GGUFByteSource {
 public final class GGUFFileSource: GGUFByteSource {
     /// The file's path, for messages.
     public let path: String
+    /// The file's size when it was opened.
     public let size: UInt64
     private let handle: FileHandle
     private let lock = NSLock()

@@ -174,7 +174,7 @@ enum GGUFParser {
         }
 
         var entries: [GGUFMetadataEntry] = []
-        entries.reserveCapacity(Int(keyCount))
+        entries.reserveCapacity(Int(min(keyCount, 4096)))
         var seenKeys: Set<String> = []
         for index in 0..<keyCount {
             let keyOffset = cursor.position
@@ -206,9 +206,11 @@ enum GGUFParser {
         }
 
         var tensors: [GGUFTensorInfo] = []
-        tensors.reserveCapacity(Int(tensorCount))
+        // Capped: a record in memory is larger than its smallest encoding, so an untrusted count never
+        // reserves more than a few hundred KB up front; real entries grow the arrays as they are read.
+        tensors.reserveCapacity(Int(min(tensorCount, 4096)))
         var tensorOffsets: [UInt64] = []
-        tensorOffsets.reserveCapacity(Int(tensorCount))
+        tensorOffsets.reserveCapacity(Int(min(tensorCount, 4096)))
         var seenNames: Set<String> = []
         for index in 0..<tensorCount {
             let infoOffset = cursor.position

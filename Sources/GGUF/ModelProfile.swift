@@ -93,12 +93,20 @@ extension ModelProfile {
         func missing(_ key: String) -> GGUFError {
             GGUFError(.badMetadata, at: nil, "required metadata key '\(key)' is missing", path: model.paths.first)
         }
-        func integer(_ key: String) throws(GGUFError) -> Int? {
+        // Hyperparameters are bounded far above any real model, so sizes computed from them never overflow.
+        func integer(_ key: String, limit: Int = 1 << 24) throws(GGUFError) -> Int? {
             guard let entry = metadata.entry(key) else { return nil }
-            guard let value = entry.value.intValue, value >= 0 else {
+            var value = entry.value.intValue
+            if value == nil, let first = entry.value.arrayValue?.first { value = first.intValue }
+            guard let value, value >= 0 else {
                 throw GGUFError(
                     .badMetadata, at: entry.offset,
                     "'\(key)' must be a non-negative integer, found \(entry.value.type)",
+                    path: model.paths.first)
+            }
+            guard value <= limit else {
+                throw GGUFError(
+                    .badMetadata, at: entry.offset, "'\(key)' = \(value) is beyond any real model (at most \(limit))",
                     path: model.paths.first)
             }
             return value
@@ -109,23 +117,24 @@ extension ModelProfile {
         let a = architecture
         self.architecture = a
         self.name = metadata["general.name"]?.stringValue
-        let layerCount = try integer("\(a).block_count") ?? 0
-        guard layerCount <= 1 << 16 else {
-            throw GGUFError(
-                .badMetadata, at: metadata.entry("\(a).block_count")?.offset, "block_count \(layerCount) is absurd")
-        }
+        let layerCount = try integer("\(a).block_count", limit: 1 << 16) ?? 0
         self.layerCount = layerCount
-        self.embeddingLength = try integer("\(a).embedding_length") ?? 0
-        self.feedForwardLength =
-            metadata["\(a).feed_forward_length"]?.intValue
-            ?? metadata["\(a).feed_forward_length"]?.arrayValue?.first?.intValue
+        self.embeddingLength = try integer("\(a).embedding_length", limit: 1 << 20) ?? 0
+        self.feedForwardLength = try integer("\(a).feed_forward_length")
         func perLayer(_ key: String) throws(GGUFError) -> [Int]? {
             guard let entry = metadata.entry(key) else { return nil }
-            if let value = entry.value.intValue { return Array(repeating: value, count: max(layerCount, 1)) }
+            if let value = entry.value.intValue {
+                guard (0...(1 << 16)).contains(value) else {
+                    throw GGUFError(.badMetadata, at: entry.offset, "'\(key)' = \(value) is not from 0 to 65536")
+                }
+                return Array(repeating: value, count: max(layerCount, 1))
+            }
             if let values = entry.value.arrayValue {
                 let numbers = values.compactMap(\.intValue)
-                guard numbers.count == values.count, !numbers.isEmpty else {
-                    throw GGUFError(.badMetadata, at: entry.offset, "'\(key)' must be integers")
+                guard numbers.count == values.count, !numbers.isEmpty,
+                    numbers.allSatisfy({ (0...(1 << 16)).contains($0) })
+                else {
+                    throw GGUFError(.badMetadata, at: entry.offset, "'\(key)' must be integers from 0 to 65536")
                 }
                 return (0..<max(layerCount, 1)).map { $0 < numbers.count ? numbers[$0] : numbers[numbers.count - 1] }
             }
@@ -136,20 +145,22 @@ extension ModelProfile {
         self.headCountKV = try perLayer("\(a).attention.head_count_kv") ?? heads
         let firstHeads = heads.first { $0 > 0 } ?? 0
         let defaultHead = firstHeads > 0 ? embeddingLength / firstHeads : 0
-        self.keyLength = try integer("\(a).attention.key_length") ?? defaultHead
-        self.valueLength = try integer("\(a).attention.value_length") ?? defaultHead
-        self.contextLength = try integer("\(a).context_length") ?? 0
-        self.expertCount = try integer("\(a).expert_count") ?? 0
-        self.expertUsedCount = try integer("\(a).expert_used_count") ?? 0
+        self.keyLength = try integer("\(a).attention.key_length", limit: 1 << 16) ?? defaultHead
+        self.valueLength = try integer("\(a).attention.value_length", limit: 1 << 16) ?? defaultHead
+        self.contextLength = try integer("\(a).context_length", limit: 1 << 32) ?? 0
+        self.expertCount = try integer("\(a).expert_count", limit: 1 << 16) ?? 0
+        self.expertUsedCount = try integer("\(a).expert_used_count", limit: 1 << 16) ?? 0
 
-        let window = try integer("\(a).attention.sliding_window")
+        let window = try integer("\(a).attention.sliding_window", limit: 1 << 32)
         self.slidingWindow = (window ?? 0) > 0 ? window : nil
         var swaLayers = Array(repeating: false, count: layerCount)
         if slidingWindow != nil {
             let patternKey = "\(a).attention.sliding_window_pattern"
             if let flags = metadata[patternKey]?.array, case .bool(let bools) = flags {
                 for layer in 0..<min(layerCount, bools.count) { swaLayers[layer] = bools[layer] }
-            } else if let pattern = metadata[patternKey]?.intValue ?? Self.defaultSlidingWindowPatterns[a] {
+            } else if let pattern = metadata[patternKey]?.intValue ?? Self.defaultSlidingWindowPatterns[a],
+                (0...(1 << 16)).contains(pattern)
+            {
                 for layer in 0..<layerCount { swaLayers[layer] = pattern == 0 || layer % pattern < pattern - 1 }
             }
         }
@@ -208,7 +219,7 @@ extension ModelProfile {
         self.parameterCount = parameters
         self.fileSize = model.fileSize
         self.quantization = shares.values.sorted { ($0.bytes, $0.type) > ($1.bytes, $1.type) }
-        let declaredVocabulary = try integer("\(a).vocab_size")
+        let declaredVocabulary = try integer("\(a).vocab_size", limit: 1 << 32)
         self.vocabularySize =
             metadata["tokenizer.ggml.tokens"]?.array?.count ?? declaredVocabulary ?? embeddingRows ?? 0
     }

@@ -15,9 +15,13 @@ public enum TensorContent: Sendable, Equatable {
 
 /// A tensor for the writer: name, shape (innermost first), type and content.
 public struct TensorSpec: Sendable, Equatable {
+    /// The tensor's name (`blk.0.attn_q.weight`).
     public var name: String
+    /// Elements per dimension, innermost first.
     public var dimensions: [UInt64]
+    /// The element type.
     public var type: GGMLType
+    /// What the data is.
     public var content: TensorContent
 
     /// Describes one tensor.

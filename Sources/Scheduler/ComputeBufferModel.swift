@@ -18,26 +18,47 @@ import GGUF
 ///   (measured −0.3 to +3 MiB: the graph allocator's layout differs between shapes; the constants lean high).
 ///
 /// `ffn` is the feed-forward width times the experts used for a mixture of experts. Tiny models (embedding 64)
-/// come out above the measurement (by up to 0.3 MiB), never below. See bench/ESTIMATOR.md for the table.
+/// come out above the measurement (552 bytes per token: 0.27 MiB at ubatch 512), never below. See
+/// bench/ESTIMATOR.md for the method and the measured error table.
 public enum ComputeBufferModel {
     /// Bytes of the compute buffer for one backend that runs block layers.
     public static func bytes(profile: ModelProfile, tokens: Int, kvCells: Int, flashAttention: Bool) -> UInt64 {
         let t = Double(tokens)
         let embedding = Double(profile.embeddingLength)
-        let experts = max(profile.expertUsedCount, 1)
-        let ffn = Double((profile.feedForwardLength ?? 4 * profile.embeddingLength) * experts)
+        let experts = Double(max(profile.expertUsedCount, 1))
+        let ffn = Double(profile.feedForwardLength ?? 4 * profile.embeddingLength) * experts
         let heads = Double(profile.headCount.max() ?? 1)
         let cells = Double(kvCells)
         if flashAttention {
             let mask = cells * t * 2
             let perToken = 4 * (3 * ffn + 5 * embedding) + 64
-            return UInt64((mask + t * perToken).rounded(.up))
+            return clamped(mask + t * perToken)
         }
         // Without flash attention the peak is either the attention (scores of every head) or, when few cells are
         // seen, the feed-forward part with the f32 mask still alive.
         let attentionPhase = cells * t * 4 * (heads + 1) + t * (4 * 7.5 * embedding + 64)
         let feedForwardPhase = cells * t * 4 + t * (4 * (3 * ffn + 7 * embedding) + 64)
-        return UInt64(max(attentionPhase, feedForwardPhase).rounded(.up))
+        return clamped(max(attentionPhase, feedForwardPhase))
+    }
+
+    /// Bytes of the compute buffer of an older llama.cpp (before the 2025 output-buffer rework, e.g. the one in
+    /// llama-cpp-python 0.3.16), whose worst-case graph holds logits for all T tokens.
+    ///
+    /// The larger of: the current model; the logits, `vocabulary × T × 4 + T × embedding × 8`; the f32 and f16
+    /// masks, `n_kv × T × 6 + T × 1024`. Measured on that build (CPU, context 4096, ubatch 256 and 512, flash
+    /// attention on and off, five shapes): −0.01 to +8.5 MiB; see bench/ESTIMATOR.md.
+    public static func legacyBytes(profile: ModelProfile, tokens: Int, kvCells: Int, flashAttention: Bool) -> UInt64 {
+        let t = Double(tokens)
+        let current = Double(bytes(profile: profile, tokens: tokens, kvCells: kvCells, flashAttention: flashAttention))
+        let logits = Double(profile.vocabularySize) * t * 4 + t * Double(profile.embeddingLength) * 8
+        let masks = Double(kvCells) * t * 6 + t * 1024
+        return clamped(max(current, logits, masks))
+    }
+
+    /// A size in bytes from a double, saturating far above any real buffer (hostile metadata cannot trap).
+    static func clamped(_ bytes: Double) -> UInt64 {
+        guard bytes.isFinite, bytes > 0 else { return 0 }
+        return UInt64(min(bytes.rounded(.up), 0x1p62))
     }
 
     /// Bytes of the host compute buffer when every block layer is on a device: the input embeddings of T tokens.

@@ -44,7 +44,21 @@ public struct MemoryEstimator: Sendable {
                 message: "\(name) cache type \(type.name) with block size \(type.blockElements) does not divide the "
                     + "head dimension \(length)")
         }
+        guard (1...(1 << 30)).contains(parameters.contextSize), (1...(1 << 16)).contains(parameters.slots),
+            (1...(1 << 24)).contains(parameters.ubatchSize), parameters.deviceLayers.allSatisfy({ $0.layers >= 0 })
+        else {
+            throw EstimateError(
+                message: "parameters out of range: context \(parameters.contextSize) (1...2^30), slots "
+                    + "\(parameters.slots) (1...65536), ubatch \(parameters.ubatchSize) (1...2^24), layers per device ≥ 0"
+            )
+        }
         let layerCount = profile.layerCount
+        // Bound the KV products before computing them exactly in integers.
+        let widest = Double(profile.headCountKV.max() ?? 0) * Double(max(profile.keyLength, profile.valueLength))
+        let kvBound = Double(layerCount) * Double(parameters.contextSize + 256 * parameters.slots) * widest * 16
+        guard kvBound < 0x1p60 else {
+            throw EstimateError(message: "the KV cache of this model at this context is beyond any real machine")
+        }
         let offloaded = parameters.deviceLayers.reduce(0) { $0 + max($1.layers, 0) }
         guard offloaded <= layerCount + 1 else {
             throw EstimateError(message: "\(offloaded) layers placed but the model has \(layerCount + 1)")
@@ -65,7 +79,8 @@ public struct MemoryEstimator: Sendable {
         }
         var host = Usage.zero
         var hostLayers: [Int] = []
-        let tokens = max(1, min(cells.context, parameters.ubatchSize))
+        // llama.cpp: n_ubatch = min(n_batch, n_ubatch); the worst-case graph has min(n_ctx, n_ubatch) tokens.
+        let tokens = max(1, min(cells.context, parameters.ubatchSize, max(1, parameters.batchSize)))
         let computeCells = cells.perStream
 
         for layer in 0...layerCount {
@@ -96,8 +111,12 @@ public struct MemoryEstimator: Sendable {
         }
         host.weights += profile.tokenEmbeddingBytes + profile.otherBytes
         host.output = UInt64(profile.vocabularySize) * UInt64(max(1, parameters.slots)) * 4
-        let compute = ComputeBufferModel.bytes(
-            profile: profile, tokens: tokens, kvCells: computeCells, flashAttention: parameters.flashAttention)
+        let compute =
+            parameters.legacyComputeGraph
+            ? ComputeBufferModel.legacyBytes(
+                profile: profile, tokens: tokens, kvCells: computeCells, flashAttention: parameters.flashAttention)
+            : ComputeBufferModel.bytes(
+                profile: profile, tokens: tokens, kvCells: computeCells, flashAttention: parameters.flashAttention)
         for index in devices.indices {
             guard !devices[index].layers.isEmpty else { continue }
             devices[index].usage.compute = compute
@@ -149,7 +168,8 @@ public struct MemoryEstimator: Sendable {
             if parameters.swaFull {
                 sliding = perStream * streams
             } else {
-                let wanted = window * (parameters.unifiedKV ? slots : 1) + parameters.ubatchSize
+                let wanted =
+                    window * (parameters.unifiedKV ? slots : 1) + min(parameters.ubatchSize, parameters.batchSize)
                 sliding = pad256(min(perStream, wanted)) * streams
             }
         }

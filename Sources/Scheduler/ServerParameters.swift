@@ -27,6 +27,10 @@ public struct ServerParameters: Sendable, Codable, Equatable {
     public var swaFull: Bool = false
     /// Which weight types the CPU backend repacks (`--repack`, default on); `.none` for `--no-repack`.
     public var cpuRepack: CPURepack = .x86AVX2
+    /// Whether the server is an older llama.cpp (such as the one llama-cpp-python 0.3.16 vendors) whose
+    /// worst-case graph keeps logits for every token of the ubatch and an f32 copy of the mask: its compute
+    /// buffers are priced with `ComputeBufferModel.legacyBytes`.
+    public var legacyComputeGraph: Bool = false
     /// Bytes added to each device for what no buffer shows (backend context, driver scratch).
     public var deviceOverhead: UInt64 = 0
     /// Bytes added to host memory for the same.

@@ -144,8 +144,9 @@ struct InspectReport: Encodable {
             sizes = [4096, 16384].filter { profile.contextLength == 0 || $0 < profile.contextLength }
             if profile.contextLength > 0 { sizes.append(profile.contextLength) }
         }
-        self.estimates = try sizes.map { size in
-            Estimate(context: size, estimate: try estimator.estimate(ServerParameters(contextSize: size)))
+        // Best effort: a model whose metadata no real machine could hold still gets its profile printed.
+        self.estimates = sizes.compactMap { size in
+            (try? estimator.estimate(ServerParameters(contextSize: size))).map { Estimate(context: size, estimate: $0) }
         }
     }
 

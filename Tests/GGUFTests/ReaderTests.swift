@@ -63,7 +63,9 @@ import Testing
 
     /// The reader never reads the data section: a 310 MB model costs a few windows of header.
     @Test func readsHeaderOnly() throws {
-        let path = try TemporaryFile.path("large.gguf")
+        let folder = try TemporaryFile.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/large.gguf"
         try TinyModels.write(TinyModels.large, to: path)
         let source = CountingSource(try GGUFFileSource(path: path))
         let file = try GGUFFile.read(from: source)
@@ -76,6 +78,7 @@ import Testing
 
     @Test func splitModelReadsEveryShard() throws {
         let folder = try TemporaryFile.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         let writer = TinyModels.writer(for: TinyModels.dense)
         let paths = try writer.writeSplit(prefix: folder + "/model", count: 3)
         #expect(paths.last?.hasSuffix("model-00003-of-00003.gguf") == true)
@@ -134,5 +137,4 @@ enum TemporaryFile {
         return path
     }
 
-    static func path(_ name: String) throws -> String { try folder() + "/" + name }
 }

@@ -8,7 +8,7 @@ import Testing
 /// The estimator's rules, on fixture profiles, without a server.
 @Suite struct MemoryEstimatorTests {
     static func profile(_ spec: TinyModelSpec) throws -> ModelProfile {
-        let file = try GGUFFile.read(from: GGUFMemorySource(TinyModels.writer(for: spec).headerOnlyBytes()))
+        let file = try GGUFFile.read(from: TinyModels.writer(for: spec).headerOnlyBytes())
         return try ModelProfile(model: GGUFModel(files: [file], paths: [spec.name]))
     }
 
@@ -45,7 +45,7 @@ import Testing
             (entry.key.replacingOccurrences(of: "llama.", with: "gemma2."), entry.value)
         }
         writer.set("gemma2.attention.sliding_window", .uint32(300))
-        let file = try GGUFFile.read(from: GGUFMemorySource(writer.headerOnlyBytes()))
+        let file = try GGUFFile.read(from: writer.headerOnlyBytes())
         let profile = try ModelProfile(model: GGUFModel(files: [file], paths: ["swa"]))
         // gemma2's default pattern 2: layer 0 sliding, layer 1 full.
         #expect(profile.slidingWindowLayers == [true, false])
@@ -115,6 +115,15 @@ import Testing
         #expect(repacked > plain)
     }
 
+    /// `-b 256 -ub 512` runs ubatches of 256 (measured: large fixture, -c 4096, compute 15.26 MiB).
+    @Test func ubatchIsCappedByBatch() throws {
+        let profile = try Self.profile(TinyModels.large)
+        var parameters = ServerParameters(contextSize: 4096)
+        parameters.batchSize = 256
+        let compute = try MemoryEstimator(profile: profile).estimate(parameters).host.compute
+        #expect(abs(Double(compute) / 1_048_576 - 15.26) < 0.05)
+    }
+
     @Test func refusesWhatLlamaCppRefuses() throws {
         let estimator = MemoryEstimator(profile: try Self.profile(TinyModels.dense))
         var parameters = ServerParameters(contextSize: 512)
@@ -140,8 +149,43 @@ import Testing
 }
 
 extension GGUFWriter {
-    /// The header plus zero data, in memory (the profile never reads the data).
-    func headerOnlyBytes() -> [UInt8] {
-        headerBytes() + [UInt8](repeating: 0, count: Int(layout().dataBytes))
+    /// The header, as a source that claims the full file size (the profile never reads the data), so that a
+    /// 7B-parameter shape costs a few KB.
+    func headerOnlyBytes() -> HeaderOnlySource {
+        let header = headerBytes()
+        return HeaderOnlySource(header: header, size: UInt64(header.count) + layout().dataBytes)
+    }
+}
+
+/// A byte source with a real header and an imaginary, all-zero data section.
+struct HeaderOnlySource: GGUFByteSource {
+    let header: [UInt8]
+    let size: UInt64
+
+    func read(at offset: UInt64, count: Int) throws(GGUFError) -> [UInt8] {
+        guard offset < size, count > 0 else { return [] }
+        let wanted = Int(min(UInt64(count), size - offset))
+        var bytes = [UInt8](repeating: 0, count: wanted)
+        if offset < UInt64(header.count) {
+            let start = Int(offset)
+            let end = min(header.count, start + wanted)
+            bytes.replaceSubrange(0..<(end - start), with: header[start..<end])
+        }
+        return bytes
+    }
+}
+
+/// The older llama.cpp's compute graph (logits for every token of the ubatch).
+@Suite struct LegacyComputeTests {
+    @Test func legacyGraphAddsLogitsForEveryToken() throws {
+        let profile = try MemoryEstimatorTests.profile(TinyModels.large)
+        var parameters = ServerParameters(contextSize: 4096)
+        let current = try MemoryEstimator(profile: profile).estimate(parameters).host.compute
+        parameters.legacyComputeGraph = true
+        let legacy = try MemoryEstimator(profile: profile).estimate(parameters).host.compute
+        // Measured on llama-cpp-python 0.3.16's llama-server: 64.50 MiB; the current build: 30.52 MiB.
+        #expect(legacy == 32000 * 512 * 4 + 512 * 1024 * 8)
+        #expect(abs(Double(legacy) / 1_048_576 - 64.50) < 3)
+        #expect(abs(Double(current) / 1_048_576 - 30.52) < 0.1)
     }
 }

@@ -28,17 +28,14 @@ import Testing
         Point(fixture: "large", context: 8192, slots: 4, cacheType: "f16", flashAttention: true),
     ]
 
-    static let folder: String = {
-        let path = NSTemporaryDirectory() + "scheduler-tests-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }()
-
     @Test(arguments: points)
     func estimateMatchesServer(point: Point) async throws {
         let spec = try #require(TinyModels.kinds[point.fixture])
-        let path = Self.folder + "/\(point.fixture).gguf"
-        if !FileManager.default.fileExists(atPath: path) { try TinyModels.write(spec, to: path) }
+        let folder = NSTemporaryDirectory() + "scheduler-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/\(point.fixture).gguf"
+        try TinyModels.write(spec, to: path)
         let profile = try ModelProfile(model: GGUFModel.open(path: path))
         var parameters = ServerParameters(contextSize: point.context)
         parameters.slots = point.slots
