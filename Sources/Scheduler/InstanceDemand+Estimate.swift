@@ -7,7 +7,8 @@ extension ServerParameters {
     /// - Parameter autoFlashAttention: what `flash_attention: auto` turns into with this build: newer builds
     ///   resolve `-fa auto` to on where the backend supports it (CPU, Vulkan); older ones have a bare `-fa`
     ///   switch, off unless given.
-    public init(config: InstanceConfig, autoFlashAttention: Bool = true) {
+    ///   - legacyComputeGraph: the build predates the 2026 graph changes (its compute buffers are larger).
+    public init(config: InstanceConfig, autoFlashAttention: Bool = true, legacyComputeGraph: Bool = false) {
         self.init(contextSize: config.model.contextSize)
         slots = config.server.parallel
         // `-np` is always explicit, so newer builds don't switch to a unified cache by themselves.
@@ -16,6 +17,7 @@ extension ServerParameters {
         ubatchSize = min(config.model.ubatchSize ?? 512, config.model.batchSize)
         cacheTypeK = config.model.cacheTypeK.rawValue
         cacheTypeV = config.model.cacheTypeV.rawValue
+        self.legacyComputeGraph = legacyComputeGraph
         switch config.model.flashAttention {
         case .on: flashAttention = true
         case .off: flashAttention = false

@@ -16,7 +16,8 @@ public struct PlanningInput: Sendable {
         let model = try GGUFModel.open(path: config.model.resolvedPath)
         let profile = try ModelProfile(model: model)
         let parameters = ServerParameters(
-            config: config, autoFlashAttention: binary.capabilities.flashAttentionTakesValue)
+            config: config, autoFlashAttention: binary.capabilities.flashAttentionTakesValue,
+            legacyComputeGraph: binary.capabilities.offloadOrder == .outputLast)
         let demand = try InstanceDemand(
             name: config.name, estimator: MemoryEstimator(profile: profile), parameters: parameters)
         return PlanningInput(config: config, demand: demand)
