@@ -13,3 +13,7 @@ swift test --skip-build --parallel --num-workers 2 2>&1 | tee .build/test-output
 
 # A driver added in-tree is picked up by the next build with no other edit (scaffold, build, list, remove).
 scripts/check-new-driver.sh
+
+# The estimator against the real llama-server: a quick grid, its table printed (bench-accuracy without
+# --quick runs all 180 points, about 7 minutes).
+"$(swift build --show-bin-path)/bench-accuracy" --quick
