@@ -43,26 +43,27 @@ extension InstanceDemand {
                 device.weights + device.kvCache, device.compute + device.output + device.overhead, result.host.total
             )
         }
-        let cpuOnly = try estimate(offloading: 0)
-        var previous = cpuOnly
-        var units: [UInt64] = []  // from the top: the output layer, then blk.N-1, blk.N-2, ...
+        // Offloading one more layer unit (from the top: the output layer, then blk.N-1, ...) moves its bytes
+        // from host memory to the device; the differences are each unit's cost on either side.
+        var previous = try estimate(offloading: 0)
+        var deviceUnits: [UInt64] = []
+        var hostUnits: [UInt64] = []
         var perDevice: UInt64 = 0
         for count in 1...(layerCount + 1) {
             let current = try estimate(offloading: count)
-            units.append(current.layers > previous.layers ? current.layers - previous.layers : 0)
+            deviceUnits.append(current.layers > previous.layers ? current.layers - previous.layers : 0)
+            hostUnits.append(previous.host > current.host ? previous.host - current.host : 0)
             perDevice = max(perDevice, current.fixed)
             previous = current
         }
-        let blockBytes = (0..<layerCount).map { units[layerCount - $0] }
-        let layerBytes = units.reduce(0, +)
-        let hostBase = previous.host
-        let cpuExtra = cpuOnly.host > hostBase + layerBytes ? cpuOnly.host - hostBase - layerBytes : 0
+        let blockBytes = (0..<layerCount).map { deviceUnits[layerCount - $0] }
+        let hostBlockBytes = (0..<layerCount).map { hostUnits[layerCount - $0] }
         let typeK = GGMLType.named(parameters.cacheTypeK) ?? .f16
         let typeV = GGMLType.named(parameters.cacheTypeV) ?? .f16
         self.init(
-            name: name, blockBytes: blockBytes, outputBytes: units[0], perDeviceBytes: perDevice,
-            hostBaseBytes: hostBase,
-            cpuOnlyExtraBytes: cpuExtra, kvBytesPerCell: estimator.kvBytesPerToken(typeK: typeK, typeV: typeV),
+            name: name, blockBytes: blockBytes, outputBytes: deviceUnits[0], perDeviceBytes: perDevice,
+            hostBaseBytes: previous.host, hostBlockBytes: hostBlockBytes, hostOutputBytes: hostUnits[0],
+            kvBytesPerCell: estimator.kvBytesPerToken(typeK: typeK, typeV: typeV),
             contextSize: parameters.contextSize)
     }
 }

@@ -16,8 +16,11 @@ public struct InstanceDemand: Sendable, Equatable, Codable {
     public var perDeviceBytes: UInt64
     /// Host bytes needed whatever the placement (token embedding, output logits, host compute buffer).
     public var hostBaseBytes: UInt64
-    /// Extra host bytes when nothing is offloaded (the CPU backend's compute buffer and repacked weights).
-    public var cpuOnlyExtraBytes: UInt64
+    /// Host bytes of each block when it stays in host memory (its weights, the CPU backend's repacked copies,
+    /// its KV cache; the lowest block also carries the host compute buffer that running any block needs).
+    public var hostBlockBytes: [UInt64]
+    /// Host bytes of the output layer when it stays in host memory.
+    public var hostOutputBytes: UInt64
     /// KV cache bytes per context cell over all layers: used to suggest a context that would fit.
     public var kvBytesPerCell: UInt64
     /// The context the demand was computed for.
@@ -25,14 +28,16 @@ public struct InstanceDemand: Sendable, Equatable, Codable {
 
     public init(
         name: String, blockBytes: [UInt64], outputBytes: UInt64, perDeviceBytes: UInt64, hostBaseBytes: UInt64,
-        cpuOnlyExtraBytes: UInt64 = 0, kvBytesPerCell: UInt64 = 0, contextSize: Int = 0
+        hostBlockBytes: [UInt64]? = nil, hostOutputBytes: UInt64? = nil, kvBytesPerCell: UInt64 = 0,
+        contextSize: Int = 0
     ) {
         self.name = name
         self.blockBytes = blockBytes
         self.outputBytes = outputBytes
         self.perDeviceBytes = perDeviceBytes
         self.hostBaseBytes = hostBaseBytes
-        self.cpuOnlyExtraBytes = cpuOnlyExtraBytes
+        self.hostBlockBytes = hostBlockBytes ?? blockBytes
+        self.hostOutputBytes = hostOutputBytes ?? outputBytes
         self.kvBytesPerCell = kvBytesPerCell
         self.contextSize = contextSize
     }
@@ -40,6 +45,12 @@ public struct InstanceDemand: Sendable, Equatable, Codable {
     public var blockCount: Int { blockBytes.count }
     /// Everything the model's layers need, wherever they go.
     public var layerBytes: UInt64 { blockBytes.reduce(0, +) + outputBytes }
+    /// Host bytes when nothing is offloaded.
+    public var cpuOnlyHostBytes: UInt64 { hostBaseBytes + hostBlockBytes.reduce(0, +) + hostOutputBytes }
+    /// Host bytes when the lowest `hostBlocks` blocks (and the output layer unless `outputOffloaded`) stay there.
+    public func hostBytes(hostBlocks: Int, outputOffloaded: Bool) -> UInt64 {
+        hostBaseBytes + hostBlockBytes.prefix(hostBlocks).reduce(0, +) + (outputOffloaded ? 0 : hostOutputBytes)
+    }
     /// The total for a one-GPU placement (layers and one device's fixed part).
     public var fullOffloadBytes: UInt64 { layerBytes + perDeviceBytes }
 }

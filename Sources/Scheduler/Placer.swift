@@ -287,7 +287,7 @@ public struct Placer: Sendable {
     )
         -> Result<Placement, PlacementRefusal>
     {
-        let hostBytes = demand.hostBaseBytes + demand.layerBytes + demand.cpuOnlyExtraBytes
+        let hostBytes = demand.cpuOnlyHostBytes
         guard ledger.hostFits(hostBytes) else {
             return .failure(
                 refusal(
@@ -316,14 +316,14 @@ public struct Placer: Sendable {
         if let host = ledger.hostAvailable {
             shortfalls.append(
                 .init(
-                    device: "host", neededBytes: demand.hostBaseBytes + demand.layerBytes + demand.cpuOnlyExtraBytes,
+                    device: "host", neededBytes: demand.cpuOnlyHostBytes,
                     availableBytes: host))
         }
         var suggestions: [String] = []
         let bestRoom = candidates.map { ledger.gpus[$0].available }.max() ?? ledger.hostAvailable ?? 0
         let target =
             candidates.isEmpty
-            ? demand.hostBaseBytes + demand.layerBytes + demand.cpuOnlyExtraBytes : demand.fullOffloadBytes
+            ? demand.cpuOnlyHostBytes : demand.fullOffloadBytes
         if demand.kvBytesPerCell > 0 && target > bestRoom {
             let excess = target - bestRoom
             let cellsToDrop = (excess + demand.kvBytesPerCell - 1) / demand.kvBytesPerCell

@@ -24,7 +24,8 @@ func demand(
 ) -> InstanceDemand {
     InstanceDemand(
         name: name, blockBytes: Array(repeating: blockMiB * mib, count: blocks), outputBytes: outputMiB * mib,
-        perDeviceBytes: perDeviceMiB * mib, hostBaseBytes: hostMiB * mib, cpuOnlyExtraBytes: 100 * mib,
+        perDeviceBytes: perDeviceMiB * mib, hostBaseBytes: hostMiB * mib,
+        hostBlockBytes: [blockMiB * mib + 100 * mib] + Array(repeating: blockMiB * mib, count: max(0, blocks - 1)),
         kvBytesPerCell: 128 * 1024, contextSize: 8192)
 }
 
