@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""Supervisor benchmark: llama-orch's daemon beside supervisord (PyPI `supervisor`) on the same stub server,
+the same machine, in the same run. Prints each figure, supervisord's, the ratio (llama-orch / supervisord)
+and the target:
+
+  (a) crash to new process running, restart delay zero    target <= 5 ms
+  (b) server ready to state healthy (supervisord: RUNNING) target <= 20 ms
+  (c) daemon RSS and CPU over 60 s with 50 stub instances  target <= 15 MiB and <= 0.2 % CPU
+  (d) `ps` wall time with 100 instances                    target <= 15 ms
+  and every ratio <= 0.5.
+
+Usage: bench.py --llama-orch PATH --stub PATH --model PATH [--quick]
+(scripts/bench-supervisor.sh builds those and calls this.)
+"""
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TICKS = os.sysconf("SC_CLK_TCK")
+BIN = os.path.dirname(sys.executable)
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def find_stub(port, exclude=()):
+    """The pid of the live stub serving `port`, found by its command line in /proc, or None."""
+    wanted = str(port).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in exclude:
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                args = handle.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if args and args[0].endswith(b"stub-llama-server") and wanted in args and state not in "ZX":
+            return int(entry)
+    return None
+
+
+def crash_to_restart(port, repeats):
+    """Median seconds from SIGKILL of the stub on `port` until a new one runs (exec done)."""
+    times = []
+    for _ in range(repeats):
+        deadline = time.monotonic() + 30
+        pid = None
+        while pid is None and time.monotonic() < deadline:
+            pid = find_stub(port)
+        time.sleep(0.3)
+        start = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        while time.monotonic() - start < 30:
+            if find_stub(port, exclude=(pid,)):
+                times.append(time.monotonic() - start)
+                break
+        else:
+            raise RuntimeError(f"no new stub on port {port} within 30 s")
+    return statistics.median(times)
+
+
+def health_status(port):
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
+        connection.request("GET", "/health")
+        status = connection.getresponse().status
+        connection.close()
+        return status
+    except OSError:
+        return 0
+
+
+def first_ready(port, timeout=60):
+    """Epoch seconds when the stub on `port` first answers /health with 200, polled every millisecond."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if health_status(port) == 200:
+            return time.time()
+        time.sleep(0.001)
+    raise RuntimeError(f"the stub on port {port} never became ready")
+
+
+def rss_and_cpu(pid):
+    with open(f"/proc/{pid}/status") as handle:
+        rss = next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:")) * 1024
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return rss, (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def sample(pid, seconds):
+    """Peak RSS in bytes and CPU share in % of `pid` over `seconds`."""
+    _, cpu_start = rss_and_cpu(pid)
+    start = time.monotonic()
+    peak = 0
+    while time.monotonic() - start < seconds:
+        peak = max(peak, rss_and_cpu(pid)[0])
+        time.sleep(0.5)
+    _, cpu_end = rss_and_cpu(pid)
+    return peak, 100.0 * (cpu_end - cpu_start) / (time.monotonic() - start)
+
+
+def median_wall_time(argv, runs):
+    times = []
+    for _ in range(runs):
+        start = time.monotonic()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.monotonic() - start)
+    return statistics.median(times)
+
+
+class Supervisord:
+    """supervisord with one program per port, each the stub, restarted at once when it exits."""
+
+    def __init__(self, workdir, stub, ports, load_time=0.0):
+        os.makedirs(workdir)
+        self.workdir = workdir
+        self.conf = os.path.join(workdir, "supervisord.conf")
+        lines = [
+            "[unix_http_server]", f"file={workdir}/supervisor.sock",
+            "[supervisord]", f"logfile={workdir}/supervisord.log", f"pidfile={workdir}/supervisord.pid",
+            "nodaemon=true", "loglevel=info",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "[supervisorctl]", f"serverurl=unix://{workdir}/supervisor.sock",
+        ]
+        for index, port in enumerate(ports):
+            lines += [
+                f"[program:s{index}]", f"command={stub} --port {port} --load-time {load_time}",
+                "autorestart=true", f"startsecs={int(round(load_time))}", "startretries=1000000",
+                f"stdout_logfile={workdir}/s{index}.log", "redirect_stderr=true",
+            ]
+        with open(self.conf, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+        self.process = subprocess.Popen(
+            [os.path.join(BIN, "supervisord"), "-c", self.conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.pid = self.process.pid
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(find_stub(port) for port in ports):
+            time.sleep(0.05)
+
+    def ps_argv(self):
+        return [os.path.join(BIN, "supervisorctl"), "-c", self.conf, "status"]
+
+    def running_since(self, index):
+        """Epoch seconds of the last 'entered RUNNING state' of program s<index>, from supervisord's log."""
+        found = None
+        with open(os.path.join(self.workdir, "supervisord.log")) as handle:
+            for line in handle:
+                if f"success: s{index} entered RUNNING state" in line:
+                    day, clock = line.split(" ")[0], line.split(" ")[1]
+                    seconds, millis = clock.split(",")
+                    found = time.mktime(time.strptime(f"{day} {seconds}", "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
+        return found
+
+    def close(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class Orchestrator:
+    """llama-orch's daemon with one instance per port, each the stub, restarted at once when it exits."""
+
+    def __init__(self, workdir, orch, stub, model, ports, load_time=0.0, interval=0.01):
+        self.root = workdir
+        self.orch = orch
+        os.makedirs(os.path.join(workdir, "instances"))
+        for index, port in enumerate(ports):
+            folder = os.path.join(workdir, "instances", f"s{index}")
+            os.makedirs(folder)
+            config = {
+                "name": f"s{index}",
+                "model": {"path": model, "context_size": 256},
+                "server": {"port": port},
+                "gpu": {"backend": "cpu"},
+                "healthcheck": {"type": "http", "interval": interval, "timeout": 1, "retries": 3, "start_period": 30},
+                "restart_policy": {"type": "always", "max_retries": 1000000, "initial_delay": 0, "max_delay": 1,
+                                   "jitter": 0},
+                "binary": {"path": stub},
+                "args": ["--load-time", str(load_time)],
+            }
+            with open(os.path.join(folder, "config.json"), "w") as handle:
+                json.dump(config, handle)
+        self.run("daemon", "start")
+        with open(os.path.join(workdir, "state", "daemon.pid")) as handle:
+            self.pid = int(handle.read().split()[0])
+
+    def run(self, *args):
+        return subprocess.run([self.orch, *args, "--root", self.root], check=True, capture_output=True,
+                              text=True).stdout
+
+    def up_all(self):
+        self.run("up", "--all", "--wait", "--timeout", "600")
+
+    def ps_argv(self):
+        return [self.orch, "ps", "--json", "--root", self.root]
+
+    def healthy_since(self, name):
+        rows = json.loads(self.run("ps", "--json"))
+        rows = rows if isinstance(rows, list) else rows.get("instances", [])
+        row = next(row for row in rows if row["name"] == name)
+        return row["since"] if row["state"] == "healthy" else None
+
+    def close(self):
+        subprocess.run([self.orch, "down", "--all", "--root", self.root], capture_output=True)
+        subprocess.run([self.orch, "daemon", "stop", "--root", self.root], capture_output=True)
+
+
+def line(label, ours, theirs, target, unit, scale):
+    ratio = ours / theirs if theirs else float("inf")
+    verdict = "met" if ours <= target and ratio <= 0.5 else "MISSED"
+    print(f"{label:<40} llama-orch {ours * scale:9.3f} {unit:<5} supervisord {theirs * scale:9.3f} {unit:<5} "
+          f"ratio {ratio:6.2f}   target <= {target * scale:g} {unit}, ratio <= 0.5: {verdict}", flush=True)
+    return verdict == "met"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--llama-orch", required=True)
+    parser.add_argument("--stub", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--quick", action="store_true", help="3 repetitions and 10 s of sampling (CI)")
+    args = parser.parse_args()
+    repeats, seconds = (3, 10) if args.quick else (10, 60)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="llama-orch-bench-") as work:
+        # (a) crash to new process running, zero restart delay.
+        [port] = free_ports(1)
+        orch = Orchestrator(f"{work}/a-orch", args.llama_orch, args.stub, args.model, [port])
+        try:
+            orch.up_all()
+            ours = crash_to_restart(port, repeats)
+        finally:
+            orch.close()
+        [port] = free_ports(1)
+        sup = Supervisord(f"{work}/a-sup", args.stub, [port])
+        try:
+            theirs = crash_to_restart(port, repeats)
+        finally:
+            sup.close()
+        results.append(line("(a) crash to new process running", ours, theirs, 0.005, "ms", 1000))
+
+        # (b) server ready to healthy: the stub loads for 1 s; readiness is seen by polling it every millisecond.
+        [port] = free_ports(1)
+        orch = Orchestrator(f"{work}/b-orch", args.llama_orch, args.stub, args.model, [port], load_time=1.0)
+        try:
+            subprocess.Popen([args.llama_orch, "up", "s0", "--root", orch.root], stdout=subprocess.DEVNULL)
+            ready = first_ready(port)
+            since = None
+            deadline = time.monotonic() + 30
+            while since is None and time.monotonic() < deadline:
+                since = orch.healthy_since("s0")
+                time.sleep(0.05)
+            ours = max(0.0, since - ready)
+        finally:
+            orch.close()
+        [port] = free_ports(1)
+        sup = Supervisord(f"{work}/b-sup", args.stub, [port], load_time=1.0)
+        try:
+            ready = first_ready(port)
+            running = None
+            deadline = time.monotonic() + 30
+            while running is None and time.monotonic() < deadline:
+                running = sup.running_since(0)
+                time.sleep(0.05)
+            theirs = max(0.001, running - ready)
+        finally:
+            sup.close()
+        results.append(line("(b) server ready to healthy", ours, theirs, 0.020, "ms", 1000))
+
+        # (c) the supervisor's own memory and CPU with 50 instances, default probe interval (10 s).
+        ports = free_ports(50)
+        orch = Orchestrator(f"{work}/c-orch", args.llama_orch, args.stub, args.model, ports, interval=10)
+        try:
+            orch.up_all()
+            our_rss, our_cpu = sample(orch.pid, seconds)
+        finally:
+            orch.close()
+        ports = free_ports(50)
+        sup = Supervisord(f"{work}/c-sup", args.stub, ports)
+        try:
+            their_rss, their_cpu = sample(sup.pid, seconds)
+        finally:
+            sup.close()
+        results.append(line(f"(c) RSS with 50 instances ({seconds} s)", our_rss, their_rss, 15 << 20, "MiB", 1 / (1 << 20)))
+        results.append(line(f"(c) CPU with 50 instances ({seconds} s)", our_cpu, max(their_cpu, 1e-6), 0.2, "%", 1))
+
+        # (d) ps with 100 instances.
+        ports = free_ports(100)
+        orch = Orchestrator(f"{work}/d-orch", args.llama_orch, args.stub, args.model, ports)
+        try:
+            orch.up_all()
+            ours = median_wall_time(orch.ps_argv(), repeats * 3)
+        finally:
+            orch.close()
+        ports = free_ports(100)
+        sup = Supervisord(f"{work}/d-sup", args.stub, ports)
+        try:
+            theirs = median_wall_time(sup.ps_argv(), repeats * 3)
+        finally:
+            sup.close()
+        results.append(line("(d) ps with 100 instances", ours, theirs, 0.015, "ms", 1000))
+    print(f"{sum(results)} of {len(results)} targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
