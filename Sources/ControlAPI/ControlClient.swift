@@ -21,6 +21,27 @@ public struct ControlClient: Sendable {
         try await send("GET", "/v1/daemon")
     }
 
+    /// Whether something accepts connections on the socket now. Asked before a request: the HTTP client retries
+    /// a refused connection until its deadline, which would make "is a daemon running?" take seconds.
+    public func socketAccepts() -> Bool {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(socketPath.utf8CString)
+        guard path.count <= MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            path.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return connected == 0
+    }
+
     /// `GET /v1/instances`.
     public func instances(all: Bool) async throws(ControlError) -> [InstanceStatus] {
         try await send("GET", all ? "/v1/instances?all=1" : "/v1/instances")
@@ -61,8 +82,11 @@ public struct ControlClient: Sendable {
     private func send<Answer: Decodable>(
         _ method: String, _ path: String, body: (some Encodable)? = String?.none
     ) async throws(ControlError) -> Answer {
+        guard socketAccepts() else { throw .unreachable(socketPath, reason: "nothing listens on the socket") }
         var request = HTTPClientRequest(url: url(path))
         request.method = .init(rawValue: method)
+        // One request per connection: a pooled idle connection would hold up the daemon's graceful shutdown.
+        request.headers.add(name: "Connection", value: "close")
         if let body {
             do {
                 request.body = .bytes(ByteBuffer(bytes: try JSONEncoder.control.encode(body)))

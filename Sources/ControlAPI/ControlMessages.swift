@@ -29,7 +29,8 @@ public struct DaemonInfo: Sendable, Equatable, Codable {
 public struct InstanceStatus: Sendable, Equatable, Codable {
     /// The instance's name.
     public var name: String
-    /// `starting`, `loading`, `healthy`, `unhealthy`, `restarting`, `stopped`, `failed`; `invalid` for a config
+    /// `starting`, `loading`, `healthy`, `unhealthy`, `restarting`, `stopped`, `failed`; `queued` while it waits
+    /// to start behind another instance on its device; `invalid` for a config
     /// that does not validate.
     public var state: String
     /// What the user last asked: `running` or `stopped`.

@@ -215,6 +215,12 @@ public actor InstanceManager: ControlHandler {
         }
         let state = await entry.supervisor.state
         let run = await entry.supervisor.currentRun
+        if entry.pendingPlacement != nil {
+            return InstanceStatus(
+                name: name, state: "queued", desiredState: desired.rawValue, health: "starting",
+                port: config?.server.port, backend: entry.backend, model: config?.model.path, restarts: restarts,
+                reason: "placed; waits for the instance before it on the same device", since: last?.time)
+        }
         let health: String =
             switch state {
             case .healthy: "healthy"
@@ -245,20 +251,24 @@ public actor InstanceManager: ControlHandler {
                         exitCode: OrchestratorExitCode.configInvalid.rawValue)
                     continue
                 }
-                do {
-                    try store.setDesiredState(.running, for: name)
-                } catch {
-                    outcomes[name] = failure(name, error)
-                    continue
-                }
-                if let entry = entries[name] {
+                // An instance that runs (or waits in a start queue) stays as it is; the check and the desired state
+                // are one step under the instance's lock, so a `down` is either before or after both.
+                let unchanged = await lock(for: name).withLock { () -> InstanceOutcome? in
+                    guard let entry = entries[name] else { return nil }
                     let state = await entry.supervisor.state
-                    if entry.pendingPlacement != nil || (state != .stopped && state != .failed) {
-                        outcomes[name] = InstanceOutcome(
-                            name: name, result: .unchanged,
-                            message: "already \(entry.pendingPlacement != nil ? "queued" : state.rawValue)")
-                        continue
+                    guard entry.pendingPlacement != nil || (state != .stopped && state != .failed) else { return nil }
+                    do {
+                        try store.setDesiredState(.running, for: name)
+                    } catch {
+                        return failure(name, error)
                     }
+                    return InstanceOutcome(
+                        name: name, result: .unchanged,
+                        message: "already \(entry.pendingPlacement != nil ? "queued" : state.rawValue)")
+                }
+                if let unchanged {
+                    outcomes[name] = unchanged
+                    continue
                 }
                 toPlace.append(config)
             }
@@ -356,6 +366,8 @@ public actor InstanceManager: ControlHandler {
         }
         entries[name]?.pendingPlacement = nil
         do {
+            // Recorded here, under the instance's lock, so that the desired state and what runs agree.
+            try store.setDesiredState(.running, for: name)
             try await supervisor.start()
             let run = await supervisor.currentRun
             let port = await supervisor.spec.port
