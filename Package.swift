@@ -11,6 +11,12 @@ let swiftSettings: [SwiftSetting] = [
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let grdb: Target.Dependency = .product(name: "GRDB", package: "GRDB.swift")
+let hummingbird: Target.Dependency = .product(name: "Hummingbird", package: "hummingbird")
+let asyncHTTPClient: Target.Dependency = .product(name: "AsyncHTTPClient", package: "async-http-client")
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
+let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals: Target.Dependency = .product(name: "UnixSignals", package: "swift-service-lifecycle")
 
 let package = Package(
     name: "llama-orch",
@@ -24,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         // Domain types and protocols only: no C, no processes, no SQL, no network.
@@ -72,11 +82,26 @@ let package = Package(
             dependencies: ["OrchestratorCore", "StateStore", "CSupervisorShims", logging],
             swiftSettings: swiftSettings
         ),
+        // The daemon's control API on state/daemon.sock: HTTP server, client and the shared JSON types.
+        .target(
+            name: "ControlAPI",
+            dependencies: ["OrchestratorCore", hummingbird, asyncHTTPClient, nioCore, nioHTTP1, logging],
+            swiftSettings: swiftSettings
+        ),
+        // The daemon: one supervisor per instance, placement, autostart, re-adoption, the control API service.
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Supervisor", "CSupervisorShims", "Drivers",
+                "ControlAPI", hummingbird, serviceLifecycle, unixSignals, logging,
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "llama-orch",
             dependencies: [
-                "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", argumentParser,
-                logging,
+                "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", "ControlAPI", "Daemon",
+                "Supervisor", argumentParser, logging,
             ],
             swiftSettings: swiftSettings
         ),
@@ -131,6 +156,15 @@ let package = Package(
             name: "BootServiceTests",
             dependencies: ["BootService", "TestSupport"],
             exclude: ["Golden"],
+            swiftSettings: swiftSettings
+        ),
+        // The daemon and its commands, through the built CLI: real processes, the stub and the real llama-server.
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: [
+                "ControlAPI", "OrchestratorCore", "StateStore", "TestSupport", "llama-orch", "stub-llama-server",
+                "make-tiny-model",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

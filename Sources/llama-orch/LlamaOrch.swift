@@ -24,6 +24,14 @@ struct LlamaOrch: AsyncParsableCommand {
             PlanCommand.self,
             ServiceCommand.self,
             AutostartCommand.self,
+            DaemonCommand.self,
+            UpCommand.self,
+            DownCommand.self,
+            RestartCommand.self,
+            PsCommand.self,
+            HealthCommand.self,
+            LogsCommand.self,
+            DescribeCommand.self,
         ]
     )
 
@@ -41,6 +49,8 @@ struct LlamaOrch: AsyncParsableCommand {
             Foundation.exit(error.exitCode.rawValue)
         } catch let exit as ExitCode {
             Foundation.exit(exit.rawValue)
+        } catch let exit as ExitCodeError {
+            Foundation.exit(exit.code)
         } catch {
             // Argument parsing errors, --help and --version: ArgumentParser prints them and picks the code.
             self.exit(withError: error)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import Drivers
 import Foundation
 import GGUF
@@ -54,44 +55,12 @@ struct PlanCommand: AsyncParsableCommand {
             throw ConfigError(file: invalid.file, issues: invalid.issues)
         }
         let configs = reports.compactMap(\.config)
-
-        // One backend for the round: --backend, else what the configs agree on.
-        let backends = Set(configs.map(\.gpu.backend))
-        let requested: String
-        if global.backend != nil || global.devicesFile != nil {
-            requested = DeviceInventory.backend(requested: global.backend, devicesFileOption: global.devicesFile)
-        } else if backends.count == 1, let only = backends.first {
-            requested = only
-        } else {
-            let list = configs.map { "\($0.name): \($0.gpu.backend)" }.joined(separator: ", ")
-            throw CLIError(
-                .usage, "the instances name different backends (\(list)); pass --backend to plan them together")
-        }
-        let locator = LlamaServerLocator(
-            environment: global.environment, projectRoot: root,
-            cacheFile: LlamaServerLocator.defaultCacheFile(environment: global.environment))
-        let binary = try locator.binary(configured: configs.count == 1 ? configs[0].binary.resolvedPath : nil)
-        let context = DriverContext(
-            environment: global.environment, devicesFile: global.devicesFile, llamaServer: binary.path,
-            projectRoot: root.path)
-        let inventory = try await DeviceInventory.discover(backend: requested, registry: registry, context: context)
-
-        var inputs: [PlanningInput] = []
-        for config in configs {
-            do {
-                inputs.append(try PlanningInput.load(config, binary: binary))
-            } catch let error as GGUFError {
-                throw CLIError(
-                    .modelInvalid, "\(config.name): model \(config.model.resolvedPath): \(error.description)")
-            }
-        }
-        let held = try heldBytes(root: root, hostID: inventory.devices.first(where: \.isHost)?.id)
-        let planner = Planner(
-            policy: PlacementPolicy(strategy: policy, headroomBytes: headroomMib.map { $0 << 20 }), binary: binary,
-            defaultThreads: HostResources.physicalCores())
-        let report = planner.plan(
-            inputs, backend: inventory.backend, devices: inventory.devices, heldBytes: held,
-            launchSettings: inventory.launchSettings(for:))
+        let round = PlanningRound(
+            configs: configs, root: root, environment: global.environment, backend: global.backend,
+            devicesFile: global.devicesFile,
+            policy: PlacementPolicy(strategy: policy, headroomBytes: headroomMib.map { $0 << 20 }),
+            heldPlacements: try runningPlacements(root: root))
+        let report = try await round.run().report
         if json {
             try printJSON(report)
         } else {
@@ -100,15 +69,12 @@ struct PlanCommand: AsyncParsableCommand {
         if !report.refusals.isEmpty { throw ExitCode(OrchestratorExitCode.placementImpossible.rawValue) }
     }
 
-    /// Memory held by running instances, from the placements recorded with their open runs.
-    private func heldBytes(root: ProjectRoot, hostID: String?) throws -> [String: UInt64] {
-        guard FileManager.default.fileExists(atPath: root.stateDatabase) else { return [:] }
+    /// The placements recorded with the open runs: memory that running instances hold.
+    private func runningPlacements(root: ProjectRoot) throws -> [Placement] {
+        guard FileManager.default.fileExists(atPath: root.stateDatabase) else { return [] }
         let (store, warnings) = try StateStore.open(path: root.stateDatabase)
         warnings.forEach(printWarning)
-        let placements = try store.openRuns().compactMap {
-            try? JSONDecoder().decode(Placement.self, from: Data($0.placementJSON.utf8))
-        }
-        return Planner.heldBytes(byRunningPlacements: placements, hostID: hostID)
+        return PlanningRound.placements(of: try store.openRuns())
     }
 }
 

@@ -4,6 +4,8 @@
 // Usage: stub-llama-server --port N [--host ADDR] [--load-time S] [--health-delay S] [--hang-completion]
 //        [--crash-after S] [--hang-after S] [--ignore-sigterm] [--fork-grandchild] [--log-interval S]
 // Unknown flags (llama-server's own, such as `-m model.gguf`) are ignored. Times are seconds (fractions allowed).
+// `--version` and `--help` print what a current llama-server prints about the flags the planner looks for, so
+// the planner can detect the stub's capabilities as it does a real binary's.
 import Foundation
 
 #if canImport(Glibc)
@@ -127,7 +129,34 @@ enum Stub {
         }
     }
 
+    static let helpText = """
+        ----- common params -----
+        -h,    --help, --usage                  print usage and exit
+        --version                               show version and build info
+        -t,    --threads N                      number of threads
+        -c,    --ctx-size N                     size of the prompt context
+        -b,    --batch-size N                   logical maximum batch size
+        -fa,   --flash-attn [on|off|auto]       set Flash Attention use ('on', 'off', or 'auto', default: 'auto')
+        --device <dev1,dev2,..>                 comma-separated list of devices to use for offloading (none = don't offload)
+        -ngl,  --gpu-layers, --n-gpu-layers N   max. number of layers to store in VRAM, either an exact number, 'auto', or 'all'
+        -np,   --parallel N                     number of server slots
+        --kv-unified                            use a single unified KV buffer
+        -lv,   --verbosity, --log-verbosity N   set the verbosity threshold
+        --fit [on|off]                          whether to adjust unset arguments to fit in device memory
+        --alias STRING                          set alias for model name
+        --host HOST                             ip address to listen
+        --port PORT                             port to listen (default: 8080)
+        """
+
     static func main() -> Never {
+        if CommandLine.arguments.contains("--version") {
+            say("version: 0 (stub)\nbuilt with stub-llama-server")
+            exit(0)
+        }
+        if CommandLine.arguments.contains("--help") {
+            say(helpText, to: 1)
+            exit(0)
+        }
         // `started` is lazy: fix it now, before anything asks how long the server has been up.
         _ = started
         if options.grandchild {

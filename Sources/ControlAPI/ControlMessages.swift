@@ -1,0 +1,150 @@
+import OrchestratorCore
+
+/// The daemon as `GET /v1/daemon` describes it.
+public struct DaemonInfo: Sendable, Equatable, Codable {
+    /// The daemon's process id.
+    public var pid: Int32
+    /// The project root it serves.
+    public var root: String
+    /// Seconds since 1970 when it started.
+    public var startedAt: Double
+    /// The llama-orch version it runs.
+    public var version: String
+    /// How many instances it supervises now (any state but stopped).
+    public var supervised: Int
+    /// Warnings from its start: unrecorded processes, stale runs closed, a damaged state store.
+    public var warnings: [String]
+
+    public init(pid: Int32, root: String, startedAt: Double, version: String, supervised: Int, warnings: [String]) {
+        self.pid = pid
+        self.root = root
+        self.startedAt = startedAt
+        self.version = version
+        self.supervised = supervised
+        self.warnings = warnings
+    }
+}
+
+/// One instance as `ps`, `health` and `describe` show it.
+public struct InstanceStatus: Sendable, Equatable, Codable {
+    /// The instance's name.
+    public var name: String
+    /// `starting`, `loading`, `healthy`, `unhealthy`, `restarting`, `stopped`, `failed`; `queued` while it waits
+    /// to start behind another instance on its device; `invalid` for a config
+    /// that does not validate.
+    public var state: String
+    /// What the user last asked: `running` or `stopped`.
+    public var desiredState: String
+    /// `healthy`, `unhealthy`, `starting` (not yet healthy) or `-` (not running).
+    public var health: String
+    /// The server's pid while one runs.
+    public var pid: Int32?
+    /// The port the server listens on (the config's when none runs).
+    public var port: Int?
+    /// The backend driver that placed it (`cpu`, `vulkan`), when known.
+    public var backend: String?
+    /// The devices it runs on (`Vulkan0`, `Vulkan0,Vulkan1`, `host`), when known.
+    public var devices: String?
+    /// The model file, as the config names it.
+    public var model: String?
+    /// Seconds since 1970 when the current server started.
+    public var startedAt: Double?
+    /// Restarts in a row since the last `up` or stable run.
+    public var restarts: Int
+    /// The reason of the last state change ("probe passed", "exited with status 1; restart 1 in 1 s").
+    public var reason: String?
+    /// Seconds since 1970 of the last state change.
+    public var since: Double?
+
+    public init(
+        name: String, state: String, desiredState: String, health: String, pid: Int32? = nil, port: Int? = nil,
+        backend: String? = nil, devices: String? = nil, model: String? = nil, startedAt: Double? = nil,
+        restarts: Int = 0, reason: String? = nil, since: Double? = nil
+    ) {
+        self.name = name
+        self.state = state
+        self.desiredState = desiredState
+        self.health = health
+        self.pid = pid
+        self.port = port
+        self.backend = backend
+        self.devices = devices
+        self.model = model
+        self.startedAt = startedAt
+        self.restarts = restarts
+        self.reason = reason
+        self.since = since
+    }
+}
+
+/// `POST /v1/up`, `/v1/down`, `/v1/restart`: the instances to act on.
+public struct InstancesRequest: Sendable, Equatable, Codable {
+    /// Instance names; ignored when `all` is set.
+    public var names: [String]
+    /// Every instance under `instances/` (`up`), or every supervised one (`down`).
+    public var all: Bool
+
+    public init(names: [String], all: Bool = false) {
+        self.names = names
+        self.all = all
+    }
+}
+
+/// What the daemon did with one instance of a request.
+public struct InstanceOutcome: Sendable, Equatable, Codable {
+    /// What happened, in one word.
+    public enum Result: String, Sendable, Codable {
+        /// The server was started (or queued to start after the one before it on the same device).
+        case started, queued
+        /// Nothing to do: already running, or already stopped.
+        case unchanged
+        /// Stopped (down) or stopped and started again (restart).
+        case stopped, restarted
+        /// Refused: the error's text is in `message`, its exit code in `exitCode`.
+        case failed
+    }
+
+    public var name: String
+    public var result: Result
+    /// A sentence for people ("started pid 123 on port 8001", the placement refusal).
+    public var message: String
+    /// The exit code a CLI ends with for this failure (`nil` unless `failed`).
+    public var exitCode: Int32?
+
+    public init(name: String, result: Result, message: String, exitCode: Int32? = nil) {
+        self.name = name
+        self.result = result
+        self.message = message
+        self.exitCode = exitCode
+    }
+}
+
+/// The answer to `up`, `down` and `restart`.
+public struct InstancesResponse: Sendable, Equatable, Codable {
+    public var outcomes: [InstanceOutcome]
+
+    public init(outcomes: [InstanceOutcome]) {
+        self.outcomes = outcomes
+    }
+}
+
+/// `POST /v1/daemon/stop`.
+public struct DaemonStopRequest: Sendable, Equatable, Codable {
+    /// Leave the servers running for the next daemon to re-adopt; otherwise they are stopped first.
+    public var keepInstances: Bool
+
+    public init(keepInstances: Bool) {
+        self.keepInstances = keepInstances
+    }
+}
+
+/// The body of every error answer: a message for people and the exit code a CLI ends with.
+public struct ErrorBody: Sendable, Equatable, Codable {
+    public var message: String
+    public var exitCode: Int32
+
+    public init(message: String, exitCode: Int32) {
+        self.message = message
+        self.exitCode = exitCode
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import OrchestratorCore
+
+/// The daemon's HTTP API on a unix socket (`state/daemon.sock`), JSON in and out.
+///
+/// Routes: `GET /v1/daemon`, `POST /v1/daemon/stop`, `GET /v1/instances[?all=1]`, `GET /v1/instances/<name>`,
+/// `POST /v1/up`, `POST /v1/down`, `POST /v1/restart`. Errors answer with an `ErrorBody`. The application is a
+/// swift-service-lifecycle `Service`: run it in the daemon's service group.
+public enum ControlServer {
+    /// The largest request body accepted.
+    static let maxBody = 1 << 20
+
+    /// The HTTP application serving `handler` on the unix socket at `socketPath`.
+    ///
+    /// - Parameter onRunning: called once the socket accepts connections (the daemon sets its mode then).
+    public static func application(
+        socketPath: String, handler: any ControlHandler, logger: Logger,
+        onRunning: @escaping @Sendable () async -> Void
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        router.get("/v1/daemon") { _, _ in
+            json(await handler.daemonInfo())
+        }
+        router.post("/v1/daemon/stop") { request, _ in
+            let body: DaemonStopRequest = try await decode(request)
+            await handler.stopDaemon(body)
+            return json(["stopping": true])
+        }
+        router.get("/v1/instances") { request, _ in
+            let all = ["1", "true", "yes"].contains(request.uri.queryParameters.get("all") ?? "")
+            return json(await handler.instances(all: all))
+        }
+        router.get("/v1/instances/:name") { _, context in
+            let name = context.parameters.get("name") ?? ""
+            return try await answer { try await handler.instance(named: name) }
+        }
+        router.post("/v1/up") { request, _ in
+            let body: InstancesRequest = try await decode(request)
+            return try await answer { try await handler.up(body) }
+        }
+        router.post("/v1/down") { request, _ in
+            let body: InstancesRequest = try await decode(request)
+            return try await answer { try await handler.down(body) }
+        }
+        router.post("/v1/restart") { request, _ in
+            let body: InstancesRequest = try await decode(request)
+            return try await answer { try await handler.restart(body) }
+        }
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(
+                address: .unixDomainSocket(path: socketPath), serverName: "llama-orch"),
+            onServerRunning: { _ in await onRunning() },
+            logger: logger)
+    }
+
+    /// Runs `body`, answering its value as JSON or its error as an `ErrorBody`.
+    private static func answer(_ body: () async throws -> some Encodable) async throws -> Response {
+        do {
+            return json(try await body())
+        } catch let error as any OrchestratorError {
+            let status: HTTPResponse.Status =
+                switch error.exitCode {
+                case .notFound: .notFound
+                case .usage, .configInvalid: .badRequest
+                default: .conflict
+                }
+            return json(ErrorBody(message: error.description, exitCode: error.exitCode.rawValue), status: status)
+        }
+    }
+
+    private static func decode<T: Decodable>(_ request: Request) async throws -> T {
+        var request = request
+        let buffer = try await request.collectBody(upTo: maxBody)
+        do {
+            return try JSONDecoder.control.decode(T.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw HTTPError(.badRequest, message: "invalid JSON body: \(error)")
+        }
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONEncoder.control.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension JSONEncoder {
+    /// The control API's encoding: snake_case keys, sorted, slashes unescaped.
+    static var control: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}
+
+extension JSONDecoder {
+    /// The control API's decoding: snake_case keys.
+    static var control: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }
+}

@@ -1,0 +1,74 @@
+import CSupervisorShims
+import ControlAPI
+import Foundation
+import OrchestratorCore
+
+/// Starts a daemon in the background and finds the running one, for `daemon start` and for every command
+/// that needs one.
+public enum DaemonLauncher {
+    /// Starts `<this executable> daemon start --foreground --root R` in a new session, stdin from /dev/null and
+    /// stdout and stderr appended to `logs/daemon.log`; returns its pid.
+    public static func spawnBackground(root: ProjectRoot) throws(DaemonError) -> pid_t {
+        do {
+            try FileManager.default.createDirectory(atPath: root.logsDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw .cannotStart("cannot create \(root.logsDirectory): \(error.localizedDescription)")
+        }
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let arguments = [executable, "daemon", "start", "--foreground", "--root", root.path]
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(csupervisor_spawn_setsid_flag()))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, root.daemonLog, O_WRONLY | O_APPEND | O_CREAT, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        _ = csupervisor_file_actions_addclosefrom(&actions, 3)
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard result == 0 else {
+            throw .cannotStart("cannot run \(executable): \(String(cString: strerror(result)))")
+        }
+        return pid
+    }
+
+    /// Waits until the daemon answers on the socket. A spawned `child` that exits early (another daemon won
+    /// the lock, or it failed) is reaped; the wait goes on until `timeout` in case another one answers.
+    public static func waitUntilAnswering(
+        root: ProjectRoot, child: pid_t?, timeout: Duration = .seconds(30)
+    ) async throws(DaemonError) -> DaemonInfo {
+        let client = ControlClient(socketPath: root.daemonSocket, timeout: .seconds(5))
+        let deadline = ContinuousClock.now + timeout
+        var childExited = false
+        while ContinuousClock.now < deadline {
+            if let info = try? await client.daemonInfo() { return info }
+            if let child, !childExited {
+                var status: Int32 = 0
+                if waitpid(child, &status, WNOHANG) == child { childExited = true }
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let log = (try? String(contentsOfFile: root.daemonLog, encoding: .utf8)) ?? ""
+        let tail = log.split(separator: "\n").suffix(5).joined(separator: "\n")
+        throw .cannotStart(
+            "no answer on \(root.daemonSocket) within \(timeout)\(tail.isEmpty ? "" : "; \(root.daemonLog) ends:\n\(tail)")"
+        )
+    }
+
+    /// The running daemon, started in the background first when none answers.
+    ///
+    /// - Returns: its description, and whether this call started it.
+    public static func ensureRunning(root: ProjectRoot) async throws(DaemonError) -> (info: DaemonInfo, started: Bool) {
+        let client = ControlClient(socketPath: root.daemonSocket, timeout: .seconds(5))
+        if let info = try? await client.daemonInfo() { return (info, false) }
+        let child = try spawnBackground(root: root)
+        let info = try await waitUntilAnswering(root: root, child: child)
+        return (info, info.pid == child)
+    }
+}

@@ -1,0 +1,89 @@
+import ControlAPI
+import Foundation
+import Logging
+import OrchestratorCore
+import ServiceLifecycle
+import StateStore
+import UnixSignals
+
+/// Runs the daemon of one project root in the foreground until SIGTERM, SIGINT or `daemon stop`.
+///
+/// One daemon per root: it holds an exclusive `flock` on `state/daemon.lock` for its whole life and writes
+/// its pid to `state/daemon.pid`. It re-adopts the servers a previous daemon left running, serves the control
+/// API on `state/daemon.sock` (mode 0600), then starts the autostart instances. SIGTERM and SIGINT detach: the
+/// servers keep running for the next daemon (the boot unit's `KillMode=process`); `daemon stop` stops them
+/// first unless told to keep them.
+public enum DaemonRunner {
+    /// - Throws: `DaemonError.alreadyRunning` when another daemon holds the lock; `.cannotStart`;
+    ///   `StateStoreError`.
+    public static func run(
+        root: ProjectRoot, environment: [String: String], logger: Logger = Logger(label: "llama-orch.daemon")
+    ) async throws {
+        do {
+            try FileManager.default.createDirectory(atPath: root.stateDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: root.logsDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw DaemonError.cannotStart("cannot create \(root.stateDirectory): \(error.localizedDescription)")
+        }
+        let lock = open(root.daemonLockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else {
+            throw DaemonError.cannotStart("cannot open \(root.daemonLockFile): \(String(cString: strerror(errno)))")
+        }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            close(lock)
+            throw DaemonError.alreadyRunning(root: root.path, pid: readPID(root))
+        }
+        // The lock is held until the process ends; the descriptor is never closed.
+        let pid = getpid()
+        do {
+            try "\(pid)\n".write(toFile: root.daemonPIDFile, atomically: true, encoding: .utf8)
+        } catch {
+            throw DaemonError.cannotStart("cannot write \(root.daemonPIDFile): \(error.localizedDescription)")
+        }
+        // The socket is created by bind(); with this mask only the owner can connect, from the first moment.
+        umask(0o077)
+        let (store, storeWarnings) = try StateStore.open(path: root.stateDatabase, logger: logger)
+        let manager = InstanceManager(
+            root: root, store: store, environment: environment, logger: logger, warnings: storeWarnings)
+        logger.info("daemon \(pid) starting for \(root.path)")
+        await manager.recover()
+        unlink(root.daemonSocket)
+        let socket = root.daemonSocket
+        let application = ControlServer.application(
+            socketPath: socket, handler: manager, logger: logger,
+            onRunning: {
+                chmod(socket, 0o600)
+                logger.info("control API on \(socket)")
+                Task { await manager.autostart() }
+            })
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [application, ShutdownService(manager: manager)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        await manager.onShutdown { await group.triggerGracefulShutdown() }
+        defer {
+            unlink(socket)
+            if readPID(root) == pid { unlink(root.daemonPIDFile) }
+            logger.info("daemon \(pid) stopped")
+        }
+        try await group.run()
+    }
+
+    /// The pid in `state/daemon.pid`, if any.
+    public static func readPID(_ root: ProjectRoot) -> Int32? {
+        (try? String(contentsOfFile: root.daemonPIDFile, encoding: .utf8))
+            .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+}
+
+/// Waits for the group's graceful shutdown, then ends supervision and leaves the servers running: the next
+/// daemon re-adopts them. (`daemon stop` without `--keep-instances` has stopped them already.)
+struct ShutdownService: Service {
+    let manager: InstanceManager
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await manager.detachAll()
+    }
+}

@@ -1,0 +1,58 @@
+import ControlAPI
+import Daemon
+import Foundation
+import OrchestratorCore
+
+/// The control API client of a command that needs the daemon: starts one in the background when none
+/// answers, and says so on standard error.
+enum DaemonConnection {
+    static func client(_ root: ProjectRoot, timeout: Duration = .seconds(600)) async throws -> ControlClient {
+        let (info, started) = try await DaemonLauncher.ensureRunning(root: root)
+        if started {
+            FileHandle.standardError.write(Data("started the daemon (pid \(info.pid))\n".utf8))
+        }
+        return ControlClient(socketPath: root.daemonSocket, timeout: timeout)
+    }
+
+    /// Prints each outcome (failures on standard error) and ends with the first failure's exit code.
+    static func report(_ response: InstancesResponse) throws {
+        var failure: Int32?
+        for outcome in response.outcomes {
+            if outcome.result == .failed {
+                printError("\(outcome.name): \(outcome.message)")
+                failure = failure ?? outcome.exitCode ?? 1
+            } else {
+                print("\(outcome.name): \(outcome.result.rawValue): \(outcome.message)")
+            }
+        }
+        if let failure { throw ExitCodeError(failure) }
+    }
+}
+
+/// Ends a command with an exit code, its message already printed.
+struct ExitCodeError: Error {
+    var code: Int32
+    init(_ code: Int32) { self.code = code }
+}
+
+/// A duration for people: `42s`, `3m12s`, `5h03m`, `2d04h`.
+func formatElapsed(_ seconds: Double) -> String {
+    let total = max(0, Int(seconds))
+    if total < 60 { return "\(total)s" }
+    if total < 3600 { return "\(total / 60)m\(String(format: "%02d", total % 60))s" }
+    if total < 86400 { return "\(total / 3600)h\(String(format: "%02d", total % 3600 / 60))m" }
+    return "\(total / 86400)d\(String(format: "%02d", total % 86400 / 3600))h"
+}
+
+/// The last non-empty line of a log file (read from its last 64 KiB), trimmed.
+func lastLogLine(_ path: String, maxLength: Int = 100) -> String? {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    defer { try? handle.close() }
+    let size = (try? handle.seekToEnd()) ?? 0
+    try? handle.seek(toOffset: size > 65536 ? size - 65536 : 0)
+    let data = (try? handle.readToEnd()) ?? Data()
+    let line = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).last {
+        !$0.trimmingCharacters(in: .whitespaces).isEmpty
+    }
+    return line.map { String($0.trimmingCharacters(in: .whitespaces).prefix(maxLength)) }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import OrchestratorCore
+
+/// `llama-orch logs`: an instance's server output, read from `logs/<name>/` (no daemon needed).
+struct LogsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logs",
+        abstract: "Print an instance's stdout.log (or --stderr: stderr.log); -f follows it across rotation.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The instance.")
+    var name: String
+
+    @Option(name: .short, help: "Lines to print from the end.")
+    var n: Int = 50
+
+    @Flag(name: .short, help: "Follow: print new lines as they come, across rotation, until interrupted.")
+    var f = false
+
+    @Flag(name: .long, help: "stderr.log (llama-server writes most of its log there).")
+    var stderr = false
+
+    func run() async throws {
+        let root = try global.projectRoot()
+        let folder = root.logDirectory(name)
+        guard
+            FileManager.default.fileExists(atPath: folder)
+                || FileManager.default.fileExists(atPath: root.configFile(name))
+        else { throw CLIError(.notFound, "no instance '\(name)' and no logs at \(folder)") }
+        let path = folder + (stderr ? "/stderr.log" : "/stdout.log")
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let shown = (lines.last == "" ? lines.dropLast() : lines[...]).suffix(max(0, n))
+        if !shown.isEmpty { print(shown.joined(separator: "\n")) }
+        guard f else { return }
+        try await follow(path, from: UInt64(text.utf8.count))
+    }
+
+    /// Prints what is appended to `path`. A file that shrank was rotated (copy-truncate) or replaced: reading
+    /// starts again from its beginning.
+    private func follow(_ path: String, from start: UInt64) async throws {
+        var offset = start
+        var inode = Self.inode(path)
+        while true {
+            try await Task.sleep(for: .milliseconds(200))
+            let size = Self.size(path)
+            let currentInode = Self.inode(path)
+            if size < offset || currentInode != inode {
+                offset = 0
+                inode = currentInode
+            }
+            guard size > offset, let handle = FileHandle(forReadingAtPath: path) else { continue }
+            try handle.seek(toOffset: offset)
+            let data = try handle.readToEnd() ?? Data()
+            try handle.close()
+            offset += UInt64(data.count)
+            FileHandle.standardOutput.write(data)
+        }
+    }
+
+    private static func size(_ path: String) -> UInt64 {
+        var info = stat()
+        return stat(path, &info) == 0 ? UInt64(info.st_size) : 0
+    }
+
+    private static func inode(_ path: String) -> UInt64 {
+        var info = stat()
+        return stat(path, &info) == 0 ? UInt64(info.st_ino) : 0
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import ControlAPI
+import Foundation
+import OrchestratorCore
+
+/// `llama-orch ps`: the instances the daemon supervises.
+struct PsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ps",
+        abstract: "List the supervised instances (-a: every instance under instances/).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: [.customShort("a"), .long], help: "Include stopped and never-started instances.")
+    var all = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let root = try global.projectRoot()
+        let client = try await DaemonConnection.client(root)
+        let list = try await client.instances(all: all)
+        if json { return try printJSON(list) }
+        let now = Date().timeIntervalSince1970
+        let rows = list.map { status -> [String] in
+            let placed = [status.backend, status.devices].compactMap { $0 }.joined(separator: ":")
+            return [
+                status.name, status.state, status.health, status.pid.map { "\($0)" } ?? "-",
+                status.port.map { "\($0)" } ?? "-", placed.isEmpty ? "-" : placed,
+                status.model.map { ($0 as NSString).lastPathComponent } ?? "-",
+                status.startedAt.map { formatElapsed(now - $0) } ?? "-", "\(status.restarts)",
+            ]
+        }
+        printTable(
+            header: ["NAME", "STATE", "HEALTH", "PID", "PORT", "BACKEND:DEVICE", "MODEL", "UPTIME", "RESTARTS"],
+            rows: rows)
+    }
+}
+
+/// `llama-orch health`: the health of instances, once or as it changes.
+struct HealthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "health",
+        abstract: "Show instances' health: exit 0 when every one is healthy, 1 otherwise.",
+        discussion: "With --watch, prints a line whenever an instance's state changes, until interrupted.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The instance.")
+    var name: String?
+
+    @Flag(name: .long, help: "Every supervised instance.")
+    var all = false
+
+    @Flag(name: .long, help: "Keep watching and print each change.")
+    var watch = false
+
+    @Flag(help: "Print JSON (one document, or one line per change with --watch).")
+    var json = false
+
+    func validate() throws {
+        if (name == nil) == !all { throw ValidationError("name one instance, or pass --all") }
+    }
+
+    func run() async throws {
+        let root = try global.projectRoot()
+        let client = try await DaemonConnection.client(root)
+        var previous: [String: String] = [:]
+        while true {
+            let list = all ? try await client.instances(all: false) : [try await client.instance(named: name ?? "")]
+            let now = Date().timeIntervalSince1970
+            for status in list where previous[status.name] != status.state {
+                previous[status.name] = status.state
+                if json && watch {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                    print(String(decoding: try encoder.encode(status), as: UTF8.self))
+                } else if !json {
+                    let since = status.since.map { " for \(formatElapsed(now - $0))" } ?? ""
+                    print("\(status.name): \(status.state)\(since)\(status.reason.map { ": \($0)" } ?? "")")
+                }
+            }
+            if !watch {
+                if json { try printJSON(list) }
+                if list.isEmpty || list.contains(where: { $0.health != "healthy" }) { throw ExitCodeError(1) }
+                return
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+    }
+}

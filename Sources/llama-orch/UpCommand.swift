@@ -1,0 +1,139 @@
+import ArgumentParser
+import ControlAPI
+import Foundation
+import OrchestratorCore
+
+/// `llama-orch up`: place and start instances through the daemon.
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Place and start instances (the daemon is started when none runs).",
+        discussion: """
+            Each instance is placed by the scheduler (exit 70 with the reason when it does not fit), then \
+            started; instances on one device start one at a time, each after the one before it is healthy or \
+            past its start period. The desired state becomes 'running'. With --wait, a progress line follows \
+            each instance until it is healthy; a failure prints the reason and the end of its stderr.log.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Instances to start.")
+    var names: [String] = []
+
+    @Flag(name: .long, help: "Every instance under instances/.")
+    var all = false
+
+    @Flag(name: .long, help: "Wait until every started instance is healthy.")
+    var wait = false
+
+    @Option(name: .long, help: "Seconds to wait with --wait.")
+    var timeout: Double = 300
+
+    func validate() throws {
+        if names.isEmpty && !all { throw ValidationError("name at least one instance, or pass --all") }
+    }
+
+    func run() async throws {
+        let root = try global.projectRoot()
+        let client = try await DaemonConnection.client(root)
+        let progress = ProgressLine()
+        if wait { progress.show("placing \(all ? "all instances" : names.joined(separator: ", "))") }
+        let response = try await client.up(InstancesRequest(names: names, all: all))
+        progress.clear()
+        var failure: Int32?
+        var waiting: [String] = []
+        for outcome in response.outcomes {
+            switch outcome.result {
+            case .failed:
+                printError("\(outcome.name): \(outcome.message)")
+                failure = failure ?? outcome.exitCode ?? 1
+            case .started, .queued, .restarted:
+                print("\(outcome.name): \(outcome.result.rawValue): \(outcome.message)")
+                waiting.append(outcome.name)
+            case .unchanged, .stopped:
+                print("\(outcome.name): \(outcome.message)")
+                waiting.append(outcome.name)
+            }
+        }
+        if wait {
+            let start = Date()
+            for name in waiting {
+                if let code = try await waitUntilHealthy(
+                    name, client: client, root: root, since: start, progress: progress)
+                {
+                    failure = failure ?? code
+                }
+            }
+        }
+        if let failure { throw ExitCodeError(failure) }
+    }
+
+    /// Follows one instance until it is healthy (`nil`) or fails (the exit code), printing progress.
+    private func waitUntilHealthy(
+        _ name: String, client: ControlClient, root: ProjectRoot, since start: Date, progress: ProgressLine
+    ) async throws -> Int32? {
+        let deadline = start.addingTimeInterval(timeout)
+        let stderrLog = root.logDirectory(name) + "/stderr.log"
+        while true {
+            let status = try await client.instance(named: name)
+            let elapsed = formatElapsed(Date().timeIntervalSince(start))
+            switch status.state {
+            case "healthy":
+                progress.clear()
+                print(
+                    "\(name): healthy after \(elapsed) (pid \(status.pid.map { "\($0)" } ?? "?"), port \(status.port.map { "\($0)" } ?? "?"))"
+                )
+                return nil
+            case "failed", "stopped", "invalid":
+                progress.clear()
+                printError("\(name): \(status.state): \(status.reason ?? "no reason recorded")")
+                let tail = Self.lastLines(stderrLog, count: 10)
+                if !tail.isEmpty {
+                    FileHandle.standardError.write(Data("last lines of \(stderrLog):\n\(tail)\n".utf8))
+                }
+                return 1
+            default:
+                let line = lastLogLine(stderrLog).map { " · \($0)" } ?? ""
+                progress.show("\(name): \(status.state) \(elapsed)\(line)")
+            }
+            if Date() > deadline {
+                progress.clear()
+                printError("\(name): not healthy within \(Int(timeout)) s (still \(status.state))")
+                return 1
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    /// The last `count` lines of a file.
+    static func lastLines(_ path: String, count: Int) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "" }
+        return text.split(separator: "\n").suffix(count).joined(separator: "\n")
+    }
+}
+
+/// One line on standard error rewritten in place on a terminal; elsewhere a line per change of phase.
+final class ProgressLine {
+    private let isTerminal = isatty(2) == 1
+    private var shown = false
+    private var lastPhase = ""
+
+    func show(_ text: String) {
+        if isTerminal {
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(text.prefix(160))".utf8))
+            shown = true
+        } else {
+            // Without a terminal only the phase (the text before the elapsed time) is printed, once.
+            let phase = text.split(separator: " ").prefix(2).joined(separator: " ")
+            guard phase != lastPhase else { return }
+            lastPhase = phase
+            FileHandle.standardError.write(Data("\(text)\n".utf8))
+        }
+    }
+
+    func clear() {
+        guard isTerminal, shown else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        shown = false
+    }
+}

@@ -1,0 +1,161 @@
+import ControlAPI
+import Foundation
+import OrchestratorCore
+import StateStore
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A project root with the tiny `dense` model, instances on the stub (or the real) llama-server, and the
+/// daemon run through the built CLI. `cleanUp()` stops the daemon and kills anything of the root that is
+/// left: the daemon by its pid file, servers by their marker and working folder.
+struct DaemonHarness {
+    let project: TemporaryProject
+    var root: String { project.root }
+
+    init(_ name: String) throws {
+        project = try TemporaryProject(name)
+        let result = try CommandRunner.run(
+            CommandRunner.product("make-tiny-model"), ["--kind", "dense", "--out", project.root + "/models/dense.gguf"])
+        try #require(result.status == 0, "make-tiny-model failed: \(result.stderr)")
+    }
+
+    static var stub: String { CommandRunner.product("stub-llama-server") }
+
+    /// Writes an instance on the stub server: probes every 100 ms, backoff in tenths of a second.
+    func stubInstance(
+        _ name: String, port: Int, args: [String] = ["--log-interval", "0.1"], extra: String = ""
+    ) throws {
+        let arguments = args.map { "\"\($0)\"" }.joined(separator: ", ")
+        try project.writeConfig(
+            name,
+            """
+            {"name": "\(name)", "model": {"path": "../../models/dense.gguf", "context_size": 256},
+             "server": {"port": \(port)}, "gpu": {"backend": "cpu"}, "binary": {"path": "\(Self.stub)"},
+             "healthcheck": {"interval": 0.1, "timeout": 1, "retries": 3, "start_period": 10},
+             "restart_policy": {"initial_delay": 0.1, "max_delay": 1, "jitter": 0},
+             "args": [\(arguments)]\(extra)}
+            """)
+    }
+
+    /// Runs `llama-orch ARGS --root ROOT`.
+    @discardableResult
+    func cli(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+        try CommandRunner.llamaOrch(arguments + ["--root", root], environment: environment)
+    }
+
+    /// Runs the CLI and requires exit 0.
+    @discardableResult
+    func ok(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+        let result = try cli(arguments, environment: environment)
+        try #require(
+            result.status == 0,
+            "llama-orch \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)")
+        return result
+    }
+
+    /// `ps -a --json`.
+    func ps() throws -> [InstanceStatus] {
+        let result = try ok(["ps", "-a", "--json"])
+        return try JSONDecoder.snakeCase.decode([InstanceStatus].self, from: Data(result.stdout.utf8))
+    }
+
+    /// The daemon's pid from `state/daemon.pid`.
+    var daemonPID: Int32? {
+        project.read("state/daemon.pid").flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    func store() throws -> StateStore {
+        try StateStore.open(path: root + "/state/state.sqlite").store
+    }
+
+    /// Live processes of this root that carry an instance marker (servers and anything they forked).
+    func markedProcesses() -> [Int32] {
+        Self.liveProcesses().filter { pid in
+            guard let environment = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")),
+                String(decoding: environment, as: UTF8.self).contains("LLAMA_ORCH_INSTANCE=")
+            else { return false }
+            return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) == root
+        }
+    }
+
+    /// Stops the daemon and its servers; kills whatever is left. Call in `defer`.
+    func cleanUp() {
+        _ = try? cli(["daemon", "stop", "--timeout", "20"])
+        if let pid = daemonPID, Self.isAlive(pid) { kill(pid, SIGKILL) }
+        for pid in markedProcesses() { kill(pid, SIGKILL) }
+        project.remove()
+    }
+
+    /// Waits until `condition` holds, polling; false after `limit`.
+    static func eventually(
+        _ limit: Duration = .seconds(20), _ condition: () throws -> Bool
+    ) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if try condition() { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return try condition()
+    }
+
+    /// Whether `pid` is a live process (zombies count as gone).
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0,
+            let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(close, offsetBy: 2)] != "Z"
+    }
+
+    static func liveProcesses() -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter(isAlive)
+    }
+
+    /// Runs CLI commands at the same time, each on its own thread; results in order.
+    func concurrently(_ commands: [[String]]) -> [CommandResult?] {
+        let results = LockedResults(count: commands.count)
+        let group = DispatchGroup()
+        for (index, command) in commands.enumerated() {
+            group.enter()
+            let root = root
+            Thread.detachNewThread {
+                results.set(index, try? CommandRunner.llamaOrch(command + ["--root", root]))
+                group.leave()
+            }
+        }
+        group.wait()
+        return results.all
+    }
+}
+
+/// Results written from several threads.
+final class LockedResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [CommandResult?]
+
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: CommandResult?) {
+        lock.lock()
+        values[index] = value
+        lock.unlock()
+    }
+
+    var all: [CommandResult?] {
+        lock.lock()
+        defer { lock.unlock() }
+        return values
+    }
+}
+
+extension JSONDecoder {
+    static var snakeCase: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }
+}

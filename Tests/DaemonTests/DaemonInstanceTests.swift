@@ -1,0 +1,153 @@
+import ControlAPI
+import Foundation
+import OrchestratorCore
+import StateStore
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite(.serialized) struct DaemonInstanceTests {
+    @Test func upWaitPsDownLeavesNothing() async throws {
+        let harness = try DaemonHarness("daemon-up")
+        defer { harness.cleanUp() }
+        let port = try LlamaServerProbe.freePort()
+        try harness.stubInstance("alpha", port: port, args: ["--load-time", "0.5", "--log-interval", "0.1"])
+        let up = try harness.ok(["up", "alpha", "--wait", "--timeout", "30"])
+        #expect(up.stderr.contains("started the daemon (pid"), "\(up.stderr)")
+        #expect(up.stdout.contains("alpha: healthy after"), "\(up.stdout)")
+        let listed = try #require(try harness.ps().first { $0.name == "alpha" })
+        #expect(listed.state == "healthy")
+        #expect(listed.desiredState == "running")
+        #expect(listed.port == port)
+        #expect(listed.backend == "cpu" && listed.devices == "host")
+        let pid = try #require(listed.pid)
+        #expect(DaemonHarness.isAlive(pid))
+        #expect(try await LlamaServerProbe.healthStatus(port: port) == 200)
+        let table = try harness.ok(["ps"]).stdout
+        #expect(table.contains("alpha") && table.contains("cpu:host") && table.contains("dense.gguf"), "\(table)")
+        let health = try harness.cli(["health", "alpha"])
+        #expect(health.status == 0 && health.stdout.contains("alpha: healthy"), "\(health.stdout)")
+        let logs = try harness.ok(["logs", "alpha", "-n", "2"]).stdout
+        #expect(logs.contains("stdout line"), "\(logs)")
+        let describe = try harness.ok(["describe", "alpha"]).stdout
+        #expect(describe.contains("command: \(DaemonHarness.stub)"), "\(describe)")
+        #expect(describe.contains("health history:"))
+
+        let down = try harness.ok(["down", "alpha"])
+        #expect(down.stdout.contains("alpha: stopped"), "\(down.stdout)")
+        #expect(!DaemonHarness.isAlive(pid))
+        #expect(harness.markedProcesses().isEmpty)
+        let after = try #require(try harness.ps().first { $0.name == "alpha" })
+        #expect(after.state == "stopped" && after.desiredState == "stopped" && after.pid == nil)
+        #expect(try harness.ok(["ps"]).stdout.split(separator: "\n").count == 1, "only the header")
+    }
+
+    @Test func placementImpossibleExits70WithTheReason() async throws {
+        let harness = try DaemonHarness("daemon-nofit")
+        defer { harness.cleanUp() }
+        let devices = try harness.project.write(
+            "devices.json", #"{"devices": [{"name": "host", "kind": "cpu", "total_mib": 1}]}"#)
+        try harness.stubInstance(
+            "big", port: try LlamaServerProbe.freePort(), extra: "")
+        // The static driver reads the inventory from the daemon's environment.
+        let config = try #require(harness.project.read("instances/big/config.json"))
+        try harness.project.writeConfig(
+            "big", config.replacingOccurrences(of: #""backend": "cpu""#, with: #""backend": "static""#))
+        let up = try harness.cli(["up", "big"], environment: ["LLAMA_ORCH_DEVICES": devices])
+        #expect(up.status == 70, "\(up.stdout) \(up.stderr)")
+        #expect(up.stderr.contains("does not fit"), "\(up.stderr)")
+        #expect(harness.markedProcesses().isEmpty)
+    }
+
+    @Test func upAllStartsOneAtATimePerDevice() async throws {
+        let harness = try DaemonHarness("daemon-boot")
+        defer { harness.cleanUp() }
+        for name in ["one", "two"] {
+            try harness.stubInstance(name, port: try LlamaServerProbe.freePort(), args: ["--load-time", "1"])
+        }
+        let up = try harness.ok(["up", "--all", "--wait", "--timeout", "30"])
+        #expect(up.stdout.contains("two: queued"), "\(up.stdout)")
+        let events = try harness.store().events(limit: 200)
+        let firstHealthy = try #require(
+            events.first { $0.instance == "one" && $0.kind == "state" && $0.message.contains("→ healthy") })
+        let secondStarted = try #require(events.first { $0.instance == "two" && $0.kind == "started" })
+        #expect(secondStarted.time >= firstHealthy.time, "two started before one was healthy")
+        try harness.ok(["down", "--all"])
+        #expect(harness.markedProcesses().isEmpty)
+    }
+
+    @Test func killedDaemonReadoptsTheSameServersWithoutRespawning() async throws {
+        let harness = try DaemonHarness("daemon-kill")
+        defer { harness.cleanUp() }
+        try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort())
+        try harness.ok(["up", "alpha", "--wait", "--timeout", "30"])
+        let pid = try #require(try harness.ps().first { $0.name == "alpha" }?.pid)
+        let daemon = try #require(harness.daemonPID)
+        kill(daemon, SIGKILL)
+        #expect(try await DaemonHarness.eventually { !DaemonHarness.isAlive(daemon) })
+        let log = harness.root + "/logs/alpha/stdout.log"
+        let before = try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int ?? 0
+
+        let restarted = try harness.ok(["daemon", "start"])
+        #expect(restarted.stdout.contains("started the daemon"))
+        let adopted = try #require(try harness.ps().first { $0.name == "alpha" })
+        #expect(adopted.pid == pid, "the same server, re-adopted")
+        #expect(
+            try await DaemonHarness.eventually { try harness.ps().first { $0.name == "alpha" }?.state == "healthy" })
+        try await Task.sleep(for: .milliseconds(500))
+        let after = try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int ?? 0
+        #expect(after > before, "the server keeps writing its log")
+        let runs = try harness.store().runs(of: "alpha")
+        #expect(runs.count == 1, "no second server was started")
+        #expect(try harness.store().events(of: "alpha").contains { $0.kind == "adopted" })
+        #expect(harness.markedProcesses() == [pid])
+        try harness.ok(["down", "alpha"])
+        #expect(harness.markedProcesses().isEmpty)
+    }
+
+    @Test func twentyCommandsAtOnceLeaveAConsistentState() async throws {
+        let harness = try DaemonHarness("daemon-many")
+        defer { harness.cleanUp() }
+        for name in ["one", "two"] {
+            try harness.stubInstance(name, port: try LlamaServerProbe.freePort(), args: [])
+        }
+        // No daemon yet: the first commands race to start it; one wins, all use it.
+        var commands: [[String]] = []
+        for index in 0..<20 {
+            switch index % 5 {
+            case 0: commands.append(["up", "one"])
+            case 1: commands.append(["ps", "--json"])
+            case 2: commands.append(["down", "one"])
+            case 3: commands.append(["up", "two"])
+            default: commands.append(["ps", "-a", "--json"])
+            }
+        }
+        let results = harness.concurrently(commands)
+        for (command, result) in zip(commands, results) {
+            let result = try #require(result, "\(command) did not run")
+            #expect(result.status == 0, "\(command) exited \(result.status): \(result.stderr)")
+            if command.first == "ps" {
+                #expect(
+                    (try? JSONDecoder.snakeCase.decode([InstanceStatus].self, from: Data(result.stdout.utf8))) != nil)
+            }
+        }
+        let daemons = results.compactMap { $0?.stderr }.filter { $0.contains("started the daemon") }
+        #expect(daemons.count <= 1, "one daemon started: \(daemons)")
+        // Whatever order they ran in, each instance ends as its desired state says.
+        try await Task.sleep(for: .milliseconds(500))
+        for status in try harness.ps() {
+            if status.desiredState == "running" {
+                #expect(["starting", "loading", "healthy"].contains(status.state), "\(status)")
+                #expect(status.pid.map(DaemonHarness.isAlive) == true, "\(status)")
+            } else {
+                #expect(status.state == "stopped" && status.pid == nil, "\(status)")
+            }
+        }
+        #expect(try harness.ps().first { $0.name == "two" }?.desiredState == "running")
+        try harness.ok(["down", "--all"])
+        #expect(harness.markedProcesses().isEmpty)
+    }
+}

@@ -1,0 +1,75 @@
+import ControlAPI
+import Foundation
+import OrchestratorCore
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite(.serialized) struct DaemonLifecycleTests {
+    @Test func oneDaemonPerRootWithPidFileLockAndPrivateSocket() async throws {
+        let harness = try DaemonHarness("daemon-life")
+        defer { harness.cleanUp() }
+        let started = try harness.ok(["daemon", "start"])
+        #expect(started.stdout.contains("started the daemon (pid"), "\(started.stdout)")
+        let pid = try #require(harness.daemonPID)
+        #expect(DaemonHarness.isAlive(pid))
+        let socket = harness.root + "/state/daemon.sock"
+        var info = stat()
+        try #require(stat(socket, &info) == 0)
+        #expect(info.st_mode & S_IFMT == S_IFSOCK)
+        #expect(info.st_mode & 0o777 == 0o600)
+
+        let again = try harness.ok(["daemon", "start"])
+        #expect(again.stdout.contains("already runs (pid \(pid))"), "\(again.stdout)")
+        // A second daemon for the same root is refused by the lock, whatever the socket says.
+        let second = try harness.cli(["daemon", "start", "--foreground"])
+        #expect(second.status == 69)
+        #expect(second.stderr.contains("already runs for"), "\(second.stderr)")
+
+        let status = try harness.ok(["daemon", "status", "--json"])
+        let described = try JSONDecoder.snakeCase.decode(DaemonInfo.self, from: Data(status.stdout.utf8))
+        #expect(described.pid == pid)
+        #expect(described.root == harness.root)
+
+        // The API answers curl too.
+        try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort())
+        let curl = try CommandRunner.run(
+            "curl", ["-sS", "--unix-socket", socket, "http://localhost/v1/instances?all=1"])
+        #expect(curl.status == 0, "\(curl.stderr)")
+        let listed = try JSONDecoder.snakeCase.decode([InstanceStatus].self, from: Data(curl.stdout.utf8))
+        #expect(listed.map(\.name) == ["alpha"])
+        #expect(listed.first?.state == "stopped")
+        let missing = try CommandRunner.run(
+            "curl", ["-sS", "-w", "\n%{http_code}", "--unix-socket", socket, "http://localhost/v1/instances/nope"])
+        #expect(missing.stdout.hasSuffix("404"), "\(missing.stdout)")
+
+        let stopped = try harness.ok(["daemon", "stop"])
+        #expect(stopped.stdout.contains("stopped the daemon (pid \(pid))"))
+        #expect(!DaemonHarness.isAlive(pid))
+        #expect(!harness.project.exists("state/daemon.sock"))
+        #expect(!harness.project.exists("state/daemon.pid"))
+        let down = try harness.cli(["daemon", "status"])
+        #expect(down.status == 69)
+    }
+
+    @Test func sigtermDetachesAndTheNextDaemonReadopts() async throws {
+        let harness = try DaemonHarness("daemon-term")
+        defer { harness.cleanUp() }
+        try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort())
+        let up = try harness.ok(["up", "alpha", "--wait", "--timeout", "30"])
+        #expect(up.stderr.contains("started the daemon (pid"), "\(up.stderr)")
+        let server = try #require(try harness.ps().first { $0.name == "alpha" }?.pid)
+        let daemon = try #require(harness.daemonPID)
+        kill(daemon, SIGTERM)
+        #expect(try await DaemonHarness.eventually { !DaemonHarness.isAlive(daemon) })
+        #expect(DaemonHarness.isAlive(server), "SIGTERM must leave the servers running")
+        try harness.ok(["daemon", "start"])
+        let adopted = try #require(try harness.ps().first { $0.name == "alpha" })
+        #expect(adopted.pid == server)
+        try harness.ok(["daemon", "stop"])
+        #expect(try await DaemonHarness.eventually(.seconds(5)) { harness.markedProcesses().isEmpty })
+    }
+}

@@ -1,0 +1,50 @@
+import ControlAPI
+import Foundation
+import OrchestratorCore
+import TestSupport
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The real llama-server (`LLAMA_SERVER`, else the build script's cache) on the tiny `dense` model, end to end
+/// through the daemon.
+@Suite(.serialized) struct RealServerDaemonTests {
+    @Test(.timeLimit(.minutes(3))) func upAnswersACompletionAndDownLeavesNothing() async throws {
+        let server = try LlamaServerProbe.binary()
+        let harness = try DaemonHarness("daemon-real")
+        defer { harness.cleanUp() }
+        let port = try LlamaServerProbe.freePort()
+        try harness.project.writeConfig(
+            "tiny",
+            """
+            {"name": "tiny", "model": {"path": "../../models/dense.gguf", "context_size": 512},
+             "server": {"port": \(port)}, "gpu": {"backend": "cpu"},
+             "healthcheck": {"interval": 0.2, "timeout": 2, "retries": 3, "start_period": 60}}
+            """)
+        let environment = ["LLAMA_SERVER": server]
+        let up = try harness.ok(["up", "tiny", "--wait", "--timeout", "120"], environment: environment)
+        #expect(up.stdout.contains("tiny: healthy after"), "\(up.stdout) \(up.stderr)")
+
+        var request = URLRequest(url: try #require(URL(string: "http://127.0.0.1:\(port)/completion")))
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(#"{"prompt": "a", "n_predict": 2}"#.utf8)
+        let (body, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        let answer = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
+        #expect(answer["content"] is String, "\(answer)")
+
+        let listed = try #require(try harness.ps().first { $0.name == "tiny" })
+        #expect(listed.state == "healthy")
+        let pid = try #require(listed.pid)
+        #expect(harness.markedProcesses().contains(pid))
+        let describe = try harness.ok(["describe", "tiny", "--json"]).stdout
+        #expect(describe.contains(server), "the exact command names the binary")
+
+        try harness.ok(["down", "tiny"])
+        #expect(harness.markedProcesses().isEmpty, "no process with the run marker is left")
+        #expect(!DaemonHarness.isAlive(pid))
+    }
+}
