@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: builds what it needs (the pinned llama-server, cached; llama-orch), writes a tiny generated model
-# to models/demo.gguf, and shows the demo instance declared in instances/demo/config.json: its config, the
-# model, the devices, and the plan with the exact llama-server command.
+# to models/demo.gguf, and runs the demo instance declared in instances/demo/config.json: validates it, shows
+# the plan, starts it under the daemon and waits until it is healthy, lists it, sends one completion, and
+# says how to stop it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,12 +19,27 @@ mkdir -p models
 
 step() { printf '\n$ llama-orch %s\n' "$*"; "$orch" "$@"; }
 step config validate demo
-step inspect models/demo.gguf
-step devices
 step plan demo
+step up demo --wait
+step ps
+
+port=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' instances/demo/config.json | head -n 1)
+printf '\n$ curl -s http://127.0.0.1:%s/completion -d '"'"'{"prompt": "Hello", "n_predict": 8}'"'"'\n' "$port"
+python3 - "$port" <<'PY'
+import json, sys, urllib.request
+request = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/completion",
+                                 data=json.dumps({"prompt": "Hello", "n_predict": 8}).encode(),
+                                 headers={"Content-Type": "application/json"})
+answer = json.load(urllib.request.urlopen(request, timeout=60))
+print(f"completion: {answer['tokens_predicted']} tokens from model '{answer['model']}' "
+      f"(random weights, so the text is noise): {answer['content']!r}")
+PY
 
 cat <<MSG
 
-demo: the supervisor daemon (llama-orch up/ps/down) is not built yet, so the demo stops at the plan.
-The command above is exactly what 'up' will run; paste it to start the server by hand.
+demo: the 'demo' instance is running under the llama-orch daemon (llama-server on port $port).
+  .build/debug/llama-orch ps               what runs
+  .build/debug/llama-orch logs demo -f     its log
+  .build/debug/llama-orch down demo        stop it
+  .build/debug/llama-orch daemon stop      stop the daemon
 MSG
