@@ -139,9 +139,11 @@ public actor InstanceManager: ControlHandler {
     /// Marked processes started in this root (their working folder) that no open run records.
     private func unrecordedProcesses() -> [MarkedProcess] {
         let known = (try? store.openRuns()) ?? []
+        // /proc shows the working folder with symbolic links resolved.
+        let folder = URL(fileURLWithPath: root.path).resolvingSymlinksInPath().path
         return ProcessIdentity.unrecorded(knownRuns: known).filter { process in
             let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(process.pid)/cwd")
-            return cwd == root.path
+            return cwd == root.path || cwd == folder
         }
     }
 
