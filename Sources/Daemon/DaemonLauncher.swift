@@ -37,6 +37,8 @@ public enum DaemonLauncher {
         posix_spawn_file_actions_addopen(&actions, 1, root.daemonLog, O_WRONLY | O_APPEND | O_CREAT, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         _ = csupervisor_file_actions_addclosefrom(&actions, 3)
+        // The daemon keeps no folder of the command that started it busy.
+        _ = csupervisor_file_actions_addchdir(&actions, root.path)
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
