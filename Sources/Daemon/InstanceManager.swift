@@ -38,6 +38,8 @@ public actor InstanceManager: ControlHandler {
     private var queues: [String: BootQueue] = [:]
     private let placementLock = AsyncLock()
     private let lastTransitions = LockedBox<[String: InstanceTransition]>([:])
+    /// Set once the daemon shuts down: queued starts are dropped.
+    private var shuttingDown = false
     /// Called by `stopDaemon` once the instances are dealt with: shuts the service group down.
     private var shutdown: (@Sendable () async -> Void)?
 
@@ -363,6 +365,9 @@ public actor InstanceManager: ControlHandler {
     ) async
         -> InstanceOutcome
     {
+        guard !shuttingDown else {
+            return InstanceOutcome(name: name, result: .unchanged, message: "not started: the daemon is shutting down")
+        }
         guard let entry = entries[name], entry.supervisor === supervisor, entry.pendingPlacement != nil else {
             return InstanceOutcome(name: name, result: .unchanged, message: "not started: stopped before its turn")
         }
@@ -438,6 +443,7 @@ public actor InstanceManager: ControlHandler {
     }
 
     public func stopDaemon(_ request: DaemonStopRequest) async {
+        shuttingDown = true
         if !request.keepInstances {
             await withTaskGroup(of: Void.self) { group in
                 for (name, entry) in entries {
@@ -456,6 +462,7 @@ public actor InstanceManager: ControlHandler {
 
     /// Ends supervision of every instance and leaves the servers running (the daemon is shutting down).
     public func detachAll() async {
+        shuttingDown = true
         for (name, entry) in entries {
             await lock(for: name).withLock { await entry.supervisor.detach() }
         }
