@@ -20,7 +20,16 @@ public enum DaemonLauncher {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(csupervisor_spawn_setsid_flag()))
+        // Default dispositions and an empty mask: the daemon must not inherit a blocked or ignored SIGTERM.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(
+            &attributes,
+            Int16(csupervisor_spawn_setsid_flag() | Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF)))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -28,6 +37,8 @@ public enum DaemonLauncher {
         posix_spawn_file_actions_addopen(&actions, 1, root.daemonLog, O_WRONLY | O_APPEND | O_CREAT, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         _ = csupervisor_file_actions_addclosefrom(&actions, 3)
+        // The daemon keeps no folder of the command that started it busy.
+        _ = csupervisor_file_actions_addchdir(&actions, root.path)
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0

@@ -38,6 +38,8 @@ public actor InstanceManager: ControlHandler {
     private var queues: [String: BootQueue] = [:]
     private let placementLock = AsyncLock()
     private let lastTransitions = LockedBox<[String: InstanceTransition]>([:])
+    /// Set once the daemon shuts down: queued starts are dropped.
+    private var shuttingDown = false
     /// Called by `stopDaemon` once the instances are dealt with: shuts the service group down.
     private var shutdown: (@Sendable () async -> Void)?
 
@@ -139,9 +141,11 @@ public actor InstanceManager: ControlHandler {
     /// Marked processes started in this root (their working folder) that no open run records.
     private func unrecordedProcesses() -> [MarkedProcess] {
         let known = (try? store.openRuns()) ?? []
+        // /proc shows the working folder with symbolic links resolved.
+        let folder = URL(fileURLWithPath: root.path).resolvingSymlinksInPath().path
         return ProcessIdentity.unrecorded(knownRuns: known).filter { process in
             let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(process.pid)/cwd")
-            return cwd == root.path
+            return cwd == root.path || cwd == folder
         }
     }
 
@@ -361,6 +365,9 @@ public actor InstanceManager: ControlHandler {
     ) async
         -> InstanceOutcome
     {
+        guard !shuttingDown else {
+            return InstanceOutcome(name: name, result: .unchanged, message: "not started: the daemon is shutting down")
+        }
         guard let entry = entries[name], entry.supervisor === supervisor, entry.pendingPlacement != nil else {
             return InstanceOutcome(name: name, result: .unchanged, message: "not started: stopped before its turn")
         }
@@ -436,6 +443,7 @@ public actor InstanceManager: ControlHandler {
     }
 
     public func stopDaemon(_ request: DaemonStopRequest) async {
+        shuttingDown = true
         if !request.keepInstances {
             await withTaskGroup(of: Void.self) { group in
                 for (name, entry) in entries {
@@ -454,6 +462,7 @@ public actor InstanceManager: ControlHandler {
 
     /// Ends supervision of every instance and leaves the servers running (the daemon is shutting down).
     public func detachAll() async {
+        shuttingDown = true
         for (name, entry) in entries {
             await lock(for: name).withLock { await entry.supervisor.detach() }
         }

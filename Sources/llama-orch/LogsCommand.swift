@@ -33,7 +33,8 @@ struct LogsCommand: AsyncParsableCommand {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         let shown = (lines.last == "" ? lines.dropLast() : lines[...]).suffix(max(0, n))
-        if !shown.isEmpty { print(shown.joined(separator: "\n")) }
+        // Written straight to the descriptor: a follower killed later must not leave these in a stdio buffer.
+        if !shown.isEmpty { FileHandle.standardOutput.write(Data((shown.joined(separator: "\n") + "\n").utf8)) }
         guard f else { return }
         try await follow(path, from: UInt64(text.utf8.count))
     }

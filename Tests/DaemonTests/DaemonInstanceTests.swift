@@ -150,4 +150,28 @@ import Testing
         try harness.ok(["down", "--all"])
         #expect(harness.markedProcesses().isEmpty)
     }
+
+    @Test func aServerThatDiedWithoutADaemonIsClosedAndBroughtBack() async throws {
+        let harness = try DaemonHarness("daemon-stale")
+        defer { harness.cleanUp() }
+        try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort())
+        try harness.ok(["up", "alpha", "--wait", "--timeout", "30"])
+        let pid = try #require(try harness.ps().first { $0.name == "alpha" }?.pid)
+        try harness.ok(["daemon", "stop", "--keep-instances"])
+        kill(pid, SIGKILL)
+        #expect(try await DaemonHarness.eventually { !DaemonHarness.isAlive(pid) })
+        try harness.ok(["daemon", "start"])
+        let store = try harness.store()
+        #expect(try store.events(of: "alpha").contains { $0.kind == "run-closed" })
+        // Its desired state is still running: the daemon starts a new server.
+        #expect(
+            try await DaemonHarness.eventually {
+                let status = try harness.ps().first { $0.name == "alpha" }
+                return status?.state == "healthy" && status?.pid != pid
+            })
+        let runs = try store.runs(of: "alpha")
+        #expect(runs.count == 2 && runs.filter(\.isOpen).count == 1)
+        try harness.ok(["down", "--all"])
+        #expect(harness.markedProcesses().isEmpty)
+    }
 }

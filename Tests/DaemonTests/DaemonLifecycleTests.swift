@@ -72,4 +72,34 @@ import Testing
         try harness.ok(["daemon", "stop"])
         #expect(try await DaemonHarness.eventually(.seconds(5)) { harness.markedProcesses().isEmpty })
     }
+
+    @Test func autostartAndDesiredStateBringInstancesBackWithTheDaemon() async throws {
+        let harness = try DaemonHarness("daemon-auto")
+        defer { harness.cleanUp() }
+        try harness.stubInstance("marked", port: try LlamaServerProbe.freePort(), extra: #", "autostart": true"#)
+        try harness.stubInstance("manual", port: try LlamaServerProbe.freePort())
+        try harness.stubInstance("idle", port: try LlamaServerProbe.freePort())
+        try harness.ok(["daemon", "start"])
+        #expect(
+            try await DaemonHarness.eventually {
+                try harness.ps().first { $0.name == "marked" }?.state == "healthy"
+            })
+        try harness.ok(["up", "manual", "--wait", "--timeout", "30"])
+        // `daemon stop` stops the servers but keeps what the user asked: the next daemon brings both back.
+        try harness.ok(["daemon", "stop"])
+        #expect(harness.markedProcesses().isEmpty)
+        try harness.ok(["daemon", "start"])
+        #expect(
+            try await DaemonHarness.eventually {
+                let states = try harness.ps()
+                return states.first { $0.name == "marked" }?.state == "healthy"
+                    && states.first { $0.name == "manual" }?.state == "healthy"
+            })
+        #expect(try harness.ps().first { $0.name == "idle" }?.state == "stopped")
+        let health = try harness.ok(["health", "--all", "--json"]).stdout
+        let statuses = try JSONDecoder.snakeCase.decode([InstanceStatus].self, from: Data(health.utf8))
+        #expect(Set(statuses.map(\.name)) == ["marked", "manual"])
+        try harness.ok(["down", "--all"])
+        #expect(harness.markedProcesses().isEmpty)
+    }
 }

@@ -1,0 +1,118 @@
+import ControlAPI
+import Foundation
+import OrchestratorCore
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite(.serialized) struct DaemonEdgeTests {
+    @Test func upWaitReportsAFailureWithTheServersLastLines() async throws {
+        let harness = try DaemonHarness("daemon-fail")
+        defer { harness.cleanUp() }
+        try harness.stubInstance(
+            "crashy", port: try LlamaServerProbe.freePort(), args: ["--crash-after", "0.2"],
+            restart: #"{"type": "never"}"#)
+        let up = try harness.cli(["up", "crashy", "--wait", "--timeout", "30"])
+        #expect(up.status == 1, "\(up.stdout) \(up.stderr)")
+        #expect(up.stderr.contains("crashy: stopped") || up.stderr.contains("crashy: failed"), "\(up.stderr)")
+        #expect(up.stderr.contains("crashing as asked"), "the end of stderr.log: \(up.stderr)")
+        #expect(harness.markedProcesses().isEmpty)
+    }
+
+    @Test func restartStartsANewServerAndDownAllStopsUnrecordedProcesses() async throws {
+        let harness = try DaemonHarness("daemon-ghost")
+        defer { harness.cleanUp() }
+        try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort())
+        try harness.ok(["up", "alpha", "--wait", "--timeout", "30"])
+        let first = try #require(try harness.ps().first { $0.name == "alpha" }?.pid)
+        let restarted = try harness.ok(["restart", "alpha"])
+        #expect(restarted.stdout.contains("alpha: restarted"), "\(restarted.stdout)")
+        let second = try #require(try harness.ps().first { $0.name == "alpha" }?.pid)
+        #expect(second != first)
+        #expect(!DaemonHarness.isAlive(first))
+
+        // A marked server of this root that no run records (a daemon that died between spawn and record).
+        try harness.ok(["daemon", "stop", "--keep-instances"])
+        let ghostPort = try LlamaServerProbe.freePort()
+        let ghost = try spawnDetached(
+            [
+                "/usr/bin/setsid", "/bin/sh", "-c", "cd \"$0\" && exec \"$1\" --port \"$2\"", harness.root,
+                DaemonHarness.stub, "\(ghostPort)",
+            ],
+            environment: ["LLAMA_ORCH_INSTANCE=ghost", "LLAMA_ORCH_RUN_ID=not-recorded"])
+        #expect(try await DaemonHarness.eventually { harness.markedProcesses().count == 2 })
+        try harness.ok(["daemon", "start"])
+        let status = try harness.ok(["daemon", "status"]).stdout
+        #expect(status.contains("carries instance ghost's marker but no run records it"), "\(status)")
+        #expect(try harness.ps().first { $0.name == "alpha" }?.pid == second, "alpha re-adopted")
+        let down = try harness.ok(["down", "--all"])
+        #expect(down.stdout.contains("ghost: stopped: stopped unrecorded pid"), "\(down.stdout)")
+        #expect(try await DaemonHarness.eventually(.seconds(5)) { harness.markedProcesses().isEmpty })
+        var exitStatus: Int32 = 0
+        waitpid(ghost, &exitStatus, 0)
+    }
+
+    @Test func logsFollowAcrossRotation() async throws {
+        let harness = try DaemonHarness("daemon-logs")
+        defer { harness.cleanUp() }
+        try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort())
+        let log = try harness.project.write("logs/alpha/stdout.log", "one\ntwo\nthree\n")
+        let last = try harness.ok(["logs", "alpha", "-n", "2"])
+        #expect(last.stdout == "two\nthree\n")
+        let output = harness.root + "/follow.out"
+        FileManager.default.createFile(atPath: output, contents: nil)
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: CommandRunner.product("llama-orch"))
+        follower.arguments = ["logs", "alpha", "-f", "-n", "1", "--root", harness.root]
+        follower.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        try follower.run()
+        defer {
+            follower.terminate()
+            follower.waitUntilExit()
+        }
+        func append(_ text: String) throws {
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            try handle.seekToEnd()
+            handle.write(Data(text.utf8))
+            try handle.close()
+        }
+        func followed() -> String { harness.project.read("follow.out") ?? "" }
+        try await Task.sleep(for: .milliseconds(400))
+        try append("four\n")
+        #expect(try await DaemonHarness.eventually(.seconds(5)) { followed().contains("four") })
+        // Copy-truncate rotation: the file starts over; the follower reads it from its start.
+        try "".write(toFile: log, atomically: false, encoding: .utf8)
+        try await Task.sleep(for: .milliseconds(400))
+        try append("five\n")
+        #expect(try await DaemonHarness.eventually(.seconds(5)) { followed().contains("five") })
+        #expect(followed() == "three\nfour\nfive\n", "\(followed())")
+    }
+}
+
+/// Starts a program with default signal dispositions and an empty signal mask (a test thread's mask would be
+/// inherited through Foundation's Process, and a blocked SIGTERM makes a stop wait out the grace period).
+func spawnDetached(_ argv: [String], environment: [String]) throws -> pid_t {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attributes, &empty)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    let arguments = argv.map { strdup($0) } + [nil]
+    let variables = environment.map { strdup($0) } + [nil]
+    defer {
+        arguments.forEach { free($0) }
+        variables.forEach { free($0) }
+    }
+    var pid: pid_t = 0
+    let result = posix_spawn(&pid, argv[0], nil, &attributes, arguments, variables)
+    try #require(result == 0, "posix_spawn \(argv[0]) failed: \(result)")
+    return pid
+}
