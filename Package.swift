@@ -72,11 +72,17 @@ let package = Package(
             dependencies: ["OrchestratorCore", "StateStore", "CSupervisorShims", logging],
             swiftSettings: swiftSettings
         ),
+        // The live terminal dashboard: pure render(snapshot, state, size) -> lines, key reduction, the terminal loop.
+        .target(
+            name: "Dashboard",
+            dependencies: ["OrchestratorCore", "Scheduler", "StateStore"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "llama-orch",
             dependencies: [
-                "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", argumentParser,
-                logging,
+                "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", "Dashboard",
+                argumentParser, logging,
             ],
             swiftSettings: swiftSettings
         ),
@@ -131,6 +137,14 @@ let package = Package(
             name: "BootServiceTests",
             dependencies: ["BootService", "TestSupport"],
             exclude: ["Golden"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DashboardTests",
+            dependencies: [
+                "Dashboard", "StateStore", "OrchestratorCore", "Scheduler", "TestSupport", "llama-orch",
+                "stub-llama-server",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
