@@ -106,6 +106,18 @@ struct TmuxPane {
         #expect(lines.contains { $0.hasPrefix("GPU-A") && $0.contains("1 alpha 6.0G") })
         #expect(lines.count >= 30 && lines.prefix(30).allSatisfy { $0.count <= 100 })
 
+        // A resize (SIGWINCH) redraws at the new size: 80×24, the smallest the dashboard is made for.
+        try pane.tmux(["resize-window", "-t", "dash", "-x", "80", "-y", "24"])
+        let small = try pane.wait { screen in
+            let rows = screen.split(separator: "\n", omittingEmptySubsequences: false)
+            return rows.count >= 24 && rows[23].hasPrefix("q quit") && rows.allSatisfy { $0.count <= 80 }
+        }
+        let smallRows = small.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(smallRows.count >= 24 && smallRows[23].hasPrefix("q quit"), "\(small)")
+        #expect(smallRows.allSatisfy { $0.count <= 80 }, "\(small)")
+        #expect(smallRows.contains { $0.hasPrefix("> alpha") && $0.contains("healthy") }, "\(small)")
+        #expect(smallRows.contains { $0.hasPrefix("  gamma") && $0.contains("failed") })
+
         try pane.send("?")
         let help = try pane.wait { $0.contains("take it down (asks to confirm)") }
         #expect(help.contains("cycle the sort"), "\(help)")
@@ -138,7 +150,7 @@ struct TmuxPane {
         try pane.send("q")
         let shell = try pane.wait { $0.contains("READY$") && !$0.contains("q quit") }
         #expect(
-            shell.replacingOccurrences(of: "\n", with: "").contains(command),
+            shell.replacingOccurrences(of: "\n", with: "").contains("--record-actions \(actions)READY$"),
             "the normal screen is back, with the command typed:\n\(shell)")
         #expect(!shell.contains("alpha  "), "nothing of the dashboard is left:\n\(shell)")
         try pane.type("stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo|isig)' | tr '\\n' ' '; echo END")
