@@ -18,7 +18,10 @@ public struct DashboardLoop: Sendable {
 
     /// Runs until `q`, Ctrl-C or a terminating signal. The caller restores the terminal (and `Terminal`
     /// restores itself on signals and when released).
-    public func run(on terminal: Terminal) async throws {
+    ///
+    /// - Returns: the signal that ended it (SIGINT, SIGTERM, SIGHUP), or `nil` after `q` or Ctrl-C.
+    @discardableResult
+    public func run(on terminal: Terminal) async throws -> Int32? {
         let clock = ContinuousClock()
         var state = DashboardState()
         var size = terminal.size()
@@ -45,8 +48,8 @@ public struct DashboardLoop: Sendable {
             let elapsed = refreshedAt.duration(to: clock.now)
             let waited = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             switch terminal.waitForInput(timeout: max(0.01, interval - waited)) {
-            case .terminate:
-                return
+            case .terminate(let signal):
+                return signal
             case .resized:
                 size = terminal.size()
                 previous = []
@@ -58,7 +61,7 @@ public struct DashboardLoop: Sendable {
                     let (next, action) = DashboardState.reduce(state, key, snapshot: snapshot)
                     state = next
                     guard let action else { continue }
-                    if action == .quit { return }
+                    if action == .quit { return nil }
                     state.message = await actions.perform(action)
                     await refresh()
                 }

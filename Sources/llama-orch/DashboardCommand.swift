@@ -71,7 +71,12 @@ struct DashboardCommand: AsyncParsableCommand {
             throw CLIError(.failure, "cannot open the dashboard: \(error.description); try --once")
         }
         defer { terminal.restore() }
-        try await DashboardLoop(source: source, actions: actions, interval: interval, color: color).run(on: terminal)
+        let signal = try await DashboardLoop(source: source, actions: actions, interval: interval, color: color)
+            .run(on: terminal)
+        if let signal {
+            terminal.restore()
+            throw ExitCode(128 + signal)
+        }
     }
 
     /// The read-only source: configs validated with this build's driver names, devices from the backend the

@@ -173,7 +173,7 @@ struct TmuxPane {
         let dashboard = try #require(children.split(separator: " ").first.flatMap { pid_t($0) })
         Glibc.kill(dashboard, SIGTERM)
         let after = try pane.wait { $0.contains("EXIT=") }
-        #expect(after.contains("EXIT="), "\(after)")
+        #expect(after.contains("EXIT=143"), "128 + SIGTERM: \(after)")
         #expect(!after.contains("q quit"))
         try pane.type("stty -a | grep -o -- '-\\?icanon' ; echo END")
         let stty = try pane.wait { $0.contains("\nicanon\nEND") || $0.contains("\n-icanon\nEND") }
