@@ -64,6 +64,11 @@ public final class Terminal: @unchecked Sendable {
         _ = fcntl(wakePipe[1], F_SETFL, O_NONBLOCK)
         // Alternate screen, cursor hidden, screen cleared.
         writeAll("\u{1B}[?1049h\u{1B}[?25l\u{1B}[2J")
+        // A parent may have passed these on blocked (Foundation's Process does): unblock them, or they never arrive.
+        var wanted = sigset_t()
+        sigemptyset(&wanted)
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP, SIGWINCH] { sigaddset(&wanted, signalNumber) }
+        pthread_sigmask(SIG_UNBLOCK, &wanted, nil)
         for signalNumber in [SIGINT, SIGTERM, SIGHUP, SIGWINCH] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())

@@ -172,7 +172,7 @@ struct TmuxPane {
         let children = (try? String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)) ?? ""
         let dashboard = try #require(children.split(separator: " ").first.flatMap { pid_t($0) })
         Glibc.kill(dashboard, SIGTERM)
-        let after = try pane.wait { $0.contains("EXIT=") }
+        let after = try pane.wait { $0.range(of: "EXIT=[0-9]", options: .regularExpression) != nil }
         #expect(after.contains("EXIT=143"), "128 + SIGTERM: \(after)")
         #expect(!after.contains("q quit"))
         try pane.type("stty -a | grep -o -- '-\\?icanon' ; echo END")
