@@ -11,6 +11,8 @@ func visible(_ line: String) -> String {
 @Suite struct RenderTests {
     static let sizes = [
         TerminalSize(rows: 24, columns: 80), TerminalSize(rows: 40, columns: 120), TerminalSize(rows: 15, columns: 60),
+        // Too small to be useful, but nothing may break: the frame still fills the screen exactly.
+        TerminalSize(rows: 5, columns: 20), TerminalSize(rows: 1, columns: 1),
     ]
 
     @Test(arguments: sizes)
