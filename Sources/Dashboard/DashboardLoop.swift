@@ -21,7 +21,7 @@ public struct DashboardLoop: Sendable {
     ///
     /// - Returns: the signal that ended it (SIGINT, SIGTERM, SIGHUP), or `nil` after `q` or Ctrl-C.
     @discardableResult
-    public func run(on terminal: Terminal) async throws -> Int32? {
+    public func run(on terminal: some DashboardTerminal) async throws -> Int32? {
         let clock = ContinuousClock()
         var state = DashboardState()
         var size = terminal.size()

@@ -18,15 +18,8 @@ private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer?, _ coun
 /// `restore()` runs from `deinit`, from the loop's `defer`, and from the SIGINT / SIGTERM / SIGHUP handlers
 /// (dispatch sources, so the handlers run as ordinary code, not in signal context). SIGWINCH and those
 /// signals also write a byte to a pipe that `waitForInput` polls, so a resize or a kill wakes the loop at once.
-public final class Terminal: @unchecked Sendable {
-    /// Why the loop woke up.
-    public enum Input: Sendable, Equatable {
-        case keys([DashboardKey])
-        case resized
-        /// SIGINT, SIGTERM or SIGHUP: quit.
-        case terminate(Int32)
-        case timeout
-    }
+public final class Terminal: DashboardTerminal, @unchecked Sendable {
+    public typealias Input = TerminalInput
 
     private let input: Int32
     private let output: Int32
