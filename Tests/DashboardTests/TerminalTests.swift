@@ -92,7 +92,8 @@ struct TmuxPane {
         let command =
             "\(CommandRunner.product("llama-orch")) dashboard --interval 0.5 --devices-file devices.json "
             + "--record-actions \(actions)"
-        try pane.type(command)
+        // The test runner's environment may hold NO_COLOR (it reaches the pane through the tmux server).
+        try pane.type("unset NO_COLOR; " + command)
 
         let table = try pane.wait { $0.contains("alpha") && $0.contains("gamma") && $0.contains("q quit") }
         let lines = table.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -117,6 +118,9 @@ struct TmuxPane {
         #expect(smallRows.allSatisfy { $0.count <= 80 }, "\(small)")
         #expect(smallRows.contains { $0.hasPrefix("> alpha") && $0.contains("healthy") }, "\(small)")
         #expect(smallRows.contains { $0.hasPrefix("  gamma") && $0.contains("failed") })
+
+        let colored = try pane.tmux(["capture-pane", "-p", "-e", "-t", "dash"]).stdout
+        #expect(sgrParameters(colored).isSuperset(of: ["1", "7", "32"]), "colours: \(colored.debugDescription)")
 
         try pane.send("?")
         let help = try pane.wait { $0.contains("take it down (asks to confirm)") }
@@ -148,7 +152,9 @@ struct TmuxPane {
         try pane.send("Escape")
 
         try pane.send("q")
-        let shell = try pane.wait { $0.contains("READY$") && !$0.contains("q quit") }
+        let shell = try pane.wait {
+            $0.replacingOccurrences(of: "\n", with: "").contains("--record-actions \(actions)READY$")
+        }
         #expect(
             shell.replacingOccurrences(of: "\n", with: "").contains("--record-actions \(actions)READY$"),
             "the normal screen is back, with the command typed:\n\(shell)")
@@ -166,8 +172,13 @@ struct TmuxPane {
         let pane = try TmuxPane(directory: project.project.root)
         defer { pane.kill() }
         try pane.wait { $0.contains("READY$") }
-        try pane.type("\(CommandRunner.product("llama-orch")) dashboard --devices-file devices.json; echo EXIT=$?")
+        try pane.type(
+            "NO_COLOR=1 \(CommandRunner.product("llama-orch")) dashboard --devices-file devices.json; echo EXIT=$?")
         try pane.wait { $0.contains("q quit") }
+        let attributes = try pane.tmux(["capture-pane", "-p", "-e", "-t", "dash"]).stdout
+        #expect(
+            sgrParameters(attributes).isDisjoint(with: ["1", "2", "7", "31", "32", "33", "34", "35", "36", "90"]),
+            "NO_COLOR: \(attributes.debugDescription)")
         let shell = try #require(try pane.shellPID())
         let children = (try? String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)) ?? ""
         let dashboard = try #require(children.split(separator: " ").first.flatMap { pid_t($0) })
@@ -179,4 +190,14 @@ struct TmuxPane {
         let stty = try pane.wait { $0.contains("\nicanon\nEND") || $0.contains("\n-icanon\nEND") }
         #expect(stty.contains("\nicanon\nEND"), "\(stty)")
     }
+}
+
+/// Every SGR parameter in `text` (`\e[1;32m` gives 1 and 32).
+func sgrParameters(_ text: String) -> Set<String> {
+    var parameters: Set<String> = []
+    for part in text.components(separatedBy: "\u{1B}[").dropFirst() {
+        guard let end = part.firstIndex(where: { !($0.isNumber || $0 == ";") }), part[end] == "m" else { continue }
+        for parameter in part[..<end].split(separator: ";") { parameters.insert(String(parameter)) }
+    }
+    return parameters
 }
