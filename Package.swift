@@ -97,11 +97,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The live terminal dashboard: pure render(snapshot, state, size) -> lines, key reduction, the terminal loop.
+        .target(
+            name: "Dashboard",
+            dependencies: ["OrchestratorCore", "Scheduler", "StateStore"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "llama-orch",
             dependencies: [
                 "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", "ControlAPI", "Daemon",
-                "Supervisor", argumentParser, logging,
+                "Supervisor", "Dashboard", argumentParser, logging,
             ],
             swiftSettings: swiftSettings
         ),
@@ -164,6 +170,14 @@ let package = Package(
             dependencies: [
                 "ControlAPI", "OrchestratorCore", "StateStore", "TestSupport", "llama-orch", "stub-llama-server",
                 "make-tiny-model",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DashboardTests",
+            dependencies: [
+                "Dashboard", "StateStore", "OrchestratorCore", "Scheduler", "TestSupport", "llama-orch",
+                "stub-llama-server",
             ],
             swiftSettings: swiftSettings
         ),

@@ -22,6 +22,7 @@ struct LlamaOrch: AsyncParsableCommand {
             DriversCommand.self,
             DevicesCommand.self,
             PlanCommand.self,
+            DashboardCommand.self,
             ServiceCommand.self,
             AutostartCommand.self,
             DaemonCommand.self,
