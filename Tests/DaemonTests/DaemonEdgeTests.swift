@@ -13,7 +13,8 @@ import Testing
         let harness = try DaemonHarness("daemon-fail")
         defer { harness.cleanUp() }
         try harness.stubInstance(
-            "crashy", port: try LlamaServerProbe.freePort(), args: ["--crash-after", "0.2"],
+            // Still loading (503) when it crashes, so no probe can find it healthy first, however busy the machine.
+            "crashy", port: try LlamaServerProbe.freePort(), args: ["--load-time", "30", "--crash-after", "0.5"],
             restart: #"{"type": "never"}"#)
         let up = try harness.cli(["up", "crashy", "--wait", "--timeout", "30"])
         #expect(up.status == 1, "\(up.stdout) \(up.stderr)")
