@@ -235,6 +235,8 @@ def line(label, ours, theirs, target, unit, scale):
 
 
 def main():
+    # A SIGTERM (from `timeout`, CI) unwinds through the `finally` blocks, so no daemon or stub is left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--llama-orch", required=True)
     parser.add_argument("--stub", required=True)
@@ -305,9 +307,9 @@ def main():
         results.append(line(f"(c) RSS with 50 instances ({seconds} s)", our_rss, their_rss, 15 << 20, "MiB", 1 / (1 << 20)))
         results.append(line(f"(c) CPU with 50 instances ({seconds} s)", our_cpu, max(their_cpu, 1e-6), 0.2, "%", 1))
 
-        # (d) ps with 100 instances.
+        # (d) ps with 100 instances (default probe interval: 100 instances probed every 10 ms would be a load test).
         ports = free_ports(100)
-        orch = Orchestrator(f"{work}/d-orch", args.llama_orch, args.stub, args.model, ports)
+        orch = Orchestrator(f"{work}/d-orch", args.llama_orch, args.stub, args.model, ports, interval=10)
         try:
             orch.up_all()
             ours = median_wall_time(orch.ps_argv(), repeats * 3)
