@@ -97,10 +97,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The live terminal dashboard: pure render(snapshot, state, size) -> lines, key reduction, the terminal loop.
+        // The live terminal dashboard: pure render(snapshot, state, size) -> lines, key reduction, the terminal loop,
+        // the daemon-backed and the read-only sources.
         .target(
             name: "Dashboard",
-            dependencies: ["OrchestratorCore", "Scheduler", "StateStore"],
+            dependencies: ["OrchestratorCore", "Scheduler", "StateStore", "ControlAPI"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -176,8 +177,8 @@ let package = Package(
         .testTarget(
             name: "DashboardTests",
             dependencies: [
-                "Dashboard", "StateStore", "OrchestratorCore", "Scheduler", "TestSupport", "llama-orch",
-                "stub-llama-server",
+                "Dashboard", "ControlAPI", "StateStore", "OrchestratorCore", "Scheduler", "TestSupport", "llama-orch",
+                "stub-llama-server", "make-tiny-model",
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlAPI
 import Dashboard
 import Drivers
 import Foundation
@@ -18,8 +19,8 @@ struct DashboardCommand: AsyncParsableCommand {
         discussion: """
             Full screen, redrawn every --interval seconds: a gauge per device of the memory each instance holds, \
             and a table of instances. Keys: arrows select, Enter details, s sort, / filter, r restart, d down \
-            (asks first), u up, l log, ? help, q quit. Without the daemon the view is read-only, from \
-            state/state.sqlite. With --once, or when standard output is not a terminal, prints one snapshot \
+            (asks first), u up, l log, ? help, q quit. The view and the actions come from the daemon when it \
+            answers; without it (it is not started from here) the view is read-only, from state/state.sqlite. With --once, or when standard output is not a terminal, prints one snapshot \
             (text, or JSON with --json) and exits. NO_COLOR is honoured.
             """
     )
@@ -38,9 +39,6 @@ struct DashboardCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "No colour (also NO_COLOR).")
     var noColor = false
 
-    @Option(name: .long, help: .hidden)
-    var recordActions: String?
-
     func validate() throws {
         guard interval >= 0.1, interval <= 3600 else {
             throw ValidationError("--interval must be between 0.1 and 3600 seconds")
@@ -49,7 +47,13 @@ struct DashboardCommand: AsyncParsableCommand {
 
     func run() async throws {
         let root = try global.projectRoot()
-        let source = makeSource(root: root)
+        let base = makeSource(root: root)
+        // A refresh must not hang the view: the snapshot client waits seconds, the actions client minutes.
+        let snapshotClient = ControlClient(socketPath: root.daemonSocket, timeout: .seconds(10))
+        var daemonAnswers = false
+        if snapshotClient.socketAccepts() { daemonAnswers = (try? await snapshotClient.daemonInfo()) != nil }
+        let source: any SnapshotSource =
+            daemonAnswers ? DaemonSnapshotSource(client: snapshotClient, base: base) : base
         let color = ColorPolicy.allowed(noColorFlag: noColor, environment: global.environment)
         let interactive = isatty(STDOUT_FILENO) == 1 && isatty(STDIN_FILENO) == 1
         if once || json || !interactive {
@@ -63,7 +67,8 @@ struct DashboardCommand: AsyncParsableCommand {
             return
         }
         let actions: any InstanceActions =
-            recordActions.map { RecordingInstanceActions(file: $0) } ?? ReadOnlyInstanceActions()
+            daemonAnswers
+            ? DaemonInstanceActions(client: ControlClient(socketPath: root.daemonSocket)) : ReadOnlyInstanceActions()
         let terminal: Terminal
         do {
             terminal = try Terminal()
@@ -105,27 +110,5 @@ struct DashboardCommand: AsyncParsableCommand {
         var window = winsize()
         if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &window) == 0, window.ws_col > 0 { return Int(window.ws_col) }
         return 80
-    }
-}
-
-/// Actions that are written to a file, one `ACTION NAME` line each, instead of being sent to a daemon: the
-/// terminal tests' stand-in for the daemon (hidden `--record-actions FILE`).
-private struct RecordingInstanceActions: InstanceActions {
-    var file: String
-
-    func restart(_ instance: String) async throws -> String { try record("restart", instance) }
-    func up(_ instance: String) async throws -> String { try record("up", instance) }
-    func down(_ instance: String) async throws -> String { try record("down", instance) }
-
-    private func record(_ action: String, _ instance: String) throws -> String {
-        let line = Data("\(action) \(instance)\n".utf8)
-        if !FileManager.default.fileExists(atPath: file) {
-            _ = FileManager.default.createFile(atPath: file, contents: nil)
-        }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: line)
-        return "\(action) \(instance): recorded"
     }
 }

@@ -88,10 +88,7 @@ struct TmuxPane {
         let pane = try TmuxPane(directory: project.project.root)
         defer { pane.kill() }
         try pane.wait { $0.contains("READY$") }
-        let actions = project.project.root + "/actions.log"
-        let command =
-            "\(CommandRunner.product("llama-orch")) dashboard --interval 0.5 --devices-file devices.json "
-            + "--record-actions \(actions)"
+        let command = "\(CommandRunner.product("llama-orch")) dashboard --interval 0.5 --devices-file devices.json"
         // The test runner's environment may hold NO_COLOR (it reaches the pane through the tmux server).
         try pane.type("unset NO_COLOR; " + command)
 
@@ -128,15 +125,13 @@ struct TmuxPane {
         try pane.send("Escape")
         try pane.wait { $0.contains("> alpha") }
 
-        // Down to beta, restart it from the keyboard: the action goes to InstanceActions (here a recorder).
+        // Down to beta, restart it from the keyboard: without the daemon the view is read-only and says so.
         try pane.send("Down")
         try pane.wait { $0.contains("> beta") }
         try pane.send("r")
-        let restarted = try pane.wait { $0.contains("restart beta: recorded") }
-        #expect(restarted.contains("restart beta: recorded"), "\(restarted)")
-        #expect(
-            (try? String(contentsOfFile: actions, encoding: .utf8)) == "restart beta\n",
-            "the restart reached the actions")
+        let refused = try pane.wait { $0.contains("the daemon is not running") }
+        #expect(refused.contains("start it with 'llama-orch daemon start'"), "\(refused)")
+        #expect(!FileManager.default.fileExists(atPath: project.project.root + "/state/daemon.pid"), "not started")
 
         // d asks first.
         try pane.send("d")
@@ -153,10 +148,10 @@ struct TmuxPane {
 
         try pane.send("q")
         let shell = try pane.wait {
-            $0.replacingOccurrences(of: "\n", with: "").contains("--record-actions \(actions)READY$")
+            $0.replacingOccurrences(of: "\n", with: "").contains("--devices-file devices.jsonREADY$")
         }
         #expect(
-            shell.replacingOccurrences(of: "\n", with: "").contains("--record-actions \(actions)READY$"),
+            shell.replacingOccurrences(of: "\n", with: "").contains("--devices-file devices.jsonREADY$"),
             "the normal screen is back, with the command typed:\n\(shell)")
         #expect(!shell.contains("alpha  "), "nothing of the dashboard is left:\n\(shell)")
         try pane.type("stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo|isig)' | tr '\\n' ' '; echo END")
