@@ -2,6 +2,7 @@ import ArgumentParser
 import Drivers
 import Foundation
 import OrchestratorCore
+import Supervisor
 
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,10 +74,10 @@ struct InitCommand: AsyncParsableCommand {
                 throw CLIError(
                     .configInvalid, "port \(port) is already used by instance '\(holder)'; pick another or omit --port")
             }
-            if !PortProbe.isFree(port) { printWarning("port \(port) is in use on this machine right now") }
+            if !isFree(port) { printWarning("port \(port) is in use on this machine right now") }
             chosenPort = port
         } else {
-            guard let free = (8001...65535).first(where: { usedPorts[$0] == nil && PortProbe.isFree($0) }) else {
+            guard let free = (8001...65535).first(where: { usedPorts[$0] == nil && isFree($0) }) else {
                 throw CLIError(.failure, "no free port from 8001 up; pass --port")
             }
             chosenPort = free
@@ -98,6 +99,11 @@ struct InitCommand: AsyncParsableCommand {
         } else {
             print("wrote \(shownPath) in \(root.path) (port \(chosenPort), model \(config.modelPath))")
         }
+    }
+
+    /// Whether nothing listens on `port`, on loopback or any address (the check `up` makes before a start).
+    private func isFree(_ port: Int) -> Bool {
+        PortInspector.canBind(host: "127.0.0.1", port: port) && PortInspector.canBind(host: "0.0.0.0", port: port)
     }
 
     /// The `server.port` a config declares, read leniently so that an invalid config still reserves its port.
