@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what llama-orch's build, tests and demo need on a fresh Debian 12 machine, and builds the
-# pinned llama-server once (cached under ~/.cache/llama-orch/). Safe to run again: it only does what
+# pinned llama-server once (cached under ~/.cache/llama-orch/). `--tests` also builds the older one the tests use. Safe to run again: it only does what
 # is missing. Run as root (or with sudo available) for the system packages.
 set -euo pipefail
 
@@ -24,7 +24,9 @@ PY
 
 command -v swift >/dev/null || { echo "setup: Swift 6 is required (https://www.swift.org/install/); 'swift' is not on PATH" >&2; exit 69; }
 
-# The older llama.cpp (before --fit and the 2026 -ngl change), with the Vulkan backend: the tests run it on
-# Mesa's lavapipe and check that the command builder speaks both versions.
-"$(dirname "$0")/build-llama-server.sh" --old --vulkan >/dev/null
+# With --tests: also the older llama.cpp (before --fit and the 2026 -ngl change), with the Vulkan backend: the
+# tests run it on Mesa's lavapipe and check that the command builder speaks both versions.
+if [ "${1:-}" = "--tests" ]; then
+  "$(dirname "$0")/build-llama-server.sh" --old --vulkan >/dev/null
+fi
 "$(dirname "$0")/build-llama-server.sh"

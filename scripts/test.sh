@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LLAMA_SERVER=$(scripts/setup.sh | tail -n 1)
+LLAMA_SERVER=$(scripts/setup.sh --tests | tail -n 1)
 export LLAMA_SERVER
 echo "test: llama-server at $LLAMA_SERVER" >&2
 
