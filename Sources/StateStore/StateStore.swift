@@ -59,6 +59,9 @@ public final class StateStore: Sendable {
         configuration.busyMode = .timeout(Self.busyTimeout)
         configuration.journalMode = .wal
         configuration.label = "llama-orch.state"
+        // In WAL mode NORMAL never corrupts the file; a power cut may lose the last commits, which the daemon
+        // rebuilds from the live processes. FULL would fsync every commit: milliseconds on each restart.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         pool = try DatabasePool(path: path, configuration: configuration)
         try pool.read { db in
             let result = try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "no answer"
