@@ -100,7 +100,7 @@ public struct Placer: Sendable {
                 let chosen = choose(count, from: candidates, ledger: ledger, need: 0)
                 if !chosen.isEmpty,
                     let shares = distribute(demand, blocks: blocks, output: output, over: chosen, ledger: ledger),
-                    let placement = finish(demand, shares, ledger: ledger, reasons: reasons, partial: true)
+                    let placement = finish(demand, shares, ledger: ledger, reasons: reasons)
                 {
                     return .success(placement)
                 }
@@ -121,7 +121,7 @@ public struct Placer: Sendable {
                 guard chosen.count == count else { continue }
                 if let shares = distribute(
                     demand, blocks: demand.blockCount, output: true, over: chosen, ledger: ledger),
-                    let placement = finish(demand, shares, ledger: ledger, reasons: reasons, partial: false)
+                    let placement = finish(demand, shares, ledger: ledger, reasons: reasons)
                 {
                     return .success(placement)
                 }
@@ -154,7 +154,7 @@ public struct Placer: Sendable {
                         demand, blocks: blocks, output: output, over: Array(ordered), ledger: ledger)
                 else { continue }
                 let usedShares = shares.filter { $0.blockCount > 0 || $0.holdsOutput }
-                if let placement = finish(demand, usedShares, ledger: ledger, reasons: reasons, partial: true) {
+                if let placement = finish(demand, usedShares, ledger: ledger, reasons: reasons) {
                     return .success(placement)
                 }
                 break  // Fewer layers on the GPU only need more host memory.
@@ -240,7 +240,7 @@ public struct Placer: Sendable {
 
     /// Checks the host side and builds the placement.
     private func finish(
-        _ demand: InstanceDemand, _ shares: [DeviceShare], ledger: Ledger, reasons: [String], partial: Bool
+        _ demand: InstanceDemand, _ shares: [DeviceShare], ledger: Ledger, reasons: [String]
     )
         -> Placement?
     {
@@ -276,7 +276,6 @@ public struct Placer: Sendable {
                     + used.map { $0.llamaName ?? $0.deviceID }.joined(separator: ", ")
                     + ", \(formatBytes(hostBytes)) in host memory")
         }
-        _ = partial
         return Placement(
             instance: demand.name, mode: mode, shares: used, offloadedBlocks: blocks, offloadsOutput: output,
             blockCount: demand.blockCount, hostBytes: hostBytes, reasons: reasons)

@@ -53,10 +53,6 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             let file = try project.writeConfig(name, text)
             files.append(file)
             // The model each example names is created where it points (any GGUF magic will do).
-            let report = ConfigValidator(knownNames: knownNames).validate(file: file, expectedName: name)
-            for issue in report.errors where issue.path == "model.path" {
-                _ = issue
-            }
             let modelPath = try #require(
                 try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
                 "\(label) is not a JSON object")
