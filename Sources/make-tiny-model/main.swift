@@ -25,6 +25,9 @@ while let argument = arguments.popFirst() {
 }
 guard let out, let spec = TinyModels.kinds[kind], split >= 1 else { usage() }
 do {
+    // The folder is created, as `mkdir -p` would: a missing one is not worth a failure.
+    let folder = (out as NSString).deletingLastPathComponent
+    if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
     let writer = TinyModels.writer(for: spec)
     if split > 1 {
         let prefix = out.hasSuffix(".gguf") ? String(out.dropLast(5)) : out
@@ -34,6 +37,6 @@ do {
         print(out)
     }
 } catch {
-    FileHandle.standardError.write(Data("make-tiny-model: \(error)\n".utf8))
+    FileHandle.standardError.write(Data("make-tiny-model: cannot write \(out): \(error.localizedDescription)\n".utf8))
     exit(1)
 }
