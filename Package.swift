@@ -12,9 +12,7 @@ let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let grdb: Target.Dependency = .product(name: "GRDB", package: "GRDB.swift")
 let hummingbird: Target.Dependency = .product(name: "Hummingbird", package: "hummingbird")
-let asyncHTTPClient: Target.Dependency = .product(name: "AsyncHTTPClient", package: "async-http-client")
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
-let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
 let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let unixSignals: Target.Dependency = .product(name: "UnixSignals", package: "swift-service-lifecycle")
 
@@ -31,7 +29,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
-        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
@@ -79,13 +76,19 @@ let package = Package(
         .target(name: "CSupervisorShims"),
         .target(
             name: "Supervisor",
-            dependencies: ["OrchestratorCore", "StateStore", "CSupervisorShims", logging],
+            dependencies: ["OrchestratorCore", "StateStore", "CSupervisorShims", "PlainHTTP", logging],
             swiftSettings: swiftSettings
         ),
+        // One blocking HTTP/1.1 exchange over TCP or a unix socket: health probes and the CLI's control client.
+        .target(name: "CPlainHTTP"),
+        .target(name: "PlainHTTP", dependencies: ["CPlainHTTP"], swiftSettings: swiftSettings),
         // The daemon's control API on state/daemon.sock: HTTP server, client and the shared JSON types.
         .target(
             name: "ControlAPI",
-            dependencies: ["OrchestratorCore", hummingbird, asyncHTTPClient, nioCore, nioHTTP1, logging],
+            dependencies: [
+                "OrchestratorCore", "PlainHTTP", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"),
+                nioCore, .product(name: "NIOPosix", package: "swift-nio"), serviceLifecycle, logging,
+            ],
             swiftSettings: swiftSettings
         ),
         // The daemon: one supervisor per instance, placement, autostart, re-adoption, the control API service.
@@ -124,6 +127,7 @@ let package = Package(
             dependencies: ["OrchestratorCore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "PlainHTTPTests", dependencies: ["PlainHTTP"], swiftSettings: swiftSettings),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SchedulerTests",

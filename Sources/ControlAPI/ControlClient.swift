@@ -1,8 +1,6 @@
-import AsyncHTTPClient
 import Foundation
-import NIOCore
-import NIOHTTP1
 import OrchestratorCore
+import PlainHTTP
 
 /// Talks to a daemon's control API over its unix socket (`http+unix://`), as the CLI does.
 public struct ControlClient: Sendable {
@@ -21,25 +19,9 @@ public struct ControlClient: Sendable {
         try await send("GET", "/v1/daemon")
     }
 
-    /// Whether something accepts connections on the socket now. Asked before a request: the HTTP client retries
-    /// a refused connection until its deadline, which would make "is a daemon running?" take seconds.
+    /// Whether something accepts connections on the socket now.
     public func socketAccepts() -> Bool {
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let path = Array(socketPath.utf8CString)
-        guard path.count <= MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            path.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        return connected == 0
+        PlainHTTP.connectOnly(.unix(path: socketPath), timeout: .seconds(1)) == nil
     }
 
     /// `GET /v1/instances`.
@@ -74,42 +56,41 @@ public struct ControlClient: Sendable {
             "POST", "/v1/daemon/stop", body: DaemonStopRequest(keepInstances: keepInstances))
     }
 
-    /// The URL of `path` on the socket (`http+unix://<percent-encoded socket>/v1/...`).
-    public func url(_ path: String) -> String {
-        URL(httpURLWithSocketPath: socketPath, uri: path)?.absoluteString ?? "http+unix://invalid\(path)"
-    }
-
+    /// One exchange on the socket (`PlainHTTP`: no event loop to start, so a command's first request costs a
+    /// connect and a few system calls), on a thread of its own.
     private func send<Answer: Decodable>(
         _ method: String, _ path: String, body: (some Encodable)? = String?.none
     ) async throws(ControlError) -> Answer {
-        guard socketAccepts() else { throw .unreachable(socketPath, reason: "nothing listens on the socket") }
-        var request = HTTPClientRequest(url: url(path))
-        request.method = .init(rawValue: method)
-        // One request per connection: a pooled idle connection would hold up the daemon's graceful shutdown.
-        request.headers.add(name: "Connection", value: "close")
+        var encoded: [UInt8]?
         if let body {
             do {
-                request.body = .bytes(ByteBuffer(bytes: try JSONEncoder.control.encode(body)))
+                encoded = Array(try JSONEncoder.control.encode(body))
             } catch {
                 throw .unreachable(socketPath, reason: "cannot encode the request: \(error)")
             }
-            request.headers.add(name: "Content-Type", value: "application/json")
         }
-        let status: UInt
-        let data: Data
-        do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .init(timeout))
-            status = response.status.code
-            data = Data(try await response.body.collect(upTo: 64 << 20).readableBytesView)
-        } catch {
-            throw .unreachable(socketPath, reason: "\(error)")
+        let endpoint = PlainHTTP.Endpoint.unix(path: socketPath)
+        let (timeout, payload) = (timeout, encoded)
+        let answer = await Self.offThread {
+            PlainHTTP.exchange(
+                endpoint, method: method, path: path,
+                headers: payload == nil ? [] : [("Content-Type", "application/json")], body: payload,
+                timeout: timeout)
         }
-        guard status == 200 else {
+        let response: PlainHTTP.Response
+        switch answer {
+        case .success(let received): response = received
+        case .failure(.refused), .failure(.noSocket):
+            throw .unreachable(socketPath, reason: "nothing listens on the socket")
+        case .failure(let failure):
+            throw .unreachable(socketPath, reason: failure.description)
+        }
+        let data = Data(response.body)
+        guard response.status == 200 else {
             if let error = try? JSONDecoder.control.decode(ErrorBody.self, from: data) {
                 throw .refused(error)
             }
-            throw .refused(
-                ErrorBody(message: "HTTP \(status): \(String(decoding: data, as: UTF8.self))", exitCode: 1))
+            throw .refused(ErrorBody(message: "HTTP \(response.status): \(response.text)", exitCode: 1))
         }
         do {
             return try JSONDecoder.control.decode(Answer.self, from: data)
@@ -117,12 +98,11 @@ public struct ControlClient: Sendable {
             throw .unreachable(socketPath, reason: "unexpected answer: \(error)")
         }
     }
-}
 
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    private static func offThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: body()) }
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import OrchestratorCore
+import PlainHTTP
 
 /// `http`: GET `healthcheck.path` (`/health`) and key on the status code, as llama-server's contract says:
 /// 200 is healthy, 503 means loading (counted only against the start period), anything else a failure.
@@ -11,16 +12,16 @@ public struct HTTPHealthChecker: HealthChecker {
         return Self.judge(answer, request: "GET \(target.path)")
     }
 
-    static func judge(_ answer: Result<ProbeConnection.Response, ProbeFailure>, request: String) -> HealthCheckResult {
+    static func judge(_ answer: Result<PlainHTTP.Response, PlainHTTPFailure>, request: String) -> HealthCheckResult {
         switch answer {
         case .failure(let failure):
             return .failed("\(request): \(failure)")
         case .success(let response) where (200..<300).contains(response.status):
             return .healthy
         case .success(let response) where response.status == 503:
-            return .loading("\(request): 503 \(Self.excerpt(response.body))")
+            return .loading("\(request): 503 \(Self.excerpt(response.text))")
         case .success(let response):
-            return .failed("\(request): HTTP \(response.status) \(Self.excerpt(response.body))")
+            return .failed("\(request): HTTP \(response.status) \(Self.excerpt(response.text))")
         }
     }
 

@@ -7,11 +7,14 @@ import OrchestratorCore
 /// answers, and says so on standard error.
 enum DaemonConnection {
     static func client(_ root: ProjectRoot, timeout: Duration = .seconds(600)) async throws -> ControlClient {
+        let client = ControlClient(socketPath: root.daemonSocket, timeout: timeout)
+        // A daemon accepts on its socket: the command's own request follows at once (one exchange, not two).
+        if client.socketAccepts() { return client }
         let (info, started) = try await DaemonLauncher.ensureRunning(root: root)
         if started {
             FileHandle.standardError.write(Data("started the daemon (pid \(info.pid))\n".utf8))
         }
-        return ControlClient(socketPath: root.daemonSocket, timeout: timeout)
+        return client
     }
 
     /// Prints each outcome (failures on standard error) and ends with the first failure's exit code.

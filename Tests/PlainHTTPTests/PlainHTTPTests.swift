@@ -1,0 +1,169 @@
+import Foundation
+import Testing
+
+@testable import PlainHTTP
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The response parser on hand-written bytes, and whole exchanges with a real listening socket.
+@Suite struct PlainHTTPTests {
+    private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    @Test func contentLengthBodyIsCompleteOnceAllOfItArrived() {
+        let whole = bytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A:  b \r\n\r\nhello")
+        #expect(
+            PlainHTTP.parse(whole)
+                == .complete(.init(status: 200, headers: ["content-length": "5", "x-a": "b"], body: bytes("hello"))))
+        #expect(PlainHTTP.parse(Array(whole.dropLast(2))) == .incomplete)
+        #expect(PlainHTTP.parse(Array(whole.dropLast(2)), closed: true) == .invalid)
+    }
+
+    @Test func chunkedBodyIsJoined() {
+        let chunked = bytes(
+            "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nload\r\n3\r\ning\r\n0\r\n\r\n"
+        )
+        guard case .complete(let response) = PlainHTTP.parse(chunked) else {
+            Issue.record("not complete: \(PlainHTTP.parse(chunked))")
+            return
+        }
+        #expect(response.status == 503)
+        #expect(response.text == "loading")
+        #expect(PlainHTTP.parse(Array(chunked.dropLast(5))) == .incomplete)
+    }
+
+    @Test func bodyWithoutLengthRunsUntilClose() {
+        let raw = bytes("HTTP/1.0 200 OK\r\n\r\npartial")
+        #expect(PlainHTTP.parse(raw) == .incomplete)
+        #expect(PlainHTTP.parse(raw, closed: true) == .complete(.init(status: 200, body: bytes("partial"))))
+    }
+
+    @Test func garbageIsNotAResponse() {
+        #expect(PlainHTTP.parse(bytes("SSH-2.0-OpenSSH\r\n\r\n")) == .invalid)
+        #expect(PlainHTTP.parse(bytes("HTTP/1.1 abc\r\n\r\n")) == .invalid)
+        #expect(PlainHTTP.parse(bytes("HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n")) == .invalid)
+    }
+
+    @Test func exchangeOverUnixSocketSendsTheRequestAndReadsAChunkedAnswer() throws {
+        let path = NSTemporaryDirectory() + "plainhttp-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        defer { unlink(path) }
+        let listener = try OneShotServer(unixPath: path) { request in
+            // Echo the request line and body back, in two chunks.
+            let text = String(decoding: request, as: UTF8.self)
+            let first = text.components(separatedBy: "\r\n").first ?? ""
+            let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined()
+            return Array(
+                "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n\(String(first.utf8.count, radix: 16))\r\n\(first)\r\n\(String(body.utf8.count, radix: 16))\r\n\(body)\r\n0\r\n\r\n"
+                    .utf8)
+        }
+        let answer = PlainHTTP.exchange(
+            .unix(path: path), method: "POST", path: "/v1/up", body: Array(#"{"names":["a"]}"#.utf8),
+            timeout: .seconds(5))
+        listener.join()
+        let response = try answer.get()
+        #expect(response.status == 201)
+        #expect(response.text == #"POST /v1/up HTTP/1.1{"names":["a"]}"#)
+        #expect(listener.received.contains(bytes("Content-Length: 15\r\n")))
+    }
+
+    @Test func missingSocketAndRefusedPortAreTold() throws {
+        let missing = PlainHTTP.exchange(
+            .unix(path: "/nonexistent/llama-orch.sock"), method: "GET", path: "/", timeout: .seconds(1))
+        #expect(missing == .failure(.noSocket))
+        // A port that was just free: nothing listens there.
+        let port = try freePort()
+        let refused = PlainHTTP.exchange(
+            .tcp(host: "127.0.0.1", port: port), method: "GET", path: "/", timeout: .seconds(1))
+        #expect(refused == .failure(.refused))
+    }
+
+    @Test func aSilentPeerTimesOutAtTheDeadline() throws {
+        let path = NSTemporaryDirectory() + "plainhttp-silent-\(getpid()).sock"
+        defer { unlink(path) }
+        let listener = try OneShotServer(unixPath: path, delay: 1.0) { _ in [] }
+        let started = ContinuousClock.now
+        let answer = PlainHTTP.exchange(.unix(path: path), method: "GET", path: "/", timeout: .milliseconds(200))
+        let waited = ContinuousClock.now - started
+        listener.join()
+        #expect(answer == .failure(.timedOut("waiting for the answer")))
+        #expect(waited >= .milliseconds(200) && waited < .milliseconds(900))
+    }
+
+    private func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
+        }
+        guard bound else { throw POSIXError(.EADDRINUSE) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// Accepts one connection on a unix socket, reads the request (headers and `Content-Length` body), waits
+/// `delay` seconds and writes what `respond` makes of it, on a thread of its own.
+private final class OneShotServer: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private(set) var received: [UInt8] = []
+
+    init(unixPath: String, delay: Double = 0, respond: @escaping @Sendable ([UInt8]) -> [UInt8]) throws {
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(unixPath.utf8CString)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in path.withUnsafeBytes { buffer.copyMemory(from: $0) } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0, listen(listener, 4) == 0 else {
+            close(listener)
+            throw POSIXError(.EADDRINUSE)
+        }
+        let holder = Box()
+        let thread = Thread { [done] in
+            defer { done.signal() }
+            let connection = accept(listener, nil, nil)
+            close(listener)
+            guard connection >= 0 else { return }
+            defer { close(connection) }
+            var request: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(connection, $0.baseAddress, $0.count) }
+                if count <= 0 { break }
+                request += buffer[0..<count]
+                let text = String(decoding: request, as: UTF8.self)
+                if let end = text.range(of: "\r\n\r\n") {
+                    let length =
+                        text[..<end.lowerBound].split(separator: "\r\n")
+                        .first { $0.lowercased().hasPrefix("content-length:") }
+                        .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+                    if text[end.upperBound...].utf8.count >= length { break }
+                }
+            }
+            holder.bytes = request
+            if delay > 0 { usleep(UInt32(delay * 1_000_000)) }
+            let answer = respond(request)
+            _ = answer.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+        self.holder = holder
+        thread.start()
+    }
+
+    private let holder: Box
+    private final class Box: @unchecked Sendable { var bytes: [UInt8] = [] }
+
+    func join() {
+        done.wait()
+        received = holder.bytes
+    }
+}
