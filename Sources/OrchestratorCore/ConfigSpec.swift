@@ -149,6 +149,10 @@ public enum ConfigSpec {
                     default: "http"),
                 ConfigField("path", .string(pattern: "^/"), "HTTP path probed by http", default: "/health"),
                 ConfigField("interval", seconds, "seconds between probes", default: "10"),
+                ConfigField(
+                    "start_interval", seconds,
+                    "seconds between probes until the first pass, within start_period (at most interval)",
+                    default: "1"),
                 ConfigField("timeout", seconds, "seconds before a probe fails", default: "5"),
                 ConfigField(
                     "retries", .integer(min: 1, max: 1000), "consecutive failures that make it unhealthy",

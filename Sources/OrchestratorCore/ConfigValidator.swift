@@ -292,6 +292,7 @@ public struct ConfigValidator: Sendable {
                 type: health.string("type") ?? "http",
                 path: health.string("path") ?? "/health",
                 interval: health.double("interval") ?? 10,
+                startInterval: health.double("start_interval") ?? 1,
                 timeout: health.double("timeout") ?? 5,
                 retries: health.integer("retries") ?? 3,
                 startPeriod: health.double("start_period") ?? 60),

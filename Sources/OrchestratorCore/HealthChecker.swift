@@ -41,6 +41,11 @@ public enum HealthCheckResult: Sendable, Equatable, CustomStringConvertible {
     /// Not answering as it should; the text says how, for events and logs.
     case failed(String)
 
+    /// Whether the server answered (healthy or loading), as opposed to failing to.
+    public var answered: Bool {
+        if case .failed = self { false } else { true }
+    }
+
     public var description: String {
         switch self {
         case .healthy: "healthy"

@@ -78,13 +78,36 @@ public struct InstanceConfig: Sendable, Equatable, Codable {
         public var type: String
         public var path: String
         public var interval: Double
+        /// Probe interval until the first pass, within the start period (Docker's `--health-start-interval`):
+        /// a server that loads in 2 s is found healthy then, not at the next 10 s probe.
+        public var startInterval: Double
         public var timeout: Double
         public var retries: Int
         public var startPeriod: Double
 
         enum CodingKeys: String, CodingKey {
             case type, path, interval, timeout, retries
+            case startInterval = "start_interval"
             case startPeriod = "start_period"
+        }
+
+        public init(
+            type: String, path: String, interval: Double, startInterval: Double = 1, timeout: Double, retries: Int,
+            startPeriod: Double
+        ) {
+            (self.type, self.path, self.interval, self.startInterval) = (type, path, interval, startInterval)
+            (self.timeout, self.retries, self.startPeriod) = (timeout, retries, startPeriod)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            type = try container.decode(String.self, forKey: .type)
+            path = try container.decode(String.self, forKey: .path)
+            interval = try container.decode(Double.self, forKey: .interval)
+            startInterval = try container.decodeIfPresent(Double.self, forKey: .startInterval) ?? 1
+            timeout = try container.decode(Double.self, forKey: .timeout)
+            retries = try container.decode(Int.self, forKey: .retries)
+            startPeriod = try container.decode(Double.self, forKey: .startPeriod)
         }
     }
 

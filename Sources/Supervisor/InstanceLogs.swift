@@ -64,6 +64,11 @@ public struct InstanceLogs: Sendable, Equatable {
         }
     }
 
+    /// Whether a live log has grown past `rotation.maxBytes` (two `stat` calls: cheap enough for any thread).
+    public func needsRotation(_ rotation: LogRotation) -> Bool {
+        [stdoutPath, stderrPath].contains { (Self.size(of: $0) ?? 0) > rotation.maxBytes }
+    }
+
     static func size(of path: String) -> Int? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }

@@ -262,10 +262,10 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     private func watch(_ server: ServerProcess) async -> RunEnding? {
         var verdict: String?
         var exit: ExitStatus?
+        let rotation = LogRotator.shared.watch(logs, rotation: settings.logRotation, every: settings.logCheckInterval)
         await withTaskGroup(of: WatchEvent.self) { group in
             group.addTask { await server.waitForExitUnlessCancelled().map(WatchEvent.exited) ?? .done }
             group.addTask { await self.probe(server) }
-            group.addTask { await self.rotateLogs() }
             // The one place that signals the server: SIGTERM goes once, whether the probes or `stop` ask.
             var terminating = false
             for await event in group {
@@ -287,6 +287,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                 }
             }
         }
+        LogRotator.shared.unwatch(rotation)
         if exit == nil && detachRequested && server.exitStatus == nil {
             self.server = nil
             currentRun = nil
@@ -328,17 +329,33 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         let port = currentRun?.port ?? spec.port
         let target = HealthCheckTarget(
             host: spec.host, port: port, pid: server.pid, path: settings.probePath, timeout: settings.probeTimeout)
+        // Probes start `probeInterval` apart (a slow probe does not push the next one back), as Kubernetes'
+        // `periodSeconds`; one that overran its slot is followed by a full interval. Until the first pass, within
+        // the start period, they come every `startInterval`.
+        let startInterval = settings.startInterval ?? settings.probeInterval
+        let startPeriodEnds = launchedAt.advanced(by: settings.startPeriod)
+        var passed = false
+        var next = launchedAt.advanced(by: startInterval)
+        // Once the server has passed, a probe may come a tenth of the interval late (at most a second): the
+        // timers of many instances then fire together, and an idle daemon wakes a few times less often.
+        let tolerance = min(settings.probeInterval / 10, .seconds(1))
         while true {
             do {
-                try await clock.sleep(for: settings.probeInterval)
+                try await clock.sleep(until: next, tolerance: passed ? tolerance : nil)
             } catch {
                 return .done
             }
             var result = await checker.check(target)
             if Task.isCancelled || server.exitStatus != nil { return .done }
-            if result == .healthy && !portConfirmed {
-                // The first pass of a run: make sure it was our server that answered, not an orphan or a stranger
-                // holding the port (the server itself then failed to bind and is about to exit).
+            let now = clock.now
+            if result == .healthy { passed = true }
+            let period = !passed && now < startPeriodEnds ? startInterval : settings.probeInterval
+            next = next.advanced(by: period)
+            if next < now { next = now.advanced(by: period) }
+            if !portConfirmed && result.answered {
+                // The first answer of a run (loading or healthy): make sure our server gave it, not an orphan or
+                // a stranger holding the port (the server itself then failed to bind and is about to exit). Done
+                // while the model loads, so it costs nothing when the server turns ready.
                 if let stranger = PortInspector.stranger(on: port, notIn: server.processGroup) {
                     result = .failed("port \(port) is answered by \(stranger), not by this instance's server")
                 } else {
@@ -346,7 +363,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                 }
             }
             let counted = tracker.consecutiveFailures
-            let verdict = tracker.record(result, sinceLaunch: launchedAt.duration(to: clock.now))
+            let verdict = tracker.record(result, sinceLaunch: launchedAt.duration(to: now))
             if tracker.consecutiveFailures > counted {
                 record(
                     "probe-failed", "\(result) (\(tracker.consecutiveFailures) of \(tracker.retries))",
@@ -376,27 +393,14 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         }
     }
 
-    /// Rotates the logs every `logCheckInterval` while a server runs; `.done` when cancelled.
-    private func rotateLogs() async -> WatchEvent {
-        while true {
-            do {
-                try await clock.sleep(for: settings.logCheckInterval)
-            } catch {
-                return .done
-            }
-            let logs = logs
-            let rotation = settings.logRotation
-            await Self.offThread { logs.rotateIfNeeded(rotation) }
-        }
-    }
-
     /// Checks the port, opens the logs, starts the server and records the run.
     private func launch() async throws(SupervisorError) -> ServerProcess {
         precondition(server == nil, "a server of \(instance) is still running")
         try PortInspector.ensureFree(host: spec.host, port: spec.port)
-        let logs = logs
-        let rotation = settings.logRotation
-        await Self.offThread { logs.rotateIfNeeded(rotation) }
+        if logs.needsRotation(settings.logRotation) {
+            let (logs, rotation) = (logs, settings.logRotation)
+            await Self.offThread { logs.rotateIfNeeded(rotation) }
+        }
         let descriptors = try logs.openForServer()
         defer {
             close(descriptors.stdout)

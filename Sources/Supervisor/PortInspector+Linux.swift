@@ -79,36 +79,57 @@ public enum PortInspector {
     ///
     /// `nil` when a member of `group` listens, or when the listener can't be seen.
     public static func stranger(on port: Int, notIn group: Int32) -> PortHolder? {
-        let found = holders(of: port)
+        let targets = listeningSockets(on: port)
+        guard !targets.isEmpty else { return nil }
+        // The common case first: the group's leader (the server) holds the socket, and a look at its own
+        // descriptors settles it without going through every process.
+        if group > 1 && holds(pid: group, anyOf: targets) { return nil }
+        let found = holders(of: targets)
         if found.contains(where: { ProcFS.stat($0.pid)?.processGroup == group }) { return nil }
         return found.first
     }
 
     /// Every process that holds a socket listening on `port`.
     static func holders(of port: Int) -> [PortHolder] {
+        holders(of: listeningSockets(on: port))
+    }
+
+    /// The `socket:[inode]` names of the sockets listening on `port`, IPv4 and IPv6.
+    static func listeningSockets(on port: Int) -> Set<String> {
         var inodes = Set<String>()
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
             guard let text = ProcFS.readText(table) else { continue }
             inodes.formUnion(listeningInodes(in: text, port: port))
         }
-        guard !inodes.isEmpty else { return [] }
-        let targets = Set(inodes.map { "socket:[\($0)]" })
-        var found: [PortHolder] = []
-        for pid in ProcFS.allPIDs() {
-            let folder = "/proc/\(pid)/fd"
-            guard let descriptors = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
-            let holds = descriptors.contains { descriptor in
-                (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\(descriptor)"))
-                    .map(targets.contains) ?? false
-            }
-            if holds {
-                found.append(
-                    PortHolder(
-                        pid: pid, command: ProcFS.commandName(pid),
-                        instance: ProcFS.environment(pid)?[LaunchSpec.instanceMarker]))
-            }
+        return Set(inodes.map { "socket:[\($0)]" })
+    }
+
+    private static func holders(of targets: Set<String>) -> [PortHolder] {
+        guard !targets.isEmpty else { return [] }
+        return ProcFS.allPIDs().filter { holds(pid: $0, anyOf: targets) }.map { pid in
+            PortHolder(
+                pid: pid, command: ProcFS.commandName(pid),
+                instance: ProcFS.environment(pid)?[LaunchSpec.instanceMarker])
         }
-        return found
+    }
+
+    /// Whether one of `pid`'s open descriptors is one of the `targets` sockets.
+    static func holds(pid: Int32, anyOf targets: Set<String>) -> Bool {
+        let folder = "/proc/\(pid)/fd"
+        guard let directory = opendir(folder) else { return false }
+        defer { closedir(directory) }
+        var link = [CChar](repeating: 0, count: 64)
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard name.first?.isNumber == true else { continue }
+            let count = readlink("\(folder)/\(name)", &link, link.count - 1)
+            guard count > 0 else { continue }
+            let target = String(decoding: link[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if targets.contains(target) { return true }
+        }
+        return false
     }
 
     /// The inodes of sockets listening on `port` in one `/proc/net/tcp` table.

@@ -29,7 +29,7 @@ public enum ProcessGroupTerminator {
 
     /// SIGKILLs every process of `group` and waits until none is left.
     public static func killNow(group: Int32) async {
-        guard group > 1 else { return }
+        guard group > 1, isAlive(group: group) else { return }
         await Task.detached {
             guard signal(group, SIGKILL) else { return }
             _ = await waitUntilEmpty(group: group, within: killWait)
@@ -47,8 +47,12 @@ public enum ProcessGroupTerminator {
     }
 
     /// Whether any process of `group` is alive.
+    ///
+    /// `kill(-group, 0)` answers "no such process" at once for an empty group (the common case: a server
+    /// that forked nothing, already reaped); only a group with members is scanned for zombies in `/proc`.
     public static func isAlive(group: Int32) -> Bool {
-        !ProcFS.livingMembers(ofGroup: group).isEmpty
+        if kill(-group, 0) != 0 && errno == ESRCH { return false }
+        return !ProcFS.livingMembers(ofGroup: group).isEmpty
     }
 
     /// Waits until the group has no living member; returns whether that happened within `limit`.

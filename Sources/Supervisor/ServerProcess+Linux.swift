@@ -76,16 +76,16 @@ public final class ServerProcess: Sendable {
         return ServerProcess(pid: pid, startTime: startTime, runID: runID)
     }
 
-    /// Waits (at most half a second) until the child's `exec` has finished loading.
+    /// Waits (at most half a second, looking every 50 µs) until the child's `exec` has finished loading.
     ///
     /// `posix_spawn` returns once the child has dropped the parent's memory, which is before the kernel has
     /// set up the new program's environment: until then `/proc/<pid>/environ` is empty and the identity check
     /// would wrongly say "not ours".
     private static func waitForExec(_ pid: Int32) {
-        for _ in 0..<500 {
+        for _ in 0..<10_000 {
             if let environment = ProcFS.readBytes("/proc/\(pid)/environ"), !environment.isEmpty { return }
             if let stat = ProcFS.stat(pid), stat.state == "Z" { return }
-            usleep(1000)
+            usleep(50)
         }
     }
 

@@ -7,8 +7,10 @@ import OrchestratorCore
 public struct SupervisionSettings: Sendable, Equatable {
     /// The HTTP path the `http` checker probes.
     public var probePath: String
-    /// Time between the end of one probe and the start of the next.
+    /// Time between the starts of two probes.
     public var probeInterval: Duration
+    /// Time between probes until the first pass, within the start period (`nil`: `probeInterval`).
+    public var startInterval: Duration?
     /// How long one probe may take.
     public var probeTimeout: Duration
     /// Consecutive counted failures that make the server unhealthy.
@@ -29,7 +31,8 @@ public struct SupervisionSettings: Sendable, Equatable {
     public var stopGrace: Duration
 
     public init(
-        probePath: String = "/health", probeInterval: Duration = .seconds(10), probeTimeout: Duration = .seconds(5),
+        probePath: String = "/health", probeInterval: Duration = .seconds(10), startInterval: Duration? = nil,
+        probeTimeout: Duration = .seconds(5),
         retries: Int = 3, startPeriod: Duration = .seconds(60),
         backoff: ExponentialBackoff = ExponentialBackoff(initialDelay: 1, multiplier: 2, maxDelay: 300, jitter: 0.1),
         maxRetries: Int = 5, resetAfter: Duration = .seconds(600),
@@ -38,6 +41,7 @@ public struct SupervisionSettings: Sendable, Equatable {
     ) {
         self.probePath = probePath
         self.probeInterval = probeInterval
+        self.startInterval = startInterval.map { min($0, probeInterval) }
         self.probeTimeout = probeTimeout
         self.retries = retries
         self.startPeriod = startPeriod
@@ -54,7 +58,8 @@ public struct SupervisionSettings: Sendable, Equatable {
         let health = config.healthcheck
         let restart = config.restartPolicy
         self.init(
-            probePath: health.path, probeInterval: .seconds(health.interval), probeTimeout: .seconds(health.timeout),
+            probePath: health.path, probeInterval: .seconds(health.interval),
+            startInterval: .seconds(health.startInterval), probeTimeout: .seconds(health.timeout),
             retries: health.retries, startPeriod: .seconds(health.startPeriod),
             backoff: ExponentialBackoff(settings: restart), maxRetries: restart.maxRetries,
             resetAfter: .seconds(restart.resetAfter), logRotation: LogRotation(settings: config.logs),

@@ -1,0 +1,67 @@
+import Foundation
+
+/// Looks at the logs of every running server from one thread: a daemon with fifty instances wakes once per
+/// check interval for all of them, not fifty times.
+///
+/// A supervisor registers its server's logs while the server runs (`watch`) and takes them off when it ends
+/// (`unwatch`). The thread checks at the shortest interval any registration asks for and sleeps while
+/// nothing is registered. Rotation (a copy, then a truncation) runs on that thread, so it never holds up a
+/// supervisor, a probe or the server, which keeps appending to its files.
+public final class LogRotator: @unchecked Sendable {
+    /// The daemon's rotator.
+    public static let shared = LogRotator()
+
+    private struct Registration {
+        var logs: InstanceLogs
+        var rotation: LogRotation
+        var interval: Duration
+    }
+
+    private let condition = NSCondition()
+    private var registrations: [UInt64: Registration] = [:]
+    private var nextID: UInt64 = 0
+    private var thread: Thread?
+
+    init() {}
+
+    /// Checks `logs` every `interval` (or more often) until `unwatch` with the returned id.
+    public func watch(_ logs: InstanceLogs, rotation: LogRotation, every interval: Duration) -> UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        nextID += 1
+        registrations[nextID] = Registration(logs: logs, rotation: rotation, interval: interval)
+        if thread == nil {
+            let thread = Thread { [self] in run() }
+            thread.name = "llama-orch log rotation"
+            thread.start()
+            self.thread = thread
+        }
+        // A shorter interval than the thread sleeps by now takes effect at once.
+        condition.signal()
+        return nextID
+    }
+
+    /// Stops checking the logs registered under `id`.
+    public func unwatch(_ id: UInt64) {
+        condition.lock()
+        registrations.removeValue(forKey: id)
+        condition.unlock()
+    }
+
+    private func run() {
+        condition.lock()
+        while true {
+            while registrations.isEmpty { condition.wait() }
+            let interval = registrations.values.map(\.interval).min() ?? .seconds(5)
+            let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+            if condition.wait(until: Date(timeIntervalSinceNow: max(seconds, 0.001))) {
+                // Signalled: a new registration; recompute the interval before checking.
+                continue
+            }
+            let due = Array(registrations.values)
+            condition.unlock()
+            for registration in due { registration.logs.rotateIfNeeded(registration.rotation) }
+            condition.lock()
+        }
+    }
+}
