@@ -23,6 +23,16 @@ public struct DaemonInfo: Sendable, Equatable, Codable {
         self.supervised = supervised
         self.warnings = warnings
     }
+
+    /// snake_case on the wire, spelled out: faster than a key strategy, and the same for every encoder.
+    enum CodingKeys: String, CodingKey {
+        case pid
+        case root
+        case startedAt = "started_at"
+        case version
+        case supervised
+        case warnings
+    }
 }
 
 /// One instance as `ps`, `health` and `describe` show it.
@@ -75,6 +85,23 @@ public struct InstanceStatus: Sendable, Equatable, Codable {
         self.reason = reason
         self.since = since
     }
+
+    /// snake_case on the wire, spelled out: faster than a key strategy, and the same for every encoder.
+    enum CodingKeys: String, CodingKey {
+        case name
+        case state
+        case desiredState = "desired_state"
+        case health
+        case pid
+        case port
+        case backend
+        case devices
+        case model
+        case startedAt = "started_at"
+        case restarts
+        case reason
+        case since
+    }
 }
 
 /// `POST /v1/up`, `/v1/down`, `/v1/restart`: the instances to act on.
@@ -117,6 +144,14 @@ public struct InstanceOutcome: Sendable, Equatable, Codable {
         self.message = message
         self.exitCode = exitCode
     }
+
+    /// snake_case on the wire, spelled out: faster than a key strategy, and the same for every encoder.
+    enum CodingKeys: String, CodingKey {
+        case name
+        case result
+        case message
+        case exitCode = "exit_code"
+    }
 }
 
 /// The answer to `up`, `down` and `restart`.
@@ -136,6 +171,11 @@ public struct DaemonStopRequest: Sendable, Equatable, Codable {
     public init(keepInstances: Bool) {
         self.keepInstances = keepInstances
     }
+
+    /// snake_case on the wire, spelled out: faster than a key strategy, and the same for every encoder.
+    enum CodingKeys: String, CodingKey {
+        case keepInstances = "keep_instances"
+    }
 }
 
 /// The body of every error answer: a message for people and the exit code a CLI ends with.
@@ -146,5 +186,11 @@ public struct ErrorBody: Sendable, Equatable, Codable {
     public init(message: String, exitCode: Int32) {
         self.message = message
         self.exitCode = exitCode
+    }
+
+    /// snake_case on the wire, spelled out: faster than a key strategy, and the same for every encoder.
+    enum CodingKeys: String, CodingKey {
+        case message
+        case exitCode = "exit_code"
     }
 }

@@ -1,8 +1,11 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
+import NIOPosix
 import OrchestratorCore
+import ServiceLifecycle
 
 /// The daemon's HTTP API on a unix socket (`state/daemon.sock`), JSON in and out.
 ///
@@ -13,13 +16,43 @@ public enum ControlServer {
     /// The largest request body accepted.
     static let maxBody = 1 << 20
 
-    /// The HTTP application serving `handler` on the unix socket at `socketPath`.
+    /// The HTTP server serving `handler` on the unix socket at `socketPath`, as a swift-service-lifecycle
+    /// `Service`.
+    ///
+    /// Hummingbird's router and HTTP/1 server, without its `Application` wrapper: that one keeps a `Date`
+    /// header fresh with a timer that wakes the daemon every second, which an idle daemon supervising servers
+    /// for days has no use for (a control API on a private socket needs no `Date` header).
     ///
     /// - Parameter onRunning: called once the socket accepts connections (the daemon sets its mode then).
     public static func application(
         socketPath: String, handler: any ControlHandler, logger: Logger,
         onRunning: @escaping @Sendable () async -> Void
-    ) -> some ApplicationProtocol {
+    ) throws -> any Service {
+        let responder = router(handler).buildResponder()
+        return try HTTPServerBuilder.http1().buildServer(
+            configuration: ServerConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "llama-orch"),
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger,
+            responder: { request, writer, channel in
+                let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
+                var response: Response
+                do {
+                    response = try await responder.respond(to: request, context: context)
+                } catch let error as any HTTPResponseError {
+                    response = try error.response(from: request, context: context)
+                } catch {
+                    logger.warning("control API: \(request.method) \(request.uri): \(error)")
+                    response = json(
+                        ErrorBody(message: "internal error: \(error)", exitCode: OrchestratorExitCode.failure.rawValue),
+                        status: .internalServerError)
+                }
+                response.headers[.server] = "llama-orch"
+                try await writer.write(response: response.head, body: response.body)
+            },
+            onServerRunning: { _ in await onRunning() })
+    }
+
+    /// The routes.
+    static func router(_ handler: any ControlHandler) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/v1/daemon") { _, _ in
             json(await handler.daemonInfo())
@@ -49,12 +82,7 @@ public enum ControlServer {
             let body: InstancesRequest = try await decode(request)
             return try await answer { try await handler.restart(body) }
         }
-        return Application(
-            router: router,
-            configuration: ApplicationConfiguration(
-                address: .unixDomainSocket(path: socketPath), serverName: "llama-orch"),
-            onServerRunning: { _ in await onRunning() },
-            logger: logger)
+        return router
     }
 
     /// Runs `body`, answering its value as JSON or its error as an `ErrorBody`.
@@ -91,20 +119,17 @@ public enum ControlServer {
 }
 
 extension JSONEncoder {
-    /// The control API's encoding: snake_case keys, sorted, slashes unescaped.
+    /// The control API's encoding: sorted keys (snake_case by the types' coding keys), slashes unescaped.
     static var control: JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }
 }
 
 extension JSONDecoder {
-    /// The control API's decoding: snake_case keys.
+    /// The control API's decoding (snake_case keys come from the types' coding keys).
     static var control: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return decoder
+        JSONDecoder()
     }
 }

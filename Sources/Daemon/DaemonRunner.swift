@@ -55,7 +55,7 @@ public enum DaemonRunner {
         await manager.recover()
         unlink(root.daemonSocket)
         let socket = root.daemonSocket
-        let application = ControlServer.application(
+        let application = try ControlServer.application(
             socketPath: socket, handler: manager, logger: logger,
             onRunning: {
                 chmod(socket, 0o600)

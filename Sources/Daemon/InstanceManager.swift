@@ -34,6 +34,10 @@ public actor InstanceManager: ControlHandler {
     let stopGrace: Duration
     private(set) var warnings: [String] = []
     private var entries: [String: Entry] = [:]
+    /// `placementSummary` by run id.
+    private var placementSummaries: [String: (backend: String?, devices: String?)] = [:]
+    /// Built once: the driver registry does not change while the daemon runs.
+    private let knownNames = KnownNames(backends: DriverCatalog.registry().names)
     private var instanceLocks: [String: AsyncLock] = [:]
     private var queues: [String: BootQueue] = [:]
     private let placementLock = AsyncLock()
@@ -73,7 +77,7 @@ public actor InstanceManager: ControlHandler {
     // MARK: Configs
 
     private var validator: ConfigValidator {
-        ConfigValidator(knownNames: KnownNames(backends: DriverCatalog.registry().names))
+        ConfigValidator(knownNames: knownNames)
     }
 
     /// The instance folders under `instances/`.
@@ -184,11 +188,15 @@ public actor InstanceManager: ControlHandler {
             supervised: supervised, warnings: warnings)
     }
 
+    /// Without `all`, the supervised instances only: their configs are the ones they run with, so `ps` reads no
+    /// config file and asks the store twice whatever the count.
     public func instances(all: Bool) async -> [InstanceStatus] {
-        let names = Set(configuredNames()).union(entries.keys).sorted()
+        let names = (all ? Set(configuredNames()).union(entries.keys) : Set(entries.keys)).sorted()
+        let desired = (try? store.desiredStates()) ?? [:]
+        let restarts = (try? store.restartCounts()) ?? [:]
         var list: [InstanceStatus] = []
         for name in names {
-            let status = await status(of: name)
+            let status = await status(of: name, desired: desired[name] ?? .stopped, restarts: restarts[name] ?? 0)
             if all || (status.state != InstanceState.stopped.rawValue && status.state != "invalid") {
                 list.append(status)
             }
@@ -198,18 +206,18 @@ public actor InstanceManager: ControlHandler {
 
     public func instance(named name: String) async throws -> InstanceStatus {
         guard entries[name] != nil || configuredNames().contains(name) else { throw DaemonError.noSuchInstance(name) }
-        return await status(of: name)
+        return await status(
+            of: name, desired: ((try? store.desiredStates()) ?? [:])[name] ?? .stopped,
+            restarts: (try? store.restartCount(for: name)) ?? 0)
     }
 
-    /// The status of one instance, from its supervisor, its run, its config and the store.
-    private func status(of name: String) async -> InstanceStatus {
+    /// The status of one instance, from its supervisor and run (a supervised one) or its config file.
+    private func status(of name: String, desired: DesiredState, restarts: Int) async -> InstanceStatus {
         let entry = entries[name]
-        let report = validator.validate(instance: name, in: root)
-        let config = report.config ?? entry?.config
-        let desired = ((try? store.desiredStates()) ?? [:])[name] ?? .stopped
-        let restarts = (try? store.restartCount(for: name)) ?? 0
         let last = lastTransitions.withValue { $0[name] }
         guard let entry else {
+            let report = validator.validate(instance: name, in: root)
+            let config = report.config
             let state =
                 report.isValid || !FileManager.default.fileExists(atPath: root.configFile(name)) ? "stopped" : "invalid"
             return InstanceStatus(
@@ -219,6 +227,9 @@ public actor InstanceManager: ControlHandler {
         }
         let state = await entry.supervisor.state
         let run = await entry.supervisor.currentRun
+        // A running instance shows the config it runs with; a stopped one what its file says now.
+        let config: InstanceConfig? =
+            state == .stopped ? validator.validate(instance: name, in: root).config ?? entry.config : entry.config
         if entry.pendingPlacement != nil {
             return InstanceStatus(
                 name: name, state: "queued", desiredState: desired.rawValue, health: "starting",
@@ -232,11 +243,11 @@ public actor InstanceManager: ControlHandler {
             case .starting, .loading, .restarting: "starting"
             case .stopped, .failed: "-"
             }
+        let placed = run.map { placementSummary($0) }
         return InstanceStatus(
             name: name, state: state.rawValue, desiredState: desired.rawValue, health: health, pid: run?.pid,
-            port: run?.port ?? config?.server.port,
-            backend: run.flatMap { Self.backend(ofPlacement: $0.placementJSON) } ?? entry.backend,
-            devices: run.flatMap { Self.devices(ofPlacement: $0.placementJSON) }, model: config?.model.path,
+            port: run?.port ?? config?.server.port, backend: placed?.backend ?? entry.backend,
+            devices: placed?.devices, model: config?.model.path,
             startedAt: run?.startedAt, restarts: restarts, reason: last?.reason, since: last?.time)
     }
 
@@ -542,6 +553,16 @@ public actor InstanceManager: ControlHandler {
     }
 
     /// The backend recorded in a run's placement JSON.
+    /// The backend and devices of a run's placement, decoded once per run.
+    private func placementSummary(_ run: RunInfo) -> (backend: String?, devices: String?) {
+        if let known = placementSummaries[run.runID] { return known }
+        let summary = (Self.backend(ofPlacement: run.placementJSON), Self.devices(ofPlacement: run.placementJSON))
+        // Only the current runs matter: drop the others rather than grow with every restart.
+        if placementSummaries.count > 4 * max(entries.count, 16) { placementSummaries = [:] }
+        placementSummaries[run.runID] = summary
+        return summary
+    }
+
     static func backend(ofPlacement json: String) -> String? {
         ((try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any])?["backend"] as? String
     }

@@ -219,6 +219,19 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// Every instance's restart counter, by name.
+    public func restartCounts() throws(StateStoreError) -> [String: Int] {
+        try access {
+            try pool.read { db in
+                var counts: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT name, restart_count FROM instances") {
+                    counts[row["name"]] = row["restart_count"]
+                }
+                return counts
+            }
+        }
+    }
+
     /// Sets an instance's restart counter back to 0 (after a stable run, or on `up`).
     public func resetRestartCount(for instance: String) throws(StateStoreError) {
         try access {

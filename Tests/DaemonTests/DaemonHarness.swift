@@ -154,9 +154,6 @@ final class LockedResults: @unchecked Sendable {
 }
 
 extension JSONDecoder {
-    static var snakeCase: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return decoder
-    }
+    /// For the CLI's `--json` output: its types spell their snake_case keys out, so no key strategy.
+    static var snakeCase: JSONDecoder { JSONDecoder() }
 }

@@ -104,9 +104,7 @@ import Testing
     static func ps(_ root: String) throws -> [String: InstanceStatus] {
         let result = try CommandRunner.llamaOrch(["ps", "-a", "--json", "--root", root])
         try #require(result.status == 0, "ps exited \(result.status): \(result.stderr)")
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let list = try decoder.decode([InstanceStatus].self, from: Data(result.stdout.utf8))
+        let list = try JSONDecoder().decode([InstanceStatus].self, from: Data(result.stdout.utf8))
         return Dictionary(list.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
