@@ -40,6 +40,9 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     private var detachRequested = false
     /// Counts `start`s, so that a loop that ends clears only its own handle.
     private var generation = 0
+    /// State store writes held back while an immediate restart is under way: the new server starts first and
+    /// the old one's bookkeeping follows, in order, right after (`nil`: writes go straight to the store).
+    private var heldWrites: [(what: String, write: () throws -> Void)]?
 
     /// - Parameters:
     ///   - instance: the instance's name.
@@ -209,33 +212,37 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                 ending = .launchFailed(reason: error.description)
             }
             if stopRequested {
+                releaseWrites()
                 transition(to: .stopped, "stopped by the user")
                 return
             }
             switch restarts.runEnded(ending, at: clock.now) {
             case .stop(let reason):
+                releaseWrites()
                 transition(to: .stopped, reason)
                 return
             case .fail(let reason):
+                releaseWrites()
                 transition(to: .failed, reason)
                 return
             case .restart(let delay, let attempt):
-                do {
-                    _ = try store?.incrementRestartCount(for: instance)
-                } catch {
-                    logger.warning("cannot count the restart: \(error)")
-                }
+                let instance = instance
+                write("count the restart") { _ = try self.store?.incrementRestartCount(for: instance) }
                 transition(to: .restarting, "\(ending); restart \(attempt) in \(Self.seconds(delay))")
+                // An immediate restart keeps holding the writes until the new server runs (see `launch`).
+                if delay > .zero { releaseWrites() }
                 do {
                     try await clock.sleep(for: delay)
                 } catch {
                     // Cancelled: only `stop` cancels.
                 }
                 if detachRequested {
+                    releaseWrites()
                     record("detached", "supervision ended before restart \(attempt)")
                     return
                 }
                 if stopRequested || Task.isCancelled {
+                    releaseWrites()
                     transition(to: .stopped, "stopped by the user")
                     return
                 }
@@ -243,6 +250,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                 do {
                     next = .success(try await launch())
                 } catch {
+                    releaseWrites()
                     record("launch-failed", error.description)
                     next = .failure(error)
                 }
@@ -305,14 +313,15 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         self.server = nil
         let ending: RunEnding =
             verdict.map { .unhealthy(reason: $0) } ?? (stopRequested ? .stoppedByUser : status.ending)
+        // From here until the next server runs (or supervision ends), store writes wait: see `heldWrites`.
+        heldWrites = heldWrites ?? []
         if let run = currentRun {
-            do {
-                try store?.recordRunEnd(
-                    id: run.id, at: Date().timeIntervalSince1970,
+            let endedAt = Date().timeIntervalSince1970
+            write("record the end of run \(run.runID)") {
+                try self.store?.recordRunEnd(
+                    id: run.id, at: endedAt,
                     exitStatus: { if case .exited(let code) = status { code } else { nil } }(),
                     exitSignal: { if case .signaled(let signal) = status { signal } else { nil } }())
-            } catch {
-                logger.warning("cannot record the end of run \(run.runID): \(error)")
             }
         }
         record("exited", "pid \(server.pid) \(status)", details: ["pid": "\(server.pid)", "status": "\(status)"])
@@ -428,6 +437,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         }
         self.server = server
         currentRun = run
+        releaseWrites()
         record(
             "started", "pid \(server.pid) on port \(spec.port)",
             details: ["pid": "\(server.pid)", "run_id": runID, "port": "\(spec.port)"])
@@ -451,20 +461,52 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
 
     private func record(_ kind: String, _ message: String, details: [String: String] = [:]) {
         guard let store else { return }
+        let event = InstanceEvent(
+            time: Date().timeIntervalSince1970, instance: instance, kind: kind, message: message,
+            detailsJSON: Self.json(details))
+        write("record event \(kind)") { _ = try store.appendEvent(event) }
+    }
+
+    /// Runs a store write now, or holds it back while `heldWrites` is on.
+    private func write(_ what: String, _ body: @escaping () throws -> Void) {
+        if heldWrites != nil {
+            heldWrites?.append((what, body))
+            return
+        }
         do {
-            try store.appendEvent(
-                InstanceEvent(
-                    time: Date().timeIntervalSince1970, instance: instance, kind: kind, message: message,
-                    detailsJSON: Self.json(details)))
+            try body()
         } catch {
-            logger.warning("cannot record event \(kind): \(error)")
+            logger.warning("cannot \(what): \(error)")
         }
     }
 
-    private static func json(_ details: [String: String]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(details)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    /// Writes what was held back, in order, and writes straight through again.
+    private func releaseWrites() {
+        guard let held = heldWrites else { return }
+        heldWrites = nil
+        for (what, body) in held { write(what, body) }
+    }
+
+    /// A flat string map as JSON with sorted keys (event details: a few short values, no encoder needed).
+    static func json(_ details: [String: String]) -> String {
+        func quoted(_ text: String) -> String {
+            var out = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out + "\""
+        }
+        return "{"
+            + details.sorted { $0.key < $1.key }.map { "\(quoted($0.key)):\(quoted($0.value))" }.joined(separator: ",")
+            + "}"
     }
 
     static func seconds(_ duration: Duration) -> String {
