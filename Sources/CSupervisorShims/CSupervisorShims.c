@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <spawn.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 int csupervisor_spawn_setsid_flag(void) {
 #ifdef POSIX_SPAWN_SETSID
@@ -29,5 +32,14 @@ int csupervisor_file_actions_addchdir(posix_spawn_file_actions_t *actions, const
     (void)actions;
     (void)path;
     return ENOSYS;
+#endif
+}
+
+int csupervisor_limit_malloc_arenas(int count) {
+#if defined(__GLIBC__) && defined(M_ARENA_MAX)
+    return mallopt(M_ARENA_MAX, count);
+#else
+    (void)count;
+    return 0;
 #endif
 }

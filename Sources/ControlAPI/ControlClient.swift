@@ -8,10 +8,14 @@ public struct ControlClient: Sendable {
     public var socketPath: String
     /// How long one request may take (a `down` waits for the servers' grace periods).
     public var timeout: Duration
+    /// Whether a request waits on the calling thread (a one-shot command, with nothing else to run) rather
+    /// than on a thread of its own (the dashboard, tests: callers that must not hold the cooperative pool).
+    public var waitsInline: Bool
 
-    public init(socketPath: String, timeout: Duration = .seconds(600)) {
+    public init(socketPath: String, timeout: Duration = .seconds(600), waitsInline: Bool = false) {
         self.socketPath = socketPath
         self.timeout = timeout
+        self.waitsInline = waitsInline
     }
 
     /// `GET /v1/daemon`.
@@ -71,12 +75,13 @@ public struct ControlClient: Sendable {
         }
         let endpoint = PlainHTTP.Endpoint.unix(path: socketPath)
         let (timeout, payload) = (timeout, encoded)
-        let answer = await Self.offThread {
+        let exchange = { @Sendable in
             PlainHTTP.exchange(
                 endpoint, method: method, path: path,
                 headers: payload == nil ? [] : [("Content-Type", "application/json")], body: payload,
                 timeout: timeout)
         }
+        let answer = waitsInline ? exchange() : await Self.offThread(exchange)
         let response: PlainHTTP.Response
         switch answer {
         case .success(let received): response = received

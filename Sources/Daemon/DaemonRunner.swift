@@ -1,3 +1,4 @@
+import CSupervisorShims
 import ControlAPI
 import Foundation
 import Logging
@@ -19,6 +20,8 @@ public enum DaemonRunner {
     public static func run(
         root: ProjectRoot, environment: [String: String], logger: Logger = Logger(label: "llama-orch.daemon")
     ) async throws {
+        // Two malloc arenas, not one per thread: the daemon runs for weeks and its memory should stay flat.
+        _ = csupervisor_limit_malloc_arenas(2)
         do {
             try FileManager.default.createDirectory(atPath: root.stateDirectory, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: root.logsDirectory, withIntermediateDirectories: true)

@@ -15,7 +15,7 @@ import Supervisor
 public actor InstanceManager: ControlHandler {
     /// One instance the daemon knows.
     struct Entry {
-        var supervisor: InstanceSupervisor<ContinuousClock>
+        var supervisor: InstanceSupervisor<CoalescingClock>
         var config: InstanceConfig?
         /// The driver that placed it.
         var backend: String?
@@ -364,7 +364,8 @@ public actor InstanceManager: ControlHandler {
             while ContinuousClock.now < deadline {
                 let state = await supervisor.state
                 if state == .healthy || state == .failed || state == .stopped { break }
-                try? await Task.sleep(for: .milliseconds(100))
+                // Only while a boot queue waits: a short look keeps `up --all` of many instances quick.
+                try? await Task.sleep(for: .milliseconds(10))
             }
         }
         return idle ? promise : nil
@@ -372,7 +373,7 @@ public actor InstanceManager: ControlHandler {
 
     /// Starts a queued instance, unless a `down` came first or a newer `up` replaced its supervisor.
     private func startQueued(
-        _ name: String, _ supervisor: InstanceSupervisor<ContinuousClock>
+        _ name: String, _ supervisor: InstanceSupervisor<CoalescingClock>
     ) async
         -> InstanceOutcome
     {
@@ -498,7 +499,7 @@ public actor InstanceManager: ControlHandler {
     private func makeSupervisor(
         _ name: String, config: InstanceConfig?, spec: LaunchSpec
     ) throws
-        -> InstanceSupervisor<ContinuousClock>
+        -> InstanceSupervisor<CoalescingClock>
     {
         let settings =
             config.map { SupervisionSettings(config: $0, stopGrace: stopGrace) }
@@ -508,7 +509,7 @@ public actor InstanceManager: ControlHandler {
         let box = lastTransitions
         return InstanceSupervisor(
             instance: name, spec: spec, settings: settings, checker: checker, policy: policy, root: root.path,
-            store: store, clock: ContinuousClock(), logger: logger,
+            store: store, clock: CoalescingClock(), logger: logger,
             onTransition: { transition in box.withValue { $0[transition.instance] = transition } })
     }
 

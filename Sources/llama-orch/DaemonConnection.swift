@@ -7,7 +7,8 @@ import OrchestratorCore
 /// answers, and says so on standard error.
 enum DaemonConnection {
     static func client(_ root: ProjectRoot, timeout: Duration = .seconds(600)) async throws -> ControlClient {
-        let client = ControlClient(socketPath: root.daemonSocket, timeout: timeout)
+        // A command asks and prints: its request may wait on its own thread (no hop to another and back).
+        let client = ControlClient(socketPath: root.daemonSocket, timeout: timeout, waitsInline: true)
         // A daemon accepts on its socket: the command's own request follows at once (one exchange, not two).
         if client.socketAccepts() { return client }
         let (info, started) = try await DaemonLauncher.ensureRunning(root: root)
@@ -41,10 +42,11 @@ struct ExitCodeError: Error {
 /// A duration for people: `42s`, `3m12s`, `5h03m`, `2d04h`.
 func formatElapsed(_ seconds: Double) -> String {
     let total = max(0, Int(seconds))
+    func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
     if total < 60 { return "\(total)s" }
-    if total < 3600 { return "\(total / 60)m\(String(format: "%02d", total % 60))s" }
-    if total < 86400 { return "\(total / 3600)h\(String(format: "%02d", total % 3600 / 60))m" }
-    return "\(total / 86400)d\(String(format: "%02d", total % 86400 / 3600))h"
+    if total < 3600 { return "\(total / 60)m\(twoDigits(total % 60))s" }
+    if total < 86400 { return "\(total / 3600)h\(twoDigits(total % 3600 / 60))m" }
+    return "\(total / 86400)d\(twoDigits(total % 86400 / 3600))h"
 }
 
 /// The last non-empty line of a log file (read from its last 64 KiB), trimmed.

@@ -28,7 +28,7 @@ struct PsCommand: AsyncParsableCommand {
             return [
                 status.name, status.state, status.health, status.pid.map { "\($0)" } ?? "-",
                 status.port.map { "\($0)" } ?? "-", placed.isEmpty ? "-" : placed,
-                status.model.map { ($0 as NSString).lastPathComponent } ?? "-",
+                status.model.map { $0.split(separator: "/").last.map(String.init) ?? $0 } ?? "-",
                 status.startedAt.map { formatElapsed(now - $0) } ?? "-", "\(status.restarts)",
             ]
         }

@@ -9,7 +9,7 @@ and the target:
   (d) `ps` wall time with 100 instances                    target <= 15 ms
   and every ratio <= 0.5.
 
-Usage: bench.py --llama-orch PATH --stub PATH --model PATH [--quick]
+Usage: bench.py --llama-orch PATH --stub PATH --model PATH [--quick] [--only abcd]
 (scripts/bench-supervisor.sh builds those and calls this.)
 """
 import argparse
@@ -144,24 +144,27 @@ def first_ready(port, timeout=60):
     raise RuntimeError(f"the stub on port {port} never became ready")
 
 
-def rss_and_cpu(pid):
+def memory_and_cpu(pid):
+    """RSS and its anonymous part (heap, stacks: what the process itself allocated) in bytes, and CPU seconds."""
     with open(f"/proc/{pid}/status") as handle:
-        rss = next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:")) * 1024
+        fields = dict(line.split(":", 1) for line in handle if ":" in line)
+    rss, anonymous = (int(fields[key].split()[0]) * 1024 for key in ("VmRSS", "RssAnon"))
     with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return rss, (int(fields[11]) + int(fields[12])) / TICKS
+        stat = handle.read().rsplit(")", 1)[1].split()
+    return rss, anonymous, (int(stat[11]) + int(stat[12])) / TICKS
 
 
 def sample(pid, seconds):
-    """Peak RSS in bytes and CPU share in % of `pid` over `seconds`."""
-    _, cpu_start = rss_and_cpu(pid)
+    """Peak RSS and peak anonymous RSS in bytes, and CPU share in %, of `pid` over `seconds`."""
+    *_, cpu_start = memory_and_cpu(pid)
     start = time.monotonic()
-    peak = 0
+    peak = peak_anonymous = 0
     while time.monotonic() - start < seconds:
-        peak = max(peak, rss_and_cpu(pid)[0])
+        rss, anonymous, _ = memory_and_cpu(pid)
+        peak, peak_anonymous = max(peak, rss), max(peak_anonymous, anonymous)
         time.sleep(0.5)
-    _, cpu_end = rss_and_cpu(pid)
-    return peak, 100.0 * (cpu_end - cpu_start) / (time.monotonic() - start)
+    *_, cpu_end = memory_and_cpu(pid)
+    return peak, peak_anonymous, 100.0 * (cpu_end - cpu_start) / (time.monotonic() - start)
 
 
 def median_wall_time(argv, runs):
@@ -361,15 +364,20 @@ def measure_footprint(args, work, seconds):
     orch = Orchestrator(f"{work}/c-orch", args.llama_orch, args.stub, args.model, ports, interval=10)
     try:
         orch.up_all()
-        our_rss, our_cpu = sample(orch.pid, seconds)
+        our_rss, our_anonymous, our_cpu = sample(orch.pid, seconds)
     finally:
         orch.close()
     ports = free_ports(50)
     sup = Supervisord(f"{work}/c-sup", args.stub, ports)
     try:
-        their_rss, their_cpu = sample(sup.pid, seconds)
+        their_rss, their_anonymous, their_cpu = sample(sup.pid, seconds)
     finally:
         sup.close()
+    # Not a target: how much of the RSS each allocated itself, apart from the mapped code of its executable and
+    # libraries (llama-orch's is one static binary; supervisord's the Python interpreter and its modules).
+    mib = 1 << 20
+    print(f"    of which anonymous (heap, stacks): llama-orch {our_anonymous / mib:.1f} MiB, "
+          f"supervisord {their_anonymous / mib:.1f} MiB", flush=True)
     return [
         line(f"(c) RSS with 50 instances ({seconds} s)", our_rss, their_rss, 15 << 20, "MiB", 1 / (1 << 20)),
         line(f"(c) CPU with 50 instances ({seconds} s)", our_cpu, max(their_cpu, 1e-6), 0.2, "%", 1),

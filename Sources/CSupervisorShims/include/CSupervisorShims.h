@@ -14,4 +14,9 @@ int csupervisor_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, i
 /// Changes the child's working directory before exec (posix_spawn_file_actions_addchdir_np).
 int csupervisor_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 
+/// Caps glibc's malloc arenas at `count` (mallopt M_ARENA_MAX): a daemon whose threads come and go (probes that
+/// wait off the cooperative pool) otherwise gets an arena per thread, each keeping freed memory; 0 where there
+/// is no such knob. Returns mallopt's result (1 on success).
+int csupervisor_limit_malloc_arenas(int count);
+
 #endif
