@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "CSupervisorShims"),
         .target(
             name: "Supervisor",
-            dependencies: ["OrchestratorCore", "StateStore", "CSupervisorShims", "PlainHTTP", logging],
+            dependencies: ["OrchestratorCore", "StateStore", "CSupervisorShims", "PlainHTTP", "CPlainHTTP", logging],
             swiftSettings: swiftSettings
         ),
         // One blocking HTTP/1.1 exchange over TCP or a unix socket: health probes and the CLI's control client.

@@ -99,6 +99,19 @@ public enum PlainHTTP {
             if descriptor >= 0 { close(descriptor) }
         }
 
+        /// What the exchange waits for now: its socket and the `poll` events; `nil` before it starts and once it
+        /// is done. For a caller that waits on many exchanges at once and calls `run(until: .now)` on the ready.
+        public var waitingFor: (descriptor: Int32, events: Int16)? {
+            switch phase {
+            case .connecting, .sending: (descriptor, Int16(POLLOUT))
+            case .receiving: (descriptor, Int16(POLLIN))
+            case .start, .done: nil
+            }
+        }
+
+        /// When the exchange times out.
+        public var expires: ContinuousClock.Instant { deadline }
+
         /// Goes on with the exchange until it ends or `pause` passes (`nil`: until it ends); returns the
         /// outcome, or `nil` when paused first. The exchange's own deadline always ends it with `.timedOut`.
         public func run(until pause: ContinuousClock.Instant?) -> Result<Response, PlainHTTPFailure>? {

@@ -1,0 +1,71 @@
+import Foundation
+import OrchestratorCore
+import Supervisor
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Probes of servers that never answer: each ends at its own timeout, and many at once wait on one thread.
+@Suite(.serialized) struct SlowProbeTests {
+    /// A TCP port that accepts connections (the kernel's backlog) and never answers.
+    private func silentListener() throws -> (descriptor: Int32, port: Int) {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ready = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && listen(descriptor, 128) == 0
+                    && getsockname(descriptor, $0, &length) == 0
+            }
+        }
+        guard ready else {
+            close(descriptor)
+            throw POSIXError(.EADDRINUSE)
+        }
+        return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    private func threadCount() -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0
+    }
+
+    @Test func manyHungServersTimeOutOnTimeWithoutAThreadEach() async throws {
+        let listener = try silentListener()
+        defer { close(listener.descriptor) }
+        let checker = HTTPHealthChecker()
+        let target = HealthCheckTarget(
+            host: "127.0.0.1", port: listener.port, pid: 0, path: "/health", timeout: .milliseconds(400))
+        let before = threadCount()
+        let started = ContinuousClock.now
+        let counter = ThreadCounter(threadCount)
+        let results = await withTaskGroup(of: HealthCheckResult.self) { group in
+            for _ in 0..<40 { group.addTask { await checker.check(target) } }
+            group.addTask {
+                // Halfway through the wait: how many threads the process has while 40 probes hang.
+                try? await Task.sleep(for: .milliseconds(200))
+                counter.sample()
+                return .healthy
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let waited = ContinuousClock.now - started
+        let failures = results.filter { if case .failed = $0 { true } else { false } }
+        #expect(failures.count == 40)
+        #expect(failures.allSatisfy { "\($0)".contains("timed out") }, "\(failures.first.map { "\($0)" } ?? "")")
+        #expect(waited >= .milliseconds(400) && waited < .seconds(3), "waited \(waited)")
+        #expect(counter.value - before < 10, "\(counter.value - before) more threads while 40 probes waited")
+    }
+}
+
+private final class ThreadCounter: @unchecked Sendable {
+    private let count: () -> Int
+    private let lock = NSLock()
+    private var sampled = 0
+    init(_ count: @escaping () -> Int) { self.count = count }
+    func sample() { lock.withLock { sampled = count() } }
+    var value: Int { lock.withLock { sampled } }
+}
