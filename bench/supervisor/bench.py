@@ -195,10 +195,12 @@ class Supervisord:
             lines += [
                 f"[program:s{index}]", f"command={stub} --port {port} --load-time {load_time}",
                 "autorestart=true", f"startsecs={math.ceil(load_time)}", "startretries=1000000",
+                "stopasgroup=true", "killasgroup=true", "stopwaitsecs=2",
                 f"stdout_logfile={workdir}/s{index}.log", "redirect_stderr=true",
             ]
         with open(self.conf, "w") as handle:
             handle.write("\n".join(lines) + "\n")
+        self.ports = list(ports)
         self.process = subprocess.Popen(
             [os.path.join(BIN, "supervisord"), "-c", self.conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.pid = self.process.pid
@@ -234,6 +236,15 @@ class Supervisord:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
+        # supervisord can exit before every program has (seen with 100 of them): nothing of the run stays behind.
+        for port in self.ports:
+            while (pid := find_stub(port)) is not None:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                time.sleep(0.01)
 
 
 class Orchestrator:
@@ -390,12 +401,14 @@ def measure_ps(args, work, repeats):
     orch = Orchestrator(f"{work}/d-orch", args.llama_orch, args.stub, args.model, ports, interval=10)
     try:
         orch.up_all()
+        time.sleep(1)  # steady state: the last instance's first probes are over (supervisord gets the same)
         ours = median_wall_time(orch.ps_argv(), repeats * 3)
     finally:
         orch.close()
     ports = free_ports(100)
     sup = Supervisord(f"{work}/d-sup", args.stub, ports)
     try:
+        time.sleep(1)
         theirs = median_wall_time(sup.ps_argv(), repeats * 3)
     finally:
         sup.close()
