@@ -95,13 +95,18 @@ public enum PortInspector {
     }
 
     /// The `socket:[inode]` names of the sockets listening on `port`, IPv4 and IPv6.
+    ///
+    /// The tables are read a chunk at a time: after many short connections they list thousands of sockets in
+    /// TIME_WAIT (megabytes of text), and fifty servers checked at once must not each hold a copy.
     static func listeningSockets(on port: Int) -> Set<String> {
+        let wanted = hexPort(port)
         var inodes = Set<String>()
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = ProcFS.readText(table) else { continue }
-            inodes.formUnion(listeningInodes(in: text, port: port))
+            ProcFS.forEachLine(of: table) { line in
+                if let inode = listeningInode(in: line, port: wanted) { inodes.insert("socket:[\(inode)]") }
+            }
         }
-        return Set(inodes.map { "socket:[\($0)]" })
+        return inodes
     }
 
     private static func holders(of targets: Set<String>) -> [PortHolder] {
@@ -134,16 +139,22 @@ public enum PortInspector {
 
     /// The inodes of sockets listening on `port` in one `/proc/net/tcp` table.
     static func listeningInodes(in table: String, port: Int) -> [String] {
-        let wanted = String(format: "%04X", port)
-        var inodes: [String] = []
-        for line in table.split(separator: "\n").dropFirst() {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-            guard fields.count > 9, fields[3] == "0A", let colon = fields[1].lastIndex(of: ":") else { continue }
-            if fields[1][fields[1].index(after: colon)...].uppercased() == wanted, fields[9] != "0" {
-                inodes.append(String(fields[9]))
-            }
-        }
-        return inodes
+        let wanted = hexPort(port)
+        return table.split(separator: "\n").dropFirst().compactMap { listeningInode(in: $0, port: wanted) }
+    }
+
+    /// `port` as the tables write it: four upper-case hex digits.
+    static func hexPort(_ port: Int) -> String {
+        let digits = String(port, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+
+    /// The inode of one table line's socket if it listens on `wanted` (hex); `nil` for any other line.
+    static func listeningInode(in line: Substring, port wanted: String) -> String? {
+        let fields = line.split(separator: " ", maxSplits: 10, omittingEmptySubsequences: true)
+        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+        guard fields.count > 9, fields[3] == "0A", let colon = fields[1].lastIndex(of: ":") else { return nil }
+        guard fields[1][fields[1].index(after: colon)...].uppercased() == wanted, fields[9] != "0" else { return nil }
+        return String(fields[9])
     }
 }

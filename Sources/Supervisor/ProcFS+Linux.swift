@@ -66,6 +66,26 @@ enum ProcFS {
         }
     }
 
+    /// Calls `body` with each line of a file read 64 KiB at a time (the last, unterminated line too); the
+    /// file's whole text is never held at once.
+    static func forEachLine(of path: String, _ body: (Substring) -> Void) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var pending: [UInt8] = []
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            pending.append(contentsOf: buffer[0..<count])
+            guard let last = pending.lastIndex(of: 10) else { continue }
+            String(decoding: pending[...last], as: UTF8.self).split(separator: "\n").forEach(body)
+            pending.removeSubrange(...last)
+        }
+        if !pending.isEmpty { String(decoding: pending, as: UTF8.self).split(separator: "\n").forEach(body) }
+    }
+
     static func readText(_ path: String) -> String? {
         readBytes(path).map { String(decoding: $0, as: UTF8.self) }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Supervisor
@@ -38,5 +39,37 @@ struct ProcFSTests {
         #expect(PortInspector.listeningInodes(in: table, port: 8080) == ["12345"])
         #expect(PortInspector.listeningInodes(in: table, port: 8081) == ["34567"])
         #expect(PortInspector.listeningInodes(in: table, port: 8082).isEmpty)
+    }
+
+    @Test func linesAreReadAcrossChunksWithoutLosingOrJoiningAny() throws {
+        // 20,000 lines of varied length: many cross the 64 KiB chunk boundaries; the last has no newline.
+        let lines = (0..<20_000).map { "line \($0) " + String(repeating: "x", count: $0 % 37) }
+        let path = NSTemporaryDirectory() + "procfs-lines-\(getpid()).txt"
+        defer { unlink(path) }
+        try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        var seen: [String] = []
+        ProcFS.forEachLine(of: path) { seen.append(String($0)) }
+        #expect(seen == lines)
+    }
+
+    @Test func aRealListenerIsFoundInTheKernelsTables() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && listen(descriptor, 1) == 0
+                    && getsockname(descriptor, $0, &length) == 0
+            }
+        }
+        try #require(listening)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let sockets = PortInspector.listeningSockets(on: port)
+        #expect(sockets.count == 1)
+        #expect(PortInspector.holds(pid: getpid(), anyOf: sockets))
+        #expect(PortInspector.hexPort(8080) == "1F90" && PortInspector.hexPort(80) == "0050")
     }
 }
