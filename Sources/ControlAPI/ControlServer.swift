@@ -106,7 +106,18 @@ public enum ControlServer {
         do {
             return try JSONDecoder.control.decode(T.self, from: Data(buffer.readableBytesView))
         } catch {
-            throw HTTPError(.badRequest, message: "invalid JSON body: \(error)")
+            throw BadRequest(message: "invalid JSON body for \(request.uri.path): \(error)")
+        }
+    }
+
+    /// A request the API can't read: answered as an `ErrorBody` with the usage exit code, like every error.
+    struct BadRequest: HTTPResponseError {
+        var message: String
+        var status: HTTPResponse.Status { .badRequest }
+
+        func response(from request: Request, context: some RequestContext) throws -> Response {
+            ControlServer.json(
+                ErrorBody(message: message, exitCode: OrchestratorExitCode.usage.rawValue), status: .badRequest)
         }
     }
 

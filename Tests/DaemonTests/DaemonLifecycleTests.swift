@@ -45,6 +45,12 @@ import Testing
         let missing = try CommandRunner.run(
             "curl", ["-sS", "-w", "\n%{http_code}", "--unix-socket", socket, "http://localhost/v1/instances/nope"])
         #expect(missing.stdout.hasSuffix("404"), "\(missing.stdout)")
+        // A body the API can't read is answered like every error: a message and the usage exit code.
+        let malformed = try CommandRunner.run(
+            "curl", ["-sS", "--unix-socket", socket, "-X", "POST", "-d", "{names", "http://localhost/v1/up"])
+        let refusal = try JSONDecoder().decode(ErrorBody.self, from: Data(malformed.stdout.utf8))
+        #expect(refusal.exitCode == 64)
+        #expect(refusal.message.contains("invalid JSON body for /v1/up"), "\(refusal.message)")
 
         let stopped = try harness.ok(["daemon", "stop"])
         #expect(stopped.stdout.contains("stopped the daemon (pid \(pid))"))
