@@ -21,6 +21,8 @@ public final class LogRotator: @unchecked Sendable {
     private var registrations: [UInt64: Registration] = [:]
     private var nextID: UInt64 = 0
     private var thread: Thread?
+    /// Set while a pass rotates (outside the lock), so that `unwatch` can wait for it to end.
+    private var rotating = false
 
     init() {}
 
@@ -41,10 +43,12 @@ public final class LogRotator: @unchecked Sendable {
         return nextID
     }
 
-    /// Stops checking the logs registered under `id`.
+    /// Stops checking the logs registered under `id`; returns once no pass is rotating, so nothing touches
+    /// those logs afterwards.
     public func unwatch(_ id: UInt64) {
         condition.lock()
         registrations.removeValue(forKey: id)
+        while rotating { condition.wait() }
         condition.unlock()
     }
 
@@ -59,9 +63,12 @@ public final class LogRotator: @unchecked Sendable {
                 continue
             }
             let due = Array(registrations.values)
+            rotating = true
             condition.unlock()
             for registration in due { registration.logs.rotateIfNeeded(registration.rotation) }
             condition.lock()
+            rotating = false
+            condition.broadcast()
         }
     }
 }

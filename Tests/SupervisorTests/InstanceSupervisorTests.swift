@@ -369,13 +369,57 @@ import Testing
             }
             // The server writes ~80 KB/s per stream; checks every 50 ms keep the live file near the limit.
             #expect(largest < limit * 3, "live log reached \(largest) bytes")
+            #expect(await supervisor.state == .healthy)
+            // Look at the files once nothing rotates them any more: a look during a rotation (between the shift
+            // of `.1` to `.2` and the new copy) would see a half-done one.
+            await supervisor.stop()
             let files = try FileManager.default.contentsOfDirectory(atPath: logs.folder).sorted()
             #expect(
                 files == ["stderr.log", "stderr.log.1", "stderr.log.2", "stdout.log", "stdout.log.1", "stdout.log.2"])
             let rotated = try String(contentsOfFile: logs.stdoutPath + ".1", encoding: .utf8)
             #expect(rotated.contains("stdout line"))
             #expect(!rotated.contains("stderr line"))
-            #expect(await supervisor.state == .healthy)
+        }
+    }
+
+    @Test func aServerIsFoundHealthyAtTheStartIntervalNotTheNextInterval() async throws {
+        let harness = try SupervisorHarness("start-interval")
+        // Probes every 5 s once healthy, every 50 ms until then: a server that loads in 0.3 s is healthy within a
+        // second, not at the first 5 s probe.
+        let settings = SupervisorHarness.settings(interval: 5, startInterval: 0.05)
+        try await harness.with(try harness.supervisor(harness.spec(["--load-time", "0.3"]), settings)) { supervisor in
+            let started = ContinuousClock.now
+            try await supervisor.start()
+            #expect(await SupervisorHarness.wait(for: .healthy, supervisor, within: .seconds(4)))
+            let took = ContinuousClock.now - started
+            #expect(took >= .milliseconds(300) && took < .seconds(2), "healthy after \(took)")
+        }
+    }
+
+    @Test func anImmediateRestartRecordsTheOldRunBeforeTheNewServersStart() async throws {
+        let harness = try SupervisorHarness("immediate")
+        let settings = SupervisorHarness.settings(initialDelay: 0)
+        try await harness.with(try harness.supervisor(harness.spec(), settings)) { supervisor in
+            try await supervisor.start()
+            #expect(await SupervisorHarness.wait(for: .healthy, supervisor))
+            let first = try #require(await supervisor.pid)
+            kill(first, SIGKILL)
+            #expect(await SupervisorHarness.wait(for: .healthy, supervisor, notPID: first))
+            // The writes held back while the new server started are all there, in the order things happened.
+            let kinds = try harness.store.events(of: harness.instance, limit: 100).sorted { $0.id < $1.id }.map {
+                $0.kind == "state" ? $0.message.components(separatedBy: ":").first ?? "" : $0.kind
+            }
+            let restart = try #require(kinds.firstIndex(of: "exited"))
+            #expect(
+                Array(kinds[restart...].prefix(4)) == [
+                    "exited", "healthy → restarting", "restarting → starting", "started",
+                ],
+                "\(kinds)")
+            let runs = try harness.runs()
+            #expect(runs.count == 2)
+            #expect(runs[0].endedAt != nil && runs[0].pid == first)
+            #expect(runs[1].endedAt == nil)
+            #expect(try harness.store.restartCount(for: harness.instance) == 1)
         }
     }
 }
