@@ -127,7 +127,7 @@ let package = Package(
             dependencies: ["OrchestratorCore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "PlainHTTPTests", dependencies: ["PlainHTTP"], swiftSettings: swiftSettings),
+        .testTarget(name: "PlainHTTPTests", dependencies: ["PlainHTTP", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SchedulerTests",

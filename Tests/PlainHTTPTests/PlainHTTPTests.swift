@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import PlainHTTP
@@ -72,7 +73,7 @@ import Testing
             .unix(path: "/nonexistent/llama-orch.sock"), method: "GET", path: "/", timeout: .seconds(1))
         #expect(missing == .failure(.noSocket))
         // A port that was just free: nothing listens there.
-        let port = try freePort()
+        let port = try LlamaServerProbe.freePort()
         let refused = PlainHTTP.exchange(
             .tcp(host: "127.0.0.1", port: port), method: "GET", path: "/", timeout: .seconds(1))
         #expect(refused == .failure(.refused))
@@ -88,22 +89,6 @@ import Testing
         listener.join()
         #expect(answer == .failure(.timedOut("waiting for the answer")))
         #expect(waited >= .milliseconds(200) && waited < .milliseconds(900))
-    }
-
-    private func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
-            }
-        }
-        guard bound else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

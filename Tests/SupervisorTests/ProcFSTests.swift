@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Supervisor
@@ -53,20 +54,9 @@ struct ProcFSTests {
     }
 
     @Test func aRealListenerIsFoundInTheKernelsTables() throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, length) == 0 && listen(descriptor, 1) == 0
-                    && getsockname(descriptor, $0, &length) == 0
-            }
-        }
-        try #require(listening)
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        let listener = try LoopbackListener()
+        defer { listener.close() }
+        let port = listener.port
         let sockets = PortInspector.listeningSockets(on: port)
         #expect(sockets.count == 1)
         #expect(PortInspector.holds(pid: getpid(), anyOf: sockets))

@@ -1,6 +1,7 @@
 import Foundation
 import OrchestratorCore
 import Supervisor
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -9,33 +10,14 @@ import Testing
 
 /// Probes of servers that never answer: each ends at its own timeout, and many at once wait on one thread.
 @Suite(.serialized) struct SlowProbeTests {
-    /// A TCP port that accepts connections (the kernel's backlog) and never answers.
-    private func silentListener() throws -> (descriptor: Int32, port: Int) {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ready = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, length) == 0 && listen(descriptor, 128) == 0
-                    && getsockname(descriptor, $0, &length) == 0
-            }
-        }
-        guard ready else {
-            close(descriptor)
-            throw POSIXError(.EADDRINUSE)
-        }
-        return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
-    }
-
     private func threadCount() -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0
     }
 
     @Test func manyHungServersTimeOutOnTimeWithoutAThreadEach() async throws {
-        let listener = try silentListener()
-        defer { close(listener.descriptor) }
+        // Accepts connections (the kernel's backlog) and never answers.
+        let listener = try LoopbackListener()
+        defer { listener.close() }
         let checker = HTTPHealthChecker()
         let target = HealthCheckTarget(
             host: "127.0.0.1", port: listener.port, pid: 0, path: "/health", timeout: .milliseconds(400))

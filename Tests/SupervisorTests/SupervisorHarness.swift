@@ -25,21 +25,10 @@ struct SupervisorHarness {
 
     static var stubPath: String { CommandRunner.product("stub-llama-server") }
 
-    /// A TCP port nobody listens on now (the kernel's pick).
+    /// A TCP port nobody listens on now (the kernel's pick; `LlamaServerProbe.freePort`, which the other suites
+    /// use too).
     static func freePort() -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr = in_addr(s_addr: INADDR_LOOPBACK.bigEndian)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, length)
-                return getsockname(descriptor, $0, &length)
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        (try? LlamaServerProbe.freePort()) ?? 0
     }
 
     /// The stub's command line on a fresh port.
@@ -52,14 +41,16 @@ struct SupervisorHarness {
 
     /// Fast settings for tests: probes every 50 ms, backoff in tenths of a second.
     static func settings(
-        interval: Double = 0.05, timeout: Double = 0.5, retries: Int = 2, startPeriod: Double = 5,
+        interval: Double = 0.05, startInterval: Double? = nil, timeout: Double = 0.5, retries: Int = 2,
+        startPeriod: Double = 5,
         initialDelay: Double = 0.1, multiplier: Double = 2, maxDelay: Double = 1, maxRetries: Int = 10,
         resetAfter: Double = 100, stopGrace: Double = 2,
         logRotation: LogRotation = LogRotation(maxBytes: 1 << 20, keep: 2),
         logCheckInterval: Double = 0.5
     ) -> SupervisionSettings {
         SupervisionSettings(
-            probeInterval: .seconds(interval), probeTimeout: .seconds(timeout), retries: retries,
+            probeInterval: .seconds(interval), startInterval: startInterval.map { .seconds($0) },
+            probeTimeout: .seconds(timeout), retries: retries,
             startPeriod: .seconds(startPeriod),
             backoff: ExponentialBackoff(
                 initialDelay: initialDelay, multiplier: multiplier, maxDelay: maxDelay, jitter: 0),
