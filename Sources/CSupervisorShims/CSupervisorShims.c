@@ -3,6 +3,10 @@
 
 #include <errno.h>
 #include <spawn.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -41,5 +45,15 @@ int csupervisor_limit_malloc_arenas(int count) {
 #else
     (void)count;
     return 0;
+#endif
+}
+
+int csupervisor_pidfd_open(int pid) {
+#if defined(__linux__) && defined(SYS_pidfd_open)
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
 #endif
 }

@@ -9,8 +9,8 @@ import OrchestratorCore
 /// One started llama-server: its ids, and its end once it comes.
 ///
 /// The process leads its own session and process group (`POSIX_SPAWN_SETSID`), so the whole group, its
-/// children included, can be signalled at once and a terminal's signals never reach it. A thread waits for
-/// it (`waitpid`) from the moment it starts, so it never lingers as a zombie.
+/// children included, can be signalled at once and a terminal's signals never reach it. It is reaped (`waitpid`)
+/// as soon as it ends, so it never lingers as a zombie: `ExitMonitor` watches every server from one thread.
 public final class ServerProcess: Sendable {
     /// The server's process id; also its process group and session id.
     public let pid: Int32
@@ -91,8 +91,8 @@ public final class ServerProcess: Sendable {
 
     /// Takes over a server a previous daemon started, after checking it is still that server.
     ///
-    /// It is not a child of this process, so its end is noticed by watching its identity in `/proc` (every
-    /// 50 ms), and its exit status is unknown.
+    /// It is not a child of this process, so its end is noticed through a pidfd (where the kernel has none, by
+    /// watching its identity in `/proc` every 50 ms), and its exit status is unknown.
     /// - Throws: `SupervisorError.notOurs` when pid, start time or marker don't match: the process is left alone.
     public static func adopt(_ run: RunInfo) throws(SupervisorError) -> ServerProcess {
         guard ProcessIdentity.matches(run: run), ProcFS.stat(run.pid)?.processGroup == run.processGroup else {
@@ -144,38 +144,58 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
     public var description: String { ending.description }
 }
 
-/// Waits for one process to end on a dedicated thread and hands the status to every waiter.
-private final class ExitWatcher: @unchecked Sendable {
+/// Waits for one process to end and hands the status to every waiter: through the shared `ExitMonitor`, or
+/// where there are no pidfds (or `monitor` is `nil`) on a thread of its own.
+final class ExitWatcher: @unchecked Sendable {
     private let lock = NSLock()
     private var result: ExitStatus?
     private var waiters: [UInt64: CheckedContinuation<ExitStatus?, Never>] = [:]
     private var nextWaiter: UInt64 = 0
 
-    /// Watches a re-adopted process, which `waitpid` can't: polls its identity until it no longer matches.
-    init(watching run: RunInfo) {
+    /// Watches a re-adopted process. Not being its parent, the watcher can't reap it, and its exit status is
+    /// unknown.
+    init(watching run: RunInfo, monitor: ExitMonitor? = .shared) {
+        if let monitor, let pidfd = ExitMonitor.open(run.pid) {
+            // The pidfd names one process for good: checked again after opening it, a pid reused in between
+            // can't be watched in the server's place.
+            guard ProcessIdentity.matches(run: run) else {
+                close(pidfd)
+                finish(.unknown)
+                return
+            }
+            monitor.watch(pidfd) { [self] in finish(.unknown) }
+            return
+        }
+        // Without pidfds: the process's identity, looked at every 50 ms until it no longer matches.
         let thread = Thread { [self] in
             while ProcessIdentity.matches(run: run) { usleep(50_000) }
             finish(.unknown)
         }
-        thread.name = "llama-orch watcher \(run.pid)"
+        thread.name = "orch watch \(run.pid)"
         thread.start()
     }
 
     /// Reaps a child of this process.
-    init(reaping pid: Int32) {
-        let thread = Thread { [self] in
-            var raw: Int32 = 0
-            var returned: pid_t
-            repeat {
-                returned = waitpid(pid, &raw, 0)
-            } while returned < 0 && errno == EINTR
-            // Decoded by hand: WIFEXITED and friends are macros Swift does not import.
-            let status: ExitStatus =
-                returned < 0 ? .exited(-1) : (raw & 0x7f) == 0 ? .exited((raw >> 8) & 0xff) : .signaled(raw & 0x7f)
-            finish(status)
+    init(reaping pid: Int32, monitor: ExitMonitor? = .shared) {
+        if let monitor, let pidfd = ExitMonitor.open(pid) {
+            // Readable once the child has ended: `waitpid` then returns at once.
+            monitor.watch(pidfd) { [self] in finish(Self.reap(pid)) }
+            return
         }
-        thread.name = "llama-orch reaper \(pid)"
+        let thread = Thread { [self] in finish(Self.reap(pid)) }
+        thread.name = "orch reap \(pid)"
         thread.start()
+    }
+
+    /// Waits for child `pid` to end and collects its status.
+    private static func reap(_ pid: Int32) -> ExitStatus {
+        var raw: Int32 = 0
+        var returned: pid_t
+        repeat {
+            returned = waitpid(pid, &raw, 0)
+        } while returned < 0 && errno == EINTR
+        // Decoded by hand: WIFEXITED and friends are macros Swift does not import.
+        return returned < 0 ? .exited(-1) : (raw & 0x7f) == 0 ? .exited((raw >> 8) & 0xff) : .signaled(raw & 0x7f)
     }
 
     var status: ExitStatus? {

@@ -57,6 +57,15 @@ def find_stub(port, exclude=()):
     return None
 
 
+def process_state(pid):
+    """The state letter of `pid` from /proc/<pid>/stat ("R", "S", "Z", ...), "X" when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "X"
+
+
 def children(parent):
     """Child pids of `parent` (every thread's), from /proc/<pid>/task/*/children."""
     found = []
@@ -271,8 +280,11 @@ class Orchestrator:
             }
             with open(os.path.join(folder, "config.json"), "w") as handle:
                 json.dump(config, handle)
+        self.start_daemon()
+
+    def start_daemon(self):
         self.run("daemon", "start")
-        with open(os.path.join(workdir, "state", "daemon.pid")) as handle:
+        with open(os.path.join(self.root, "state", "daemon.pid")) as handle:
             self.pid = int(handle.read().split()[0])
 
     def run(self, *args):
@@ -376,6 +388,13 @@ def measure_footprint(args, work, seconds):
     try:
         orch.up_all()
         our_rss, our_anonymous, our_cpu = sample(orch.pid, seconds)
+        # Not a target: the same after the daemon was killed and started again, re-adopting the 50 servers.
+        os.kill(orch.pid, signal.SIGKILL)
+        while process_state(orch.pid) not in "ZX":
+            time.sleep(0.01)
+        orch.start_daemon()
+        time.sleep(1)
+        adopted_rss, _, adopted_cpu = sample(orch.pid, max(seconds // 2, 5))
     finally:
         orch.close()
     ports = free_ports(50)
@@ -389,6 +408,8 @@ def measure_footprint(args, work, seconds):
     mib = 1 << 20
     print(f"    of which anonymous (heap, stacks): llama-orch {our_anonymous / mib:.1f} MiB, "
           f"supervisord {their_anonymous / mib:.1f} MiB", flush=True)
+    print(f"    after `kill -9` of the daemon and `daemon start` (50 servers re-adopted): llama-orch "
+          f"{adopted_rss / mib:.1f} MiB, {adopted_cpu:.3f} % CPU", flush=True)
     return [
         line(f"(c) RSS with 50 instances ({seconds} s)", our_rss, their_rss, 15 << 20, "MiB", 1 / (1 << 20)),
         line(f"(c) CPU with 50 instances ({seconds} s)", our_cpu, max(their_cpu, 1e-6), 0.2, "%", 1),

@@ -19,4 +19,8 @@ int csupervisor_file_actions_addchdir(posix_spawn_file_actions_t *actions, const
 /// is no such knob. Returns mallopt's result (1 on success).
 int csupervisor_limit_malloc_arenas(int count);
 
+/// pidfd_open(2): a close-on-exec descriptor for process `pid` that becomes readable when it ends, child or not;
+/// -1 with errno set when there is none (ENOSYS before Linux 5.3, ESRCH when the process is gone).
+int csupervisor_pidfd_open(int pid);
+
 #endif
