@@ -70,6 +70,8 @@ public enum PlainHTTP {
 
         private let endpoint: Endpoint
         private let request: [UInt8]
+        /// Ends once connected, without a request (`init(connectingTo:timeout:)`).
+        private let connectOnly: Bool
         private let deadline: ContinuousClock.Instant
         private var phase = Phase.start
         private var descriptor: Int32 = -1
@@ -93,6 +95,16 @@ public enum PlainHTTP {
             if let body { head += "Content-Length: \(body.count)\r\n" }
             head += "\r\n"
             request = Array(head.utf8) + (body ?? [])
+            connectOnly = false
+        }
+
+        /// An exchange that only connects: it ends, with an empty response of status 0, as soon as something
+        /// accepts the connection (which it then closes). `timeout` counts from now.
+        public init(connectingTo endpoint: Endpoint, timeout: Duration) {
+            self.endpoint = endpoint
+            deadline = ContinuousClock.now.advanced(by: timeout)
+            request = []
+            connectOnly = true
         }
 
         deinit {
@@ -126,6 +138,7 @@ public enum PlainHTTP {
                     case .success(let (socket, connected)):
                         descriptor = socket
                         phase = connected ? .sending : .connecting
+                        if connected && connectOnly { finish(.success(Response(status: 0))) }
                     }
                 case .connecting:
                     guard PlainHTTP.wait(descriptor, for: Int16(POLLOUT), until: stop) else {
@@ -138,6 +151,8 @@ public enum PlainHTTP {
                     getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &socketError, &length)
                     if socketError != 0 {
                         finish(.failure(PlainHTTP.failure(connecting: socketError)))
+                    } else if connectOnly {
+                        finish(.success(Response(status: 0)))
                     } else {
                         phase = .sending
                     }
@@ -211,17 +226,9 @@ public enum PlainHTTP {
 
     /// Opens a connection and closes it again: whether something accepts on `endpoint`.
     public static func connectOnly(_ endpoint: Endpoint, timeout: Duration) -> PlainHTTPFailure? {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        switch startConnect(endpoint) {
-        case .failure(let failure): return failure
-        case .success(let (descriptor, connected)):
-            defer { close(descriptor) }
-            if connected { return nil }
-            guard wait(descriptor, for: Int16(POLLOUT), until: deadline) else { return .timedOut("connecting") }
-            var socketError: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &socketError, &length)
-            return socketError == 0 ? nil : failure(connecting: socketError)
+        switch Exchange(connectingTo: endpoint, timeout: timeout).run(until: nil) {
+        case .failure(let failure): failure
+        case .success, .none: nil
         }
     }
 

@@ -30,11 +30,11 @@ enum ProbeConnection {
 
     /// Opens and closes a TCP connection.
     static func connectOnly(host: String, port: Int, timeout: Duration) async -> PlainHTTPFailure? {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(returning: PlainHTTP.connectOnly(.tcp(host: host, port: port), timeout: timeout))
-            }
-        }
+        let exchange = PlainHTTP.Exchange(connectingTo: .tcp(host: host, port: port), timeout: timeout)
+        var outcome = exchange.run(until: ContinuousClock.now.advanced(by: inlineBudget))
+        if outcome == nil { outcome = await ProbeWaiter.shared.finish(exchange) }
+        if case .failure(let failure) = outcome { return failure }
+        return nil
     }
 }
 

@@ -41,6 +41,49 @@ import Testing
         #expect(waited >= .milliseconds(400) && waited < .seconds(3), "waited \(waited)")
         #expect(counter.value - before < 10, "\(counter.value - before) more threads while 40 probes waited")
     }
+
+    @Test func tcpProbesOfAServerThatNeverAcceptsTimeOutWithoutAThreadEach() async throws {
+        // A backlog of one, filled: the kernel drops every further SYN, so each connect hangs.
+        let listener = try LoopbackListener(backlog: 0)
+        defer { listener.close() }
+        let filling = (0..<2).map { _ in socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        }
+        defer { filling.forEach { close($0) } }
+        for descriptor in filling {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = in_port_t(UInt16(listener.port).bigEndian)
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let checker = TCPHealthChecker()
+        let target = HealthCheckTarget(
+            host: "127.0.0.1", port: listener.port, pid: 0, path: "/health", timeout: .milliseconds(400))
+        let before = threadCount()
+        let started = ContinuousClock.now
+        let counter = ThreadCounter(threadCount)
+        let results = await withTaskGroup(of: HealthCheckResult.self) { group in
+            for _ in 0..<40 { group.addTask { await checker.check(target) } }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(200))
+                counter.sample()
+                return .healthy
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let waited = ContinuousClock.now - started
+        let failures = results.filter { if case .failed = $0 { true } else { false } }
+        #expect(failures.count == 40)
+        #expect(
+            failures.allSatisfy { "\($0)".contains("timed out connecting") }, "\(failures.first.map { "\($0)" } ?? "")")
+        #expect(waited >= .milliseconds(400) && waited < .seconds(3), "waited \(waited)")
+        #expect(counter.value - before < 10, "\(counter.value - before) more threads while 40 probes waited")
+    }
 }
 
 private final class ThreadCounter: @unchecked Sendable {
