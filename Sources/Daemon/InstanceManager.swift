@@ -360,12 +360,11 @@ public actor InstanceManager: ControlHandler {
             promise.fulfill(outcome)
             guard outcome.result == .started else { return }
             // The next start on this device waits until this one is healthy, failed or past its start period.
-            let deadline = ContinuousClock.now + startPeriod
-            while ContinuousClock.now < deadline {
-                let state = await supervisor.state
-                if state == .healthy || state == .failed || state == .stopped { break }
-                // Only while a boot queue waits: a short look keeps `up --all` of many instances quick.
-                try? await Task.sleep(for: .milliseconds(10))
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await supervisor.waitForState([.healthy, .failed, .stopped]) }
+                group.addTask { try? await Task.sleep(for: startPeriod) }
+                await group.next()
+                group.cancelAll()
             }
         }
         return idle ? promise : nil

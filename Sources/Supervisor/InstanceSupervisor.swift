@@ -43,6 +43,10 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     /// State store writes held back while an immediate restart is under way: the new server starts first and
     /// the old one's bookkeeping follows, in order, right after (`nil`: writes go straight to the store).
     private var heldWrites: [(what: String, write: () throws -> Void)]?
+    /// Tasks waiting in `waitForState`, by id: the states each waits for.
+    private var stateWaiters: [UInt64: (states: Set<InstanceState>, continuation: CheckedContinuation<Void, Never>)] =
+        [:]
+    private var lastStateWaiter: UInt64 = 0
 
     /// - Parameters:
     ///   - instance: the instance's name.
@@ -187,6 +191,29 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     /// Replaces the command line the next start uses (the scheduler placed the instance again).
     public func update(spec: LaunchSpec) {
         self.spec = spec
+    }
+
+    /// Returns as soon as the instance is in one of `states` (at once if it is now), or when the calling task is
+    /// cancelled.
+    public func waitForState(_ states: Set<InstanceState>) async {
+        guard !states.contains(state) else { return }
+        lastStateWaiter += 1
+        let id = lastStateWaiter
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                if Task.isCancelled {
+                    continuation.resume()
+                } else {
+                    stateWaiters[id] = (states, continuation)
+                }
+            }
+        } onCancel: {
+            Task { await self.releaseStateWaiter(id) }
+        }
+    }
+
+    private func releaseStateWaiter(_ id: UInt64) {
+        stateWaiters.removeValue(forKey: id)?.continuation.resume()
     }
 
     /// Waits until supervision ends by itself (the instance stopped or failed) or is stopped.
@@ -457,6 +484,10 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
             details: ["from": change.from.rawValue, "to": new.rawValue])
         continuation.yield(change)
         onTransition?(change)
+        for (id, waiter) in stateWaiters where waiter.states.contains(new) {
+            stateWaiters.removeValue(forKey: id)
+            waiter.continuation.resume()
+        }
     }
 
     private func record(_ kind: String, _ message: String, details: [String: String] = [:]) {

@@ -396,6 +396,28 @@ import Testing
         }
     }
 
+    @Test func waitForStateReturnsAtTheTransitionOrWhenCancelled() async throws {
+        let harness = try SupervisorHarness("wait-state")
+        let settings = SupervisorHarness.settings(interval: 5, startInterval: 0.02)
+        try await harness.with(try harness.supervisor(harness.spec(["--load-time", "0.3"]), settings)) { supervisor in
+            // Already in the state: at once.
+            await supervisor.waitForState([.stopped])
+            try await supervisor.start()
+            // A waiter for a state that never comes ends when its task is cancelled.
+            let never = Task { await supervisor.waitForState([.failed]) }
+            let started = ContinuousClock.now
+            await supervisor.waitForState([.healthy])
+            let took = ContinuousClock.now - started
+            #expect(await supervisor.state == .healthy)
+            #expect(took >= .milliseconds(250) && took < .seconds(3), "healthy after \(took)")
+            never.cancel()
+            let cancelled = ContinuousClock.now
+            await never.value
+            #expect(ContinuousClock.now - cancelled < .seconds(1))
+            #expect(await supervisor.state == .healthy)
+        }
+    }
+
     @Test func anImmediateRestartRecordsTheOldRunBeforeTheNewServersStart() async throws {
         let harness = try SupervisorHarness("immediate")
         let settings = SupervisorHarness.settings(initialDelay: 0)
