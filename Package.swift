@@ -173,8 +173,8 @@ let package = Package(
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "ControlAPI", "OrchestratorCore", "StateStore", "TestSupport", "llama-orch", "stub-llama-server",
-                "make-tiny-model",
+                "ControlAPI", "Daemon", "OrchestratorCore", "StateStore", "TestSupport", "llama-orch",
+                "stub-llama-server", "make-tiny-model",
             ],
             swiftSettings: swiftSettings
         ),

@@ -5,6 +5,7 @@ import Logging
 import OrchestratorCore
 import ServiceLifecycle
 import StateStore
+import Supervisor
 import UnixSignals
 
 /// Runs the daemon of one project root in the foreground until SIGTERM, SIGINT or `daemon stop`.
@@ -54,6 +55,10 @@ public enum DaemonRunner {
         let (store, storeWarnings) = try StateStore.open(path: root.stateDatabase, logger: logger)
         let manager = InstanceManager(
             root: root, store: store, environment: environment, logger: logger, warnings: storeWarnings)
+        // A log left large by an earlier daemon is rotated before this one writes to it, then every 30 s.
+        let daemonLog = root.daemonLog
+        DaemonLog.rotateIfNeeded(daemonLog)
+        _ = LogRotator.shared.watch(every: DaemonLog.interval) { DaemonLog.rotateIfNeeded(daemonLog) }
         logger.info("daemon \(pid) starting for \(root.path)")
         await manager.recover()
         unlink(root.daemonSocket)

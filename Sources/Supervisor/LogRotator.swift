@@ -12,8 +12,7 @@ public final class LogRotator: @unchecked Sendable {
     public static let shared = LogRotator()
 
     private struct Registration {
-        var logs: InstanceLogs
-        var rotation: LogRotation
+        var check: @Sendable () -> Void
         var interval: Duration
     }
 
@@ -28,10 +27,16 @@ public final class LogRotator: @unchecked Sendable {
 
     /// Checks `logs` every `interval` (or more often) until `unwatch` with the returned id.
     public func watch(_ logs: InstanceLogs, rotation: LogRotation, every interval: Duration) -> UInt64 {
+        watch(every: interval) { _ = logs.rotateIfNeeded(rotation) }
+    }
+
+    /// Runs `check` (which rotates a log of its own when it has grown) every `interval` or more often, on the
+    /// rotation thread, until `unwatch` with the returned id.
+    public func watch(every interval: Duration, _ check: @escaping @Sendable () -> Void) -> UInt64 {
         condition.lock()
         defer { condition.unlock() }
         nextID += 1
-        registrations[nextID] = Registration(logs: logs, rotation: rotation, interval: interval)
+        registrations[nextID] = Registration(check: check, interval: interval)
         if thread == nil {
             let thread = Thread { [self] in run() }
             thread.name = "llama-orch log rotation"
@@ -65,7 +70,7 @@ public final class LogRotator: @unchecked Sendable {
             let due = Array(registrations.values)
             rotating = true
             condition.unlock()
-            for registration in due { registration.logs.rotateIfNeeded(registration.rotation) }
+            for registration in due { registration.check() }
             condition.lock()
             rotating = false
             condition.broadcast()

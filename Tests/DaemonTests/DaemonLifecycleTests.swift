@@ -61,6 +61,29 @@ import Testing
         #expect(down.status == 69)
     }
 
+    @Test func aDaemonLogGrownPastTenMiBIsRotatedAndTheDaemonWritesAFreshOne() async throws {
+        let harness = try DaemonHarness("daemon-log")
+        defer { harness.cleanUp() }
+        let log = harness.root + "/logs/daemon.log"
+        try FileManager.default.createDirectory(atPath: harness.root + "/logs", withIntermediateDirectories: true)
+        // What months of an earlier daemon left: a little over 10 MiB.
+        let old = String(repeating: "an old line of an earlier daemon\n", count: 330_000)
+        try old.write(toFile: log, atomically: false, encoding: .utf8)
+        try harness.ok(["daemon", "start"])
+        let pid = try #require(harness.daemonPID)
+        let rotated = try String(contentsOfFile: log + ".1", encoding: .utf8)
+        #expect(rotated.utf8.count == old.utf8.count)
+        #expect(rotated.hasPrefix("an old line"))
+        #expect(
+            try await DaemonHarness.eventually {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("daemon \(pid) starting")
+            })
+        let fresh = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(!fresh.contains("an old line"))
+        #expect(fresh.utf8.count < 64 << 10)
+        try harness.ok(["daemon", "stop"])
+    }
+
     @Test func sigtermDetachesAndTheNextDaemonReadopts() async throws {
         let harness = try DaemonHarness("daemon-term")
         defer { harness.cleanUp() }
