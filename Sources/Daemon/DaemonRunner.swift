@@ -58,7 +58,7 @@ public enum DaemonRunner {
         // A log left large by an earlier daemon is rotated before this one writes to it, then every 30 s.
         let daemonLog = root.daemonLog
         DaemonLog.rotateIfNeeded(daemonLog)
-        _ = LogRotator.shared.watch(every: DaemonLog.interval) { DaemonLog.rotateIfNeeded(daemonLog) }
+        _ = LogRotator.shared.watch(every: DaemonLog.interval) { _ in DaemonLog.rotateIfNeeded(daemonLog) }
         logger.info("daemon \(pid) starting for \(root.path)")
         await manager.recover()
         unlink(root.daemonSocket)

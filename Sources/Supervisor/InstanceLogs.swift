@@ -55,12 +55,14 @@ public struct InstanceLogs: Sendable, Equatable {
 
     /// Rotates each live log that has grown past `rotation.maxBytes`.
     ///
+    /// - Parameter cancelled: asked between chunks of a copy; once it says yes, the copy is dropped and the live
+    ///   log left as it is (a later rotation does it).
     /// - Returns: the logs that were rotated.
     @discardableResult
-    public func rotateIfNeeded(_ rotation: LogRotation) -> [String] {
+    public func rotateIfNeeded(_ rotation: LogRotation, cancelled: () -> Bool = { false }) -> [String] {
         [stdoutPath, stderrPath].filter { path in
-            guard let size = Self.size(of: path), size > rotation.maxBytes else { return false }
-            return Self.rotate(path, keep: rotation.keep)
+            guard !cancelled(), let size = Self.size(of: path), size > rotation.maxBytes else { return false }
+            return Self.rotate(path, keep: rotation.keep, cancelled: cancelled)
         }
     }
 
@@ -76,7 +78,7 @@ public struct InstanceLogs: Sendable, Equatable {
     }
 
     /// Shifts `.1`...`.keep-1` up by one, copies the live file to `.1`, truncates the live file.
-    static func rotate(_ path: String, keep: Int) -> Bool {
+    static func rotate(_ path: String, keep: Int, cancelled: () -> Bool = { false }) -> Bool {
         if keep > 0 {
             let manager = FileManager.default
             try? manager.removeItem(atPath: "\(path).\(keep)")
@@ -86,14 +88,14 @@ public struct InstanceLogs: Sendable, Equatable {
                     try? manager.moveItem(atPath: "\(path).\(index)", toPath: "\(path).\(index + 1)")
                 }
             }
-            guard copy(path, to: "\(path).1") else { return false }
+            guard copy(path, to: "\(path).1", cancelled: cancelled) else { return false }
         }
         return truncate(path, 0) == 0
     }
 
     /// Copies with plain reads and writes into a fresh file; the source is read up to its size when opened,
-    /// so a server that keeps writing can't make the copy run forever.
-    static func copy(_ source: String, to destination: String) -> Bool {
+    /// so a server that keeps writing can't make the copy run forever. A copy `cancelled` part way is removed.
+    static func copy(_ source: String, to destination: String, cancelled: () -> Bool = { false }) -> Bool {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { return false }
         defer { close(input) }
@@ -103,6 +105,10 @@ public struct InstanceLogs: Sendable, Equatable {
         var remaining = size(of: source) ?? 0
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while remaining > 0 {
+            if cancelled() {
+                unlink(destination)
+                return false
+            }
             let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, min($0.count, remaining)) }
             if count < 0, errno == EINTR { continue }
             if count <= 0 { break }

@@ -12,7 +12,7 @@ public final class LogRotator: @unchecked Sendable {
     public static let shared = LogRotator()
 
     private struct Registration {
-        var check: @Sendable () -> Void
+        var check: @Sendable (_ cancelled: () -> Bool) -> Void
         var interval: Duration
     }
 
@@ -20,19 +20,24 @@ public final class LogRotator: @unchecked Sendable {
     private var registrations: [UInt64: Registration] = [:]
     private var nextID: UInt64 = 0
     private var thread: Thread?
-    /// Set while a pass rotates (outside the lock), so that `unwatch` can wait for it to end.
-    private var rotating = false
+    /// The registration whose check runs now (outside the lock), so that `unwatch` can wait for it to end.
+    private var checking: UInt64?
 
     init() {}
 
     /// Checks `logs` every `interval` (or more often) until `unwatch` with the returned id.
     public func watch(_ logs: InstanceLogs, rotation: LogRotation, every interval: Duration) -> UInt64 {
-        watch(every: interval) { _ = logs.rotateIfNeeded(rotation) }
+        watch(every: interval) { cancelled in _ = logs.rotateIfNeeded(rotation, cancelled: cancelled) }
     }
 
     /// Runs `check` (which rotates a log of its own when it has grown) every `interval` or more often, on the
-    /// rotation thread, until `unwatch` with the returned id.
-    public func watch(every interval: Duration, _ check: @escaping @Sendable () -> Void) -> UInt64 {
+    /// rotation thread, until `unwatch` with the returned id. `check` is handed a function that says whether
+    /// `unwatch` has been called since it began: a long copy should stop then.
+    public func watch(
+        every interval: Duration, _ check: @escaping @Sendable (_ cancelled: () -> Bool) -> Void
+    )
+        -> UInt64
+    {
         condition.lock()
         defer { condition.unlock() }
         nextID += 1
@@ -48,12 +53,13 @@ public final class LogRotator: @unchecked Sendable {
         return nextID
     }
 
-    /// Stops checking the logs registered under `id`; returns once no pass is rotating, so nothing touches
-    /// those logs afterwards.
+    /// Stops checking the logs registered under `id`; returns once no check of them runs, so nothing touches
+    /// those logs afterwards. A rotation of them under way stops at its next chunk (64 KiB) rather than
+    /// finishing its copy, so this never waits long, and never for another registration's rotation.
     public func unwatch(_ id: UInt64) {
         condition.lock()
         registrations.removeValue(forKey: id)
-        while rotating { condition.wait() }
+        while checking == id { condition.wait() }
         condition.unlock()
     }
 
@@ -67,13 +73,16 @@ public final class LogRotator: @unchecked Sendable {
                 // Signalled: a new registration; recompute the interval before checking.
                 continue
             }
-            let due = Array(registrations.values)
-            rotating = true
-            condition.unlock()
-            for registration in due { registration.check() }
-            condition.lock()
-            rotating = false
-            condition.broadcast()
+            for id in registrations.keys.sorted() {
+                // Each one still registered when its turn comes; `unwatch` may run while the lock is free.
+                guard let registration = registrations[id] else { continue }
+                checking = id
+                condition.unlock()
+                registration.check { [self] in condition.withLock { registrations[id] == nil } }
+                condition.lock()
+                checking = nil
+                condition.broadcast()
+            }
         }
     }
 }

@@ -1,0 +1,83 @@
+import Foundation
+import TestSupport
+import Testing
+
+@testable import Supervisor
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `unwatch` never waits long: a check under way is told to stop, and another registration's check is not
+/// waited for.
+@Suite struct LogRotatorTests {
+    private final class Recorder: @unchecked Sendable {
+        private let lock = NSLock()
+        private var entries: [String] = []
+        func append(_ entry: String) { lock.withLock { entries.append(entry) } }
+        func contains(_ entry: String) -> Bool { lock.withLock { entries.contains(entry) } }
+    }
+
+    private static func eventually(_ condition: () -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return condition()
+    }
+
+    /// A check that runs until it is cancelled (at most 10 s).
+    private static func long(_ recorder: Recorder, _ name: String) -> @Sendable (() -> Bool) -> Void {
+        { cancelled in
+            recorder.append("\(name) started")
+            let start = ContinuousClock.now
+            while !cancelled() && ContinuousClock.now - start < .seconds(10) { usleep(1000) }
+            recorder.append(cancelled() ? "\(name) cancelled" : "\(name) ran out")
+        }
+    }
+
+    @Test func unwatchStopsTheCheckUnderWayAtOnce() async throws {
+        let rotator = LogRotator()
+        let recorder = Recorder()
+        let id = rotator.watch(every: .milliseconds(20), Self.long(recorder, "long"))
+        #expect(try await Self.eventually { recorder.contains("long started") })
+        let began = ContinuousClock.now
+        rotator.unwatch(id)
+        #expect(ContinuousClock.now - began < .seconds(1))
+        #expect(recorder.contains("long cancelled"))
+    }
+
+    @Test func unwatchDoesNotWaitForAnotherRegistrationsCheck() async throws {
+        let rotator = LogRotator()
+        let recorder = Recorder()
+        let long = rotator.watch(every: .milliseconds(20), Self.long(recorder, "long"))
+        let short = rotator.watch(every: .milliseconds(20)) { _ in recorder.append("short ran") }
+        #expect(try await Self.eventually { recorder.contains("long started") })
+        let began = ContinuousClock.now
+        rotator.unwatch(short)
+        #expect(ContinuousClock.now - began < .seconds(1))
+        #expect(!recorder.contains("long cancelled"))
+        rotator.unwatch(long)
+        #expect(recorder.contains("long cancelled"))
+        #expect(!recorder.contains("short ran"))
+    }
+
+    @Test func aCancelledCopyIsRemovedAndTheSourceLeftAsItIs() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let source = try folder.write("stdout.log", String(repeating: "a line of the server\n", count: 20_000))
+        var chunks = 0
+        let copied = InstanceLogs.copy(source, to: source + ".1") {
+            chunks += 1
+            return chunks > 2
+        }
+        #expect(!copied)
+        #expect(chunks == 3)
+        #expect(!FileManager.default.fileExists(atPath: source + ".1"))
+        #expect(InstanceLogs.size(of: source) == 20_000 * 21)
+        // Not cancelled: the whole file.
+        #expect(InstanceLogs.copy(source, to: source + ".1"))
+        #expect(InstanceLogs.size(of: source + ".1") == 20_000 * 21)
+    }
+}
