@@ -173,7 +173,7 @@ let package = Package(
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "ControlAPI", "Daemon", "OrchestratorCore", "StateStore", "TestSupport", "llama-orch",
+                "ControlAPI", "Daemon", "OrchestratorCore", "StateStore", "Supervisor", "TestSupport", "llama-orch",
                 "stub-llama-server", "make-tiny-model",
             ],
             swiftSettings: swiftSettings

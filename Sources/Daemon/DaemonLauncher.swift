@@ -1,7 +1,7 @@
-import CSupervisorShims
 import ControlAPI
 import Foundation
 import OrchestratorCore
+import Supervisor
 
 /// Starts a daemon in the background and finds the running one, for `daemon start` and for every command
 /// that needs one.
@@ -17,36 +17,16 @@ public enum DaemonLauncher {
         let executable =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let arguments = [executable, "daemon", "start", "--foreground", "--root", root.path]
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Default dispositions and an empty mask: the daemon must not inherit a blocked or ignored SIGTERM.
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(
-            &attributes,
-            Int16(csupervisor_spawn_setsid_flag() | Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF)))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, root.daemonLog, O_WRONLY | O_APPEND | O_CREAT, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        _ = csupervisor_file_actions_addclosefrom(&actions, 3)
-        // The daemon keeps no folder of the command that started it busy.
-        _ = csupervisor_file_actions_addchdir(&actions, root.path)
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-        guard result == 0 else {
-            throw .cannotStart("cannot run \(executable): \(String(cString: strerror(result)))")
+        // Its own session; it keeps no folder of the command that started it busy.
+        switch CleanSpawn.spawn(
+            arguments, stdin: .file("/dev/null", flags: O_RDONLY),
+            stdout: .file(root.daemonLog, flags: O_WRONLY | O_APPEND | O_CREAT, mode: 0o600), stderr: .descriptor(1),
+            newSession: true, closeOthers: true, workingDirectory: root.path)
+        {
+        case .success(let pid): return pid
+        case .failure(let error):
+            throw .cannotStart("cannot run \(executable): \(String(cString: strerror(error.code.rawValue)))")
         }
-        return pid
     }
 
     /// Waits until the daemon answers on the socket. A spawned `child` that exits early (another daemon won

@@ -36,41 +36,18 @@ public final class ServerProcess: Sendable {
         var environment = spec.environment
         environment[LaunchSpec.instanceMarker] = instance
         environment[LaunchSpec.runMarker] = runID
-        let argv = spec.argv.map { strdup($0) } + [nil]
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        let variables = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         // Everything else the daemon has open (the state store, sockets) stays out of the server; descriptors
         // are opened close-on-exec as well, where closefrom is missing.
-        _ = csupervisor_file_actions_addclosefrom(&actions, 3)
-        if let folder = spec.workingDirectory { _ = csupervisor_file_actions_addchdir(&actions, folder) }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Default dispositions and an empty mask: an ignored SIGTERM or a blocked signal of the daemon must not
-        // be inherited by the server.
-        var all = sigset_t()
-        sigfillset(&all)
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        let flags = Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | csupervisor_spawn_setsid_flag()
-        posix_spawnattr_setflags(&attributes, Int16(flags))
-
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard result == 0 else { throw .spawnFailed(executable: executable, errno: result) }
+        let pid: pid_t
+        switch CleanSpawn.spawn(
+            spec.argv, environment: variables, stdin: .file("/dev/null", flags: O_RDONLY),
+            stdout: .descriptor(stdout), stderr: .descriptor(stderr), newSession: true, closeOthers: true,
+            workingDirectory: spec.workingDirectory)
+        {
+        case .success(let spawned): pid = spawned
+        case .failure(let error): throw .spawnFailed(executable: executable, errno: error.code.rawValue)
+        }
         waitForExec(pid)
         let startTime = ProcFS.stat(pid)?.startTime ?? 0
         return ServerProcess(pid: pid, startTime: startTime, runID: runID)

@@ -1,6 +1,7 @@
 import ControlAPI
 import Foundation
 import OrchestratorCore
+import Supervisor
 import TestSupport
 import Testing
 
@@ -96,24 +97,8 @@ import Testing
 /// Starts a program with default signal dispositions and an empty signal mask (a test thread's mask would be
 /// inherited through Foundation's Process, and a blocked SIGTERM makes a stop wait out the grace period).
 func spawnDetached(_ argv: [String], environment: [String]) throws -> pid_t {
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    let arguments = argv.map { strdup($0) } + [nil]
-    let variables = environment.map { strdup($0) } + [nil]
-    defer {
-        arguments.forEach { free($0) }
-        variables.forEach { free($0) }
+    switch CleanSpawn.spawn(argv, environment: environment) {
+    case .success(let pid): return pid
+    case .failure(let error): throw error
     }
-    var pid: pid_t = 0
-    let result = posix_spawn(&pid, argv[0], nil, &attributes, arguments, variables)
-    try #require(result == 0, "posix_spawn \(argv[0]) failed: \(result)")
-    return pid
 }
