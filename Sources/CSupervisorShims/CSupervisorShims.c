@@ -2,6 +2,7 @@
 #include "CSupervisorShims.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <unistd.h>
 #if defined(__linux__)
@@ -56,4 +57,8 @@ int csupervisor_pidfd_open(int pid) {
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+int csupervisor_pipe_cloexec_nonblock(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC | O_NONBLOCK);
 }

@@ -29,21 +29,25 @@ enum DaemonLog {
     ) -> Bool {
         var live = stat()
         guard stat(path, &live) == 0, Int(live.st_size) > maxBytes else { return false }
-        func writesToLog(_ descriptor: Int32) -> Bool {
+        let file = (device: UInt64(live.st_dev), inode: UInt64(live.st_ino))
+        let writesToLog = { (descriptor: Int32) -> Bool in
             var output = stat()
-            return fstat(descriptor, &output) == 0 && output.st_dev == live.st_dev && output.st_ino == live.st_ino
+            return fstat(descriptor, &output) == 0 && UInt64(output.st_dev) == file.device
+                && UInt64(output.st_ino) == file.inode
         }
         guard let first = descriptors.first, writesToLog(first) else { return false }
         let redirected = descriptors.filter(writesToLog)
-        let manager = FileManager.default
-        try? manager.removeItem(atPath: "\(path).\(keep)")
-        for index in stride(from: keep - 1, through: 1, by: -1) where manager.fileExists(atPath: "\(path).\(index)") {
-            try? manager.moveItem(atPath: "\(path).\(index)", toPath: "\(path).\(index + 1)")
-        }
-        guard rename(path, "\(path).1") == 0 else { return false }
-        let fresh = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        // The new file first: if it can't be made, nothing is renamed and the daemon keeps its log.
+        let next = "\(path).new"
+        let fresh = open(next, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fresh >= 0 else { return false }
         defer { close(fresh) }
+        // rename(2) replaces what is there: `.keep` drops off, each older file moves up one.
+        for index in stride(from: keep - 1, through: 1, by: -1) { rename("\(path).\(index)", "\(path).\(index + 1)") }
+        guard keep > 0 ? rename(path, "\(path).1") == 0 : unlink(path) == 0, rename(next, path) == 0 else {
+            unlink(next)
+            return false
+        }
         for descriptor in redirected { dup2(fresh, descriptor) }
         return true
     }

@@ -59,8 +59,11 @@ final class CoalescingTimer: @unchecked Sendable {
                 sleepers[id] = Sleeper(deadline: deadline, latest: latest, continuation: continuation)
                 if !started {
                     started = true
-                    let thread = Thread { [self] in run() }
-                    thread.name = "llama-orch timers"
+                    // Named from inside: a name set before `start` never reaches the system thread on Linux.
+                    let thread = Thread { [self] in
+                        Thread.current.name = "orch timers"
+                        run()
+                    }
                     thread.start()
                 }
                 condition.signal()

@@ -28,11 +28,7 @@ final class ExitMonitor: @unchecked Sendable {
         guard own >= 0 else { return nil }
         close(own)
         var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { return nil }
-        for descriptor in ends {
-            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-        }
+        guard csupervisor_pipe_cloexec_nonblock(&ends) == 0 else { return nil }
         (wakeRead, wakeWrite) = (ends[0], ends[1])
     }
 
@@ -49,8 +45,11 @@ final class ExitMonitor: @unchecked Sendable {
         handlers[pidfd] = handler
         if !started {
             started = true
-            let thread = Thread { [self] in run() }
-            thread.name = "orch exits"
+            // Named from inside: a name set before `start` never reaches the system thread on Linux.
+            let thread = Thread { [self] in
+                Thread.current.name = "orch exits"
+                run()
+            }
             thread.start()
         }
         lock.unlock()
@@ -72,7 +71,11 @@ final class ExitMonitor: @unchecked Sendable {
                 entries.append(pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0))
             }
             lock.unlock()
-            guard poll(&entries, nfds_t(entries.count), -1) > 0 else { continue }
+            guard poll(&entries, nfds_t(entries.count), -1) > 0 else {
+                // EINTR; anything else (ENOMEM) is waited out rather than spun on.
+                if errno != EINTR { usleep(10_000) }
+                continue
+            }
             if entries[0].revents != 0 { while read(wakeRead, &buffer, buffer.count) > 0 {} }
             for entry in entries.dropFirst() where entry.revents != 0 {
                 lock.lock()

@@ -43,13 +43,17 @@ public final class LogRotator: @unchecked Sendable {
         nextID += 1
         registrations[nextID] = Registration(check: check, interval: interval)
         if thread == nil {
-            let thread = Thread { [self] in run() }
-            thread.name = "llama-orch log rotation"
+            // Named from inside: a name set before `start` never reaches the system thread on Linux.
+            let thread = Thread { [self] in
+                Thread.current.name = "orch logs"
+                run()
+            }
             thread.start()
             self.thread = thread
         }
-        // A shorter interval than the thread sleeps by now takes effect at once.
-        condition.signal()
+        // A shorter interval than the thread sleeps by now takes effect at once (broadcast: an `unwatch` may be
+        // waiting on the same condition).
+        condition.broadcast()
         return nextID
     }
 
@@ -65,14 +69,22 @@ public final class LogRotator: @unchecked Sendable {
 
     private func run() {
         condition.lock()
+        // When the next pass is due; a registration can bring it forward, never push it back (servers that
+        // restart more often than the interval must not keep every check from running).
+        var due: Date?
         while true {
-            while registrations.isEmpty { condition.wait() }
+            while registrations.isEmpty {
+                due = nil
+                condition.wait()
+            }
             let interval = registrations.values.map(\.interval).min() ?? .seconds(5)
             let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-            if condition.wait(until: Date(timeIntervalSinceNow: max(seconds, 0.001))) {
-                // Signalled: a new registration; recompute the interval before checking.
-                continue
-            }
+            let soonest = Date(timeIntervalSinceNow: max(seconds, 0.001))
+            let next = min(due ?? soonest, soonest)
+            due = next
+            // Signalled (a new registration) or woken early: look again at what is due.
+            if condition.wait(until: next) || Date() < next { continue }
+            due = nil
             for id in registrations.keys.sorted() {
                 // Each one still registered when its turn comes; `unwatch` may run while the lock is free.
                 guard let registration = registrations[id] else { continue }

@@ -1,4 +1,5 @@
 import CPlainHTTP
+import CSupervisorShims
 import Foundation
 import PlainHTTP
 
@@ -62,14 +63,12 @@ final class ProbeWaiter: @unchecked Sendable {
             lock.lock()
             if !started {
                 started = true
-                if pipe(&wake) == 0 {
-                    for descriptor in wake {
-                        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
-                        _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-                    }
+                _ = csupervisor_pipe_cloexec_nonblock(&wake)
+                // Named from inside: a name set before `start` never reaches the system thread on Linux.
+                let thread = Thread { [self] in
+                    Thread.current.name = "orch probes"
+                    run()
                 }
-                let thread = Thread { [self] in run() }
-                thread.name = "llama-orch probes"
                 thread.start()
             }
             waiting.append(Waiting(exchange: exchange, continuation: continuation))

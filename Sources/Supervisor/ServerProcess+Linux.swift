@@ -145,10 +145,10 @@ final class ExitWatcher: @unchecked Sendable {
         }
         // Without pidfds: the process's identity, looked at every 50 ms until it no longer matches.
         let thread = Thread { [self] in
+            Thread.current.name = "watch \(run.pid)"
             while ProcessIdentity.matches(run: run) { usleep(50_000) }
             finish(.unknown)
         }
-        thread.name = "orch watch \(run.pid)"
         thread.start()
     }
 
@@ -159,8 +159,10 @@ final class ExitWatcher: @unchecked Sendable {
             monitor.watch(pidfd) { [self] in finish(Self.reap(pid)) }
             return
         }
-        let thread = Thread { [self] in finish(Self.reap(pid)) }
-        thread.name = "orch reap \(pid)"
+        let thread = Thread { [self] in
+            Thread.current.name = "reap \(pid)"
+            finish(Self.reap(pid))
+        }
         thread.start()
     }
 

@@ -63,6 +63,28 @@ import Testing
         #expect(!recorder.contains("short ran"))
     }
 
+    @Test func registrationsComingAndGoingOftenDoNotKeepChecksFromRunning() async throws {
+        let rotator = LogRotator()
+        let runs = Counter()
+        let steady = rotator.watch(every: .milliseconds(50)) { _ in runs.increment() }
+        defer { rotator.unwatch(steady) }
+        // Servers restarting every 10 ms: each one registers its logs and takes them off.
+        let until = ContinuousClock.now + .milliseconds(600)
+        while ContinuousClock.now < until {
+            let id = rotator.watch(every: .seconds(5)) { _ in }
+            try await Task.sleep(for: .milliseconds(10))
+            rotator.unwatch(id)
+        }
+        #expect(runs.value >= 4, "the 50 ms check ran \(runs.value) times in 600 ms")
+    }
+
+    private final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var count = 0
+        func increment() { lock.withLock { count += 1 } }
+        var value: Int { lock.withLock { count } }
+    }
+
     @Test func aCancelledCopyIsRemovedAndTheSourceLeftAsItIs() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }

@@ -14,13 +14,11 @@ import Testing
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0
     }
 
-    @Test func manyHungServersTimeOutOnTimeWithoutAThreadEach() async throws {
-        // Accepts connections (the kernel's backlog) and never answers.
-        let listener = try LoopbackListener()
-        defer { listener.close() }
-        let checker = HTTPHealthChecker()
+    /// Forty probes of `port` at once, each with a 400 ms timeout: all fail with `failure` in their text, on
+    /// time, and without a thread each.
+    private func fortyProbesTimeOut(_ checker: any HealthChecker, port: Int, failure: String) async {
         let target = HealthCheckTarget(
-            host: "127.0.0.1", port: listener.port, pid: 0, path: "/health", timeout: .milliseconds(400))
+            host: "127.0.0.1", port: port, pid: 0, path: "/health", timeout: .milliseconds(400))
         let before = threadCount()
         let started = ContinuousClock.now
         let counter = ThreadCounter(threadCount)
@@ -37,9 +35,16 @@ import Testing
         let waited = ContinuousClock.now - started
         let failures = results.filter { if case .failed = $0 { true } else { false } }
         #expect(failures.count == 40)
-        #expect(failures.allSatisfy { "\($0)".contains("timed out") }, "\(failures.first.map { "\($0)" } ?? "")")
+        #expect(failures.allSatisfy { "\($0)".contains(failure) }, "\(failures.first.map { "\($0)" } ?? "")")
         #expect(waited >= .milliseconds(400) && waited < .seconds(3), "waited \(waited)")
         #expect(counter.value - before < 10, "\(counter.value - before) more threads while 40 probes waited")
+    }
+
+    @Test func manyHungServersTimeOutOnTimeWithoutAThreadEach() async throws {
+        // Accepts connections (the kernel's backlog) and never answers.
+        let listener = try LoopbackListener()
+        defer { listener.close() }
+        await fortyProbesTimeOut(HTTPHealthChecker(), port: listener.port, failure: "timed out")
     }
 
     @Test func tcpProbesOfAServerThatNeverAcceptsTimeOutWithoutAThreadEach() async throws {
@@ -61,28 +66,7 @@ import Testing
             }
         }
         try await Task.sleep(for: .milliseconds(50))
-        let checker = TCPHealthChecker()
-        let target = HealthCheckTarget(
-            host: "127.0.0.1", port: listener.port, pid: 0, path: "/health", timeout: .milliseconds(400))
-        let before = threadCount()
-        let started = ContinuousClock.now
-        let counter = ThreadCounter(threadCount)
-        let results = await withTaskGroup(of: HealthCheckResult.self) { group in
-            for _ in 0..<40 { group.addTask { await checker.check(target) } }
-            group.addTask {
-                try? await Task.sleep(for: .milliseconds(200))
-                counter.sample()
-                return .healthy
-            }
-            return await group.reduce(into: []) { $0.append($1) }
-        }
-        let waited = ContinuousClock.now - started
-        let failures = results.filter { if case .failed = $0 { true } else { false } }
-        #expect(failures.count == 40)
-        #expect(
-            failures.allSatisfy { "\($0)".contains("timed out connecting") }, "\(failures.first.map { "\($0)" } ?? "")")
-        #expect(waited >= .milliseconds(400) && waited < .seconds(3), "waited \(waited)")
-        #expect(counter.value - before < 10, "\(counter.value - before) more threads while 40 probes waited")
+        await fortyProbesTimeOut(TCPHealthChecker(), port: listener.port, failure: "timed out connecting")
     }
 }
 

@@ -23,4 +23,7 @@ int csupervisor_limit_malloc_arenas(int count);
 /// -1 with errno set when there is none (ENOSYS before Linux 5.3, ESRCH when the process is gone).
 int csupervisor_pidfd_open(int pid);
 
+/// pipe2(fds, O_CLOEXEC | O_NONBLOCK): a pipe no spawned process inherits, even where closefrom is missing.
+int csupervisor_pipe_cloexec_nonblock(int fds[2]);
+
 #endif
