@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import OrchestratorCore
+import PlainHTTP
 import ServiceLifecycle
 
 /// The daemon's HTTP API on a unix socket (`state/daemon.sock`), JSON in and out.
@@ -30,7 +31,8 @@ public enum ControlServer {
     ) throws -> any Service {
         let responder = router(handler).buildResponder()
         return try HTTPServerBuilder.http1().buildServer(
-            configuration: ServerConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "llama-orch"),
+            configuration: ServerConfiguration(
+                address: .unixDomainSocket(path: PlainHTTP.reachableUnixPath(socketPath)), serverName: "llama-orch"),
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger,
             responder: { request, writer, channel in
                 let context = BasicRequestContext(source: .init(channel: channel, logger: logger))

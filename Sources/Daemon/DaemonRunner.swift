@@ -29,12 +29,6 @@ public enum DaemonRunner {
         } catch {
             throw DaemonError.cannotStart("cannot create \(root.stateDirectory): \(error.localizedDescription)")
         }
-        // sockaddr_un holds 108 bytes with the terminating zero.
-        guard root.daemonSocket.utf8.count < 108 else {
-            throw DaemonError.cannotStart(
-                "the socket path \(root.daemonSocket) is longer than the 107 bytes a unix socket allows; use a shorter root"
-            )
-        }
         let lock = open(root.daemonLockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lock >= 0 else {
             throw DaemonError.cannotStart("cannot open \(root.daemonLockFile): \(String(cString: strerror(errno)))")

@@ -1,4 +1,5 @@
 import CPlainHTTP
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -243,6 +244,28 @@ public enum PlainHTTP {
 
     // MARK: Connecting
 
+    /// The longest path a unix socket address holds (`sun_path` is 108 bytes with the terminating zero).
+    public static let unixPathLimit = 107
+
+    /// `path` itself when a unix socket address can hold it; for a longer one, the same socket reached through
+    /// its folder's descriptor (`/proc/self/fd/N/name`), which binds and connects the same. The folder stays
+    /// open for the life of the process, one descriptor per folder. `path` itself when its folder can't be
+    /// opened (the bind or connect then fails with the error to report).
+    public static func reachableUnixPath(_ path: String) -> String {
+        guard path.utf8.count > unixPathLimit, let slash = path.lastIndex(of: "/") else { return path }
+        let folder = String(path[..<slash])
+        let name = path[path.index(after: slash)...]
+        return folders.withLock { table in
+            if let descriptor = table[folder] { return "/proc/self/fd/\(descriptor)/\(name)" }
+            let descriptor = open(folder.isEmpty ? "/" : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard descriptor >= 0 else { return path }
+            table[folder] = descriptor
+            return "/proc/self/fd/\(descriptor)/\(name)"
+        }
+    }
+
+    private static let folders = Mutex<[String: Int32]>([:])
+
     /// A non-blocking, close-on-exec socket with its connect started, and whether the connect is done already.
     static func startConnect(_ endpoint: Endpoint) -> Result<(Int32, Bool), PlainHTTPFailure> {
         switch endpoint {
@@ -265,7 +288,7 @@ public enum PlainHTTP {
         case .unix(let path):
             var socketAddress = sockaddr_un()
             socketAddress.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8CString)
+            let bytes = Array(reachableUnixPath(path).utf8CString)
             guard bytes.count <= MemoryLayout.size(ofValue: socketAddress.sun_path) else {
                 return .failure(.badAddress(path))
             }

@@ -84,6 +84,24 @@ import Testing
         try harness.ok(["daemon", "stop"])
     }
 
+    @Test func aRootTooDeepForAUnixSocketPathStillGetsItsDaemon() async throws {
+        // state/daemon.sock under this root is longer than the 107 bytes a unix socket address holds.
+        let harness = try DaemonHarness(String(repeating: "a-deep-folder-", count: 7))
+        defer { harness.cleanUp() }
+        let socket = harness.root + "/state/daemon.sock"
+        try #require(socket.utf8.count > 107, "\(socket.utf8.count) bytes")
+        let port = try LlamaServerProbe.freePort()
+        try harness.stubInstance("alpha", port: port)
+        let up = try harness.ok(["up", "alpha", "--wait", "--timeout", "30"])
+        #expect(up.stdout.contains("alpha: healthy after"), "\(up.stdout)")
+        var info = stat()
+        #expect(stat(socket, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK)
+        #expect(try harness.ps().first { $0.name == "alpha" }?.state == "healthy")
+        try harness.ok(["down", "alpha"])
+        try harness.ok(["daemon", "stop"])
+        #expect(!FileManager.default.fileExists(atPath: socket))
+    }
+
     @Test func sigtermDetachesAndTheNextDaemonReadopts() async throws {
         let harness = try DaemonHarness("daemon-term")
         defer { harness.cleanUp() }

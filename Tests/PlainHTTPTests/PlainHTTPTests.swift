@@ -12,6 +12,26 @@ import Testing
 @Suite struct PlainHTTPTests {
     private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
+    @Test func aUnixPathTooLongForAnAddressIsReachedThroughItsFolder() throws {
+        #expect(PlainHTTP.reachableUnixPath("/tmp/short.sock") == "/tmp/short.sock")
+        let folder = NSTemporaryDirectory() + String(repeating: "long-folder-name-", count: 7)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let reached = PlainHTTP.reachableUnixPath(folder + "/daemon.sock")
+        #expect(reached.hasPrefix("/proc/self/fd/") && reached.hasSuffix("/daemon.sock"), "\(reached)")
+        #expect(reached.utf8.count <= PlainHTTP.unixPathLimit)
+        // The same folder: the same descriptor.
+        #expect(
+            PlainHTTP.reachableUnixPath(folder + "/other.sock")
+                == reached.replacingOccurrences(of: "daemon", with: "other"))
+        // A folder that doesn't exist: the path as it is, for the connect to fail on.
+        let missing = folder + "/missing/daemon.sock"
+        #expect(PlainHTTP.reachableUnixPath(missing) == missing)
+        #expect(
+            PlainHTTP.exchange(.unix(path: missing), method: "GET", path: "/", timeout: .seconds(1))
+                == .failure(.badAddress(missing)))
+    }
+
     @Test func contentLengthBodyIsCompleteOnceAllOfItArrived() {
         let whole = bytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A:  b \r\n\r\nhello")
         #expect(
