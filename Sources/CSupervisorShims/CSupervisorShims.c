@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <spawn.h>
 #include <unistd.h>
 #if defined(__linux__)
@@ -61,4 +62,14 @@ int csupervisor_pidfd_open(int pid) {
 
 int csupervisor_pipe_cloexec_nonblock(int fds[2]) {
     return pipe2(fds, O_CLOEXEC | O_NONBLOCK);
+}
+
+int csupervisor_file_identity(const char *path, int fd, unsigned long long *device, unsigned long long *inode,
+                              long long *size) {
+    struct stat info;
+    if ((path ? stat(path, &info) : fstat(fd, &info)) != 0) return -1;
+    *device = (unsigned long long)info.st_dev;
+    *inode = (unsigned long long)info.st_ino;
+    *size = (long long)info.st_size;
+    return 0;
 }

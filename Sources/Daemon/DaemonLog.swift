@@ -1,9 +1,6 @@
+import CSupervisorShims
 import Foundation
 import Supervisor
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// `logs/daemon.log`, where a daemon started in the background writes (its standard output and error): rotated
 /// by size, so a daemon that runs for months doesn't fill the disk.
@@ -27,13 +24,10 @@ enum DaemonLog {
         _ path: String, maxBytes: Int = maxBytes, keep: Int = keep,
         descriptors: [Int32] = [STDERR_FILENO, STDOUT_FILENO]
     ) -> Bool {
-        var live = stat()
-        guard stat(path, &live) == 0, Int(live.st_size) > maxBytes else { return false }
-        let file = (device: UInt64(live.st_dev), inode: UInt64(live.st_ino))
+        guard let file = identity(of: path), file.size > maxBytes else { return false }
         let writesToLog = { (descriptor: Int32) -> Bool in
-            var output = stat()
-            return fstat(descriptor, &output) == 0 && UInt64(output.st_dev) == file.device
-                && UInt64(output.st_ino) == file.inode
+            guard let output = identity(of: descriptor) else { return false }
+            return output.device == file.device && output.inode == file.inode
         }
         guard let first = descriptors.first, writesToLog(first) else { return false }
         let redirected = descriptors.filter(writesToLog)
@@ -50,5 +44,32 @@ enum DaemonLog {
         }
         for descriptor in redirected { dup2(fresh, descriptor) }
         return true
+    }
+
+    private struct Identity {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int
+    }
+
+    private static func identity(of path: String) -> Identity? {
+        identity(path, -1)
+    }
+
+    private static func identity(of descriptor: Int32) -> Identity? {
+        identity(nil, descriptor)
+    }
+
+    private static func identity(_ path: String?, _ descriptor: Int32) -> Identity? {
+        var device: UInt64 = 0
+        var inode: UInt64 = 0
+        var size: Int64 = 0
+        let result =
+            if let path {
+                csupervisor_file_identity(path, -1, &device, &inode, &size)
+            } else {
+                csupervisor_file_identity(nil, descriptor, &device, &inode, &size)
+            }
+        return result == 0 ? Identity(device: device, inode: inode, size: Int(size)) : nil
     }
 }

@@ -26,4 +26,8 @@ int csupervisor_pidfd_open(int pid);
 /// pipe2(fds, O_CLOEXEC | O_NONBLOCK): a pipe no spawned process inherits, even where closefrom is missing.
 int csupervisor_pipe_cloexec_nonblock(int fds[2]);
 
+/// fstat(fd) when `path` is NULL, else stat(path): device, inode and size; 0 on success, -1 with errno set.
+int csupervisor_file_identity(const char *path, int fd, unsigned long long *device, unsigned long long *inode,
+                              long long *size);
+
 #endif
