@@ -363,20 +363,27 @@ public enum PlainHTTP {
         guard let headerEnd = find([13, 10, 13, 10], in: bytes, from: 0) else {
             return closed && !bytes.isEmpty ? .invalid : .incomplete
         }
-        let head = String(decoding: bytes[0..<headerEnd], as: UTF8.self)
-        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
-        guard !lines.isEmpty else { return .invalid }
-        let statusLine = lines.removeFirst().split(separator: " ", maxSplits: 2)
-        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/"), let status = Int(statusLine[1]) else {
-            return .invalid
-        }
+        // Byte by byte: a probe parses a response every few seconds for every instance.
+        var status: Int?
         var headers: [String: String] = [:]
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
-            headers[name] = String(value.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+        var start = 0
+        while start <= headerEnd {
+            var end = start
+            while end < headerEnd && !(bytes[end] == 13 && bytes[end + 1] == 10) { end += 1 }
+            if status == nil {
+                guard let code = statusCode(bytes[start..<end]) else { return .invalid }
+                status = code
+            } else if let colon = bytes[start..<end].firstIndex(of: UInt8(ascii: ":")) {
+                var valueStart = colon + 1
+                var valueEnd = end
+                while valueStart < valueEnd && (bytes[valueStart] == 32 || bytes[valueStart] == 9) { valueStart += 1 }
+                while valueEnd > valueStart && (bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9) { valueEnd -= 1 }
+                headers[String(decoding: bytes[start..<colon], as: UTF8.self).lowercased()] = String(
+                    decoding: bytes[valueStart..<valueEnd], as: UTF8.self)
+            }
+            start = end + 2
         }
+        guard let status else { return .invalid }
         let bodyStart = headerEnd + 4
         if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
             switch dechunk(bytes, from: bodyStart) {
@@ -395,6 +402,14 @@ public enum PlainHTTP {
             return .complete(Response(status: status, headers: headers, body: Array(bytes[bodyStart...])))
         }
         return .incomplete
+    }
+
+    /// The code of a status line (`HTTP/1.1 200 OK`), or `nil` when it isn't one.
+    private static func statusCode(_ line: ArraySlice<UInt8>) -> Int? {
+        guard line.starts(with: "HTTP/".utf8), let space = line.firstIndex(of: 32) else { return nil }
+        let digits = line[(space + 1)...].prefix { $0 != 32 }
+        guard !digits.isEmpty, digits.count <= 3, digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
+        return digits.reduce(0) { $0 * 10 + Int($1 - 48) }
     }
 
     /// The body of a chunked response, or `nil` until its last chunk has arrived.

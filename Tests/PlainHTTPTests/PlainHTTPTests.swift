@@ -32,6 +32,17 @@ import Testing
                 == .failure(.badAddress(missing)))
     }
 
+    @Test func statusLinesAndHeaderFieldsAreReadByteByByte() {
+        #expect(
+            PlainHTTP.parse(
+                bytes("HTTP/1.0 503\r\nRETRY-After:\t 2\t\r\nX-Empty:\r\nno colon here\r\n\r\n"), closed: true)
+                == .complete(.init(status: 503, headers: ["retry-after": "2", "x-empty": ""], body: [])))
+        #expect(PlainHTTP.parse(bytes("HTTP/1.1 200 OK\r\n\r\n"), closed: true) == .complete(.init(status: 200)))
+        for line in ["HTTP/1.1 abc OK", "FOO 200 OK", "HTTP/1.1", "HTTP/1.1  200", "HTTP/1.1 2000 Big", ""] {
+            #expect(PlainHTTP.parse(bytes("\(line)\r\nContent-Length: 0\r\n\r\n")) == .invalid, "\(line)")
+        }
+    }
+
     @Test func contentLengthBodyIsCompleteOnceAllOfItArrived() {
         let whole = bytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A:  b \r\n\r\nhello")
         #expect(
