@@ -33,6 +33,23 @@ public struct ControlClient: Sendable {
         try await send("GET", all ? "/v1/instances?all=1" : "/v1/instances")
     }
 
+    /// `GET /v1/instances[?all=1]` as the daemon wrote it: `[InstanceStatus]` in `JSONEncoder.control`'s form,
+    /// for a caller that prints it (`ps --json`) rather than decoding it to encode it again. Waits on the
+    /// calling thread: for a synchronous command (no thread of the concurrency runtime started for one
+    /// question).
+    public func instancesJSONBlocking(all: Bool) throws(ControlError) -> [UInt8] {
+        try body(
+            of: PlainHTTP.exchange(
+                .unix(path: socketPath), method: "GET", path: Self.instancesPath(all), timeout: timeout))
+    }
+
+    /// `GET /v1/instances[?all=1]`, waiting on the calling thread (see `instancesJSONBlocking`).
+    public func instancesBlocking(all: Bool) throws(ControlError) -> [InstanceStatus] {
+        try decode(try instancesJSONBlocking(all: all))
+    }
+
+    private static func instancesPath(_ all: Bool) -> String { all ? "/v1/instances?all=1" : "/v1/instances" }
+
     /// `GET /v1/instances/<name>`.
     public func instance(named name: String) async throws(ControlError) -> InstanceStatus {
         let escaped = name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name
@@ -65,6 +82,21 @@ public struct ControlClient: Sendable {
     private func send<Answer: Decodable>(
         _ method: String, _ path: String, body: (some Encodable)? = String?.none
     ) async throws(ControlError) -> Answer {
+        try decode(try await answer(method, path, body: body))
+    }
+
+    private func decode<Answer: Decodable>(_ body: [UInt8]) throws(ControlError) -> Answer {
+        do {
+            return try JSONDecoder.control.decode(Answer.self, from: Data(body))
+        } catch {
+            throw .unreachable(socketPath, reason: "unexpected answer: \(error)")
+        }
+    }
+
+    /// The body of a 200 answer; an error answer is thrown.
+    private func answer(
+        _ method: String, _ path: String, body: (some Encodable)? = String?.none
+    ) async throws(ControlError) -> [UInt8] {
         var encoded: [UInt8]?
         if let body {
             do {
@@ -81,7 +113,11 @@ public struct ControlClient: Sendable {
                 headers: payload == nil ? [] : [("Content-Type", "application/json")], body: payload,
                 timeout: timeout)
         }
-        let answer = waitsInline ? exchange() : await Self.offThread(exchange)
+        return try self.body(of: waitsInline ? exchange() : await Self.offThread(exchange))
+    }
+
+    /// The body of a 200 answer; a failed exchange or an error answer is thrown.
+    private func body(of answer: Result<PlainHTTP.Response, PlainHTTPFailure>) throws(ControlError) -> [UInt8] {
         let response: PlainHTTP.Response
         switch answer {
         case .success(let received): response = received
@@ -90,18 +126,13 @@ public struct ControlClient: Sendable {
         case .failure(let failure):
             throw .unreachable(socketPath, reason: failure.description)
         }
-        let data = Data(response.body)
         guard response.status == 200 else {
-            if let error = try? JSONDecoder.control.decode(ErrorBody.self, from: data) {
+            if let error = try? JSONDecoder.control.decode(ErrorBody.self, from: Data(response.body)) {
                 throw .refused(error)
             }
             throw .refused(ErrorBody(message: "HTTP \(response.status): \(response.text)", exitCode: 1))
         }
-        do {
-            return try JSONDecoder.control.decode(Answer.self, from: data)
-        } catch {
-            throw .unreachable(socketPath, reason: "unexpected answer: \(error)")
-        }
+        return response.body
     }
 
     private static func offThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {

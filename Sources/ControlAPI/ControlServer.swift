@@ -66,7 +66,7 @@ public enum ControlServer {
         }
         router.get("/v1/instances") { request, _ in
             let all = ["1", "true", "yes"].contains(request.uri.queryParameters.get("all") ?? "")
-            return json(await handler.instances(all: all))
+            return json(bytes: InstanceStatus.controlJSON(await handler.instances(all: all)))
         }
         router.get("/v1/instances/:name") { _, context in
             let name = context.parameters.get("name") ?? ""
@@ -124,18 +124,23 @@ public enum ControlServer {
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONEncoder.control.encode(value)) ?? Data("{}".utf8)
-        return Response(
+        json(bytes: Array((try? JSONEncoder.control.encode(value)) ?? Data("{}".utf8)), status: status)
+    }
+
+    static func json(bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(
             status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
 
 extension JSONEncoder {
-    /// The control API's encoding: sorted keys (snake_case by the types' coding keys), slashes unescaped.
-    static var control: JSONEncoder {
+    /// The control API's encoding, which is also every `--json` output's: pretty-printed, sorted keys
+    /// (snake_case by the types' coding keys), slashes unescaped. The same, so the CLI can print an answer as
+    /// it came.
+    public static var control: JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return encoder
     }
 }

@@ -18,6 +18,34 @@ enum DaemonConnection {
         return client
     }
 
+    /// `client` for a synchronous command: nothing of the concurrency runtime starts unless a daemon has to
+    /// be started first (then the calling thread waits for that).
+    static func blockingClient(_ root: ProjectRoot, timeout: Duration = .seconds(600)) throws -> ControlClient {
+        let client = ControlClient(socketPath: root.daemonSocket, timeout: timeout, waitsInline: true)
+        if client.socketAccepts() { return client }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                _ = try await Self.client(root, timeout: timeout)
+                outcome.set(.success(()))
+            } catch {
+                outcome.set(.failure(error))
+            }
+            done.signal()
+        }
+        done.wait()
+        try outcome.get()
+        return client
+    }
+
+    private final class Outcome: @unchecked Sendable {
+        private let lock = NSLock()
+        private var result: Result<Void, any Error> = .success(())
+        func set(_ value: Result<Void, any Error>) { lock.withLock { result = value } }
+        func get() throws { try lock.withLock { result }.get() }
+    }
+
     /// Prints each outcome (failures on standard error) and ends with the first failure's exit code.
     static func report(_ response: InstancesResponse) throws {
         var failure: Int32?

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlAPI
 import Foundation
 import OrchestratorCore
 
@@ -29,11 +30,13 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
-/// JSON as every `--json` output writes it: sorted keys, pretty-printed, one document.
+/// JSON as every `--json` output writes it (`JSONEncoder.control`, the daemon's too): sorted keys,
+/// pretty-printed, one document.
 func printJSON(_ value: some Encodable) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    let data = try encoder.encode(value)
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
+    printJSON(bytes: Array(try JSONEncoder.control.encode(value)))
+}
+
+/// A JSON document already in `JSONEncoder.control`'s form (a daemon's answer), as `printJSON` prints it.
+func printJSON(bytes: [UInt8]) {
+    FileHandle.standardOutput.write(Data(bytes + [10]))
 }

@@ -3,8 +3,9 @@ import ControlAPI
 import Foundation
 import OrchestratorCore
 
-/// `llama-orch ps`: the instances the daemon supervises.
-struct PsCommand: AsyncParsableCommand {
+/// `llama-orch ps`: the instances the daemon supervises. Synchronous: the most frequent question asks and
+/// prints from the main thread, without starting the concurrency runtime's threads.
+struct PsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ps",
         abstract: "List the supervised instances (-a: every instance under instances/).")
@@ -17,11 +18,12 @@ struct PsCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    func run() async throws {
+    func run() throws {
         let root = try global.projectRoot()
-        let client = try await DaemonConnection.client(root)
-        let list = try await client.instances(all: all)
-        if json { return try printJSON(list) }
+        let client = try DaemonConnection.blockingClient(root)
+        // The daemon's answer is already what --json prints: nothing to decode and encode again.
+        if json { return printJSON(bytes: try client.instancesJSONBlocking(all: all)) }
+        let list = try client.instancesBlocking(all: all)
         let now = Date().timeIntervalSince1970
         let rows = list.map { status -> [String] in
             let placed = [status.backend, status.devices].compactMap { $0 }.joined(separator: ":")

@@ -28,6 +28,11 @@ import Testing
         #expect(try await LlamaServerProbe.healthStatus(port: port) == 200)
         let table = try harness.ok(["ps"]).stdout
         #expect(table.contains("alpha") && table.contains("cpu:host") && table.contains("dense.gguf"), "\(table)")
+        // `ps --json` prints the daemon's answer as it came: exactly what encoding it again would print.
+        let raw = try harness.ok(["ps", "--json"]).stdout
+        let decoded = try JSONDecoder.snakeCase.decode([InstanceStatus].self, from: Data(raw.utf8))
+        #expect(decoded.map(\.name) == ["alpha"])
+        #expect(String(decoding: try JSONEncoder.control.encode(decoded), as: UTF8.self) + "\n" == raw)
         let health = try harness.cli(["health", "alpha"])
         #expect(health.status == 0 && health.stdout.contains("alpha: healthy"), "\(health.stdout)")
         let logs = try harness.ok(["logs", "alpha", "-n", "2"]).stdout
