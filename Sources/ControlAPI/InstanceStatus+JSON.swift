@@ -22,8 +22,8 @@ extension InstanceStatus {
             out.field("port", status.port.map { "\($0)" })
             out.field("reason", status.reason.map(JSONText.string))
             out.field("restarts", "\(status.restarts)")
-            out.field("since", status.since.map(JSONText.number))
-            out.field("started_at", status.startedAt.map(JSONText.number))
+            out.field("since", status.since.flatMap(JSONText.number))
+            out.field("started_at", status.startedAt.flatMap(JSONText.number))
             out.field("state", JSONText.string(status.state))
             out.append("\n  }")
         }
@@ -70,8 +70,10 @@ private struct JSONText {
         return out + "\""
     }
 
-    /// A number as the encoder writes a Double: its shortest description, without a trailing `.0`.
-    static func number(_ value: Double) -> String {
+    /// A number as the encoder writes a Double: its shortest description, without a trailing `.0`. `nil` (the
+    /// field left out) for NaN and infinities, which JSON can't hold (the encoder would refuse the whole list).
+    static func number(_ value: Double) -> String? {
+        guard value.isFinite else { return nil }
         let text = value.description
         return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
     }

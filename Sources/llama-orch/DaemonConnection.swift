@@ -25,7 +25,8 @@ enum DaemonConnection {
         if client.socketAccepts() { return client }
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
-        Task {
+        // Detached: on the global executor whatever the caller's isolation, so the wait below can't block it.
+        Task.detached {
             do {
                 _ = try await Self.client(root, timeout: timeout)
                 outcome.set(.success(()))

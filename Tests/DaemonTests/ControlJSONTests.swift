@@ -14,7 +14,19 @@ import Testing
         0, -0.0, 1, 0.1, 1_796_056_537, 1_796_056_537.123456, 1_796_056_537.5, 1e16, 1e-7, 123_456_789_012.25,
     ]
 
-    private static func status(_ random: inout SystemRandomNumberGenerator) -> InstanceStatus {
+    /// SplitMix64: the same lists on every run, so a failure can be reproduced.
+    private struct Seeded: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    private static func status(_ random: inout Seeded) -> InstanceStatus {
         func text() -> String { texts.randomElement(using: &random)! }
         func maybe<T>(_ value: @autoclosure () -> T) -> T? { Bool.random(using: &random) ? value() : nil }
         return InstanceStatus(
@@ -28,8 +40,15 @@ import Testing
     }
 
     @Test func theHandWrittenAnswerIsWhatTheEncoderWrites() throws {
-        var random = SystemRandomNumberGenerator()
+        var random = Seeded(state: 2026)
         #expect(InstanceStatus.controlJSON([]) == Array(try JSONEncoder.control.encode([InstanceStatus]())))
+        // Every text in every string field and every number in both number fields, once each.
+        let fixed = zip(Self.texts, Self.numbers + Self.numbers).map { text, number in
+            InstanceStatus(
+                name: text, state: text, desiredState: text, health: text, pid: 1, port: 8080, backend: text,
+                devices: text, model: text, startedAt: number, restarts: 3, reason: text, since: -number)
+        }
+        #expect(InstanceStatus.controlJSON(fixed) == Array(try JSONEncoder.control.encode(fixed)))
         for count in [1, 2, 7, 100] {
             for _ in 0..<20 {
                 let list = (0..<count).map { _ in Self.status(&random) }
@@ -41,5 +60,15 @@ import Testing
                 #expect(try JSONDecoder().decode([InstanceStatus].self, from: Data(written)) == list)
             }
         }
+    }
+
+    @Test func aNumberJSONCannotHoldIsLeftOutNotWrittenAsNan() throws {
+        let odd = InstanceStatus(
+            name: "odd", state: "healthy", desiredState: "running", health: "healthy", startedAt: .nan,
+            restarts: 0, since: .infinity)
+        let written = InstanceStatus.controlJSON([odd])
+        let decoded = try JSONDecoder().decode([InstanceStatus].self, from: Data(written))
+        #expect(decoded.first?.startedAt == nil && decoded.first?.since == nil)
+        #expect(decoded.first?.name == "odd")
     }
 }
