@@ -1,5 +1,6 @@
 import ControlAPI
 import Foundation
+import TestSupport
 import Testing
 
 /// `InstanceStatus.controlJSON` writes the bytes `JSONEncoder.control` would: `ps --json` prints the daemon's
@@ -14,19 +15,7 @@ import Testing
         0, -0.0, 1, 0.1, 1_796_056_537, 1_796_056_537.123456, 1_796_056_537.5, 1e16, 1e-7, 123_456_789_012.25,
     ]
 
-    /// SplitMix64: the same lists on every run, so a failure can be reproduced.
-    private struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    private static func status(_ random: inout Seeded) -> InstanceStatus {
+    private static func status(_ random: inout SplitMix64) -> InstanceStatus {
         func text() -> String { texts.randomElement(using: &random)! }
         func maybe<T>(_ value: @autoclosure () -> T) -> T? { Bool.random(using: &random) ? value() : nil }
         return InstanceStatus(
@@ -40,7 +29,8 @@ import Testing
     }
 
     @Test func theHandWrittenAnswerIsWhatTheEncoderWrites() throws {
-        var random = Seeded(state: 2026)
+        // Seeded: the same lists on every run, so a failure can be reproduced.
+        var random = SplitMix64(seed: 2026)
         #expect(InstanceStatus.controlJSON([]) == Array(try JSONEncoder.control.encode([InstanceStatus]())))
         // Every text in every string field and every number in both number fields, once each.
         let fixed = zip(Self.texts, Self.numbers + Self.numbers).map { text, number in

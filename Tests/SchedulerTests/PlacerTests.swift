@@ -1,5 +1,6 @@
 import OrchestratorCore
 import Scheduler
+import TestSupport
 import Testing
 
 let mib: UInt64 = 1 << 20
@@ -155,20 +156,9 @@ func demand(
 
 /// Properties over random inventories and models.
 @Suite struct PlacementPropertyTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test(arguments: 0..<300)
     func placementsRespectMemoryCoverEveryLayerAndAreDeterministic(seed: Int) throws {
-        var random = SplitMix(state: UInt64(seed) &* 7919)
+        var random = SplitMix64(seed: UInt64(seed) &* 7919)
         var devices: [Device] = (0..<Int.random(in: 0...4, using: &random)).map { index in
             let total = UInt64.random(in: 1024...49152, using: &random)
             let kinds: [DeviceKind] = [.discrete, .discrete, .integrated, .cpu]
