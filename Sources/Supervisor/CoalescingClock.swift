@@ -59,12 +59,7 @@ final class CoalescingTimer: @unchecked Sendable {
                 sleepers[id] = Sleeper(deadline: deadline, latest: latest, continuation: continuation)
                 if !started {
                     started = true
-                    // Named from inside: a name set before `start` never reaches the system thread on Linux.
-                    let thread = Thread { [self] in
-                        Thread.current.name = "orch timers"
-                        run()
-                    }
-                    thread.start()
+                    Thread.start(named: "orch timers") { [self] in run() }
                 }
                 condition.signal()
             }

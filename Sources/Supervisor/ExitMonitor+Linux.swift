@@ -45,12 +45,7 @@ final class ExitMonitor: @unchecked Sendable {
         handlers[pidfd] = handler
         if !started {
             started = true
-            // Named from inside: a name set before `start` never reaches the system thread on Linux.
-            let thread = Thread { [self] in
-                Thread.current.name = "orch exits"
-                run()
-            }
-            thread.start()
+            Thread.start(named: "orch exits") { [self] in run() }
         }
         lock.unlock()
         var byte: UInt8 = 1

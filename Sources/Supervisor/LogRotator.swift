@@ -19,7 +19,7 @@ public final class LogRotator: @unchecked Sendable {
     private let condition = NSCondition()
     private var registrations: [UInt64: Registration] = [:]
     private var nextID: UInt64 = 0
-    private var thread: Thread?
+    private var started = false
     /// The registration whose check runs now (outside the lock), so that `unwatch` can wait for it to end.
     private var checking: UInt64?
 
@@ -42,14 +42,9 @@ public final class LogRotator: @unchecked Sendable {
         defer { condition.unlock() }
         nextID += 1
         registrations[nextID] = Registration(check: check, interval: interval)
-        if thread == nil {
-            // Named from inside: a name set before `start` never reaches the system thread on Linux.
-            let thread = Thread { [self] in
-                Thread.current.name = "orch logs"
-                run()
-            }
-            thread.start()
-            self.thread = thread
+        if !started {
+            started = true
+            Thread.start(named: "orch logs") { [self] in run() }
         }
         // A shorter interval than the thread sleeps by now takes effect at once (broadcast: an `unwatch` may be
         // waiting on the same condition).

@@ -64,12 +64,7 @@ final class ProbeWaiter: @unchecked Sendable {
             if !started {
                 started = true
                 _ = csupervisor_pipe_cloexec_nonblock(&wake)
-                // Named from inside: a name set before `start` never reaches the system thread on Linux.
-                let thread = Thread { [self] in
-                    Thread.current.name = "orch probes"
-                    run()
-                }
-                thread.start()
+                Thread.start(named: "orch probes") { [self] in run() }
             }
             waiting.append(Waiting(exchange: exchange, continuation: continuation))
             let signal = wake[1]

@@ -144,12 +144,10 @@ final class ExitWatcher: @unchecked Sendable {
             return
         }
         // Without pidfds: the process's identity, looked at every 50 ms until it no longer matches.
-        let thread = Thread { [self] in
-            Thread.current.name = "watch \(run.pid)"
+        Thread.start(named: "watch \(run.pid)") { [self] in
             while ProcessIdentity.matches(run: run) { usleep(50_000) }
             finish(.unknown)
         }
-        thread.start()
     }
 
     /// Reaps a child of this process.
@@ -159,11 +157,7 @@ final class ExitWatcher: @unchecked Sendable {
             monitor.watch(pidfd) { [self] in finish(Self.reap(pid)) }
             return
         }
-        let thread = Thread { [self] in
-            Thread.current.name = "reap \(pid)"
-            finish(Self.reap(pid))
-        }
-        thread.start()
+        Thread.start(named: "reap \(pid)") { [self] in finish(Self.reap(pid)) }
     }
 
     /// Waits for child `pid` to end and collects its status.
