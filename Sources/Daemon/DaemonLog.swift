@@ -36,8 +36,7 @@ enum DaemonLog {
         let fresh = open(next, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fresh >= 0 else { return false }
         defer { close(fresh) }
-        // rename(2) replaces what is there: `.keep` drops off, each older file moves up one.
-        for index in stride(from: keep - 1, through: 1, by: -1) { rename("\(path).\(index)", "\(path).\(index + 1)") }
+        InstanceLogs.shiftRotated(path, keep: keep)
         guard keep > 0 ? rename(path, "\(path).1") == 0 : unlink(path) == 0, rename(next, path) == 0 else {
             unlink(next)
             return false

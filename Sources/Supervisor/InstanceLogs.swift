@@ -80,17 +80,17 @@ public struct InstanceLogs: Sendable, Equatable {
     /// Shifts `.1`...`.keep-1` up by one, copies the live file to `.1`, truncates the live file.
     static func rotate(_ path: String, keep: Int, cancelled: () -> Bool = { false }) -> Bool {
         if keep > 0 {
-            let manager = FileManager.default
-            try? manager.removeItem(atPath: "\(path).\(keep)")
-            if keep > 1 {
-                for index in stride(from: keep - 1, through: 1, by: -1)
-                where manager.fileExists(atPath: "\(path).\(index)") {
-                    try? manager.moveItem(atPath: "\(path).\(index)", toPath: "\(path).\(index + 1)")
-                }
-            }
+            shiftRotated(path, keep: keep)
             guard copy(path, to: "\(path).1", cancelled: cancelled) else { return false }
         }
         return truncate(path, 0) == 0
+    }
+
+    /// Makes room for a new `path.1`: `path.keep` is removed and `.1`...`.keep-1` each move up one.
+    public static func shiftRotated(_ path: String, keep: Int) {
+        guard keep > 0 else { return }
+        unlink("\(path).\(keep)")
+        for index in stride(from: keep - 1, through: 1, by: -1) { rename("\(path).\(index)", "\(path).\(index + 1)") }
     }
 
     /// Copies with plain reads and writes into a fresh file; the source is read up to its size when opened,
