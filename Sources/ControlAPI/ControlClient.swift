@@ -38,9 +38,7 @@ public struct ControlClient: Sendable {
     /// calling thread: for a synchronous command (no thread of the concurrency runtime started for one
     /// question).
     public func instancesJSONBlocking(all: Bool) throws(ControlError) -> [UInt8] {
-        try body(
-            of: PlainHTTP.exchange(
-                .unix(path: socketPath), method: "GET", path: Self.instancesPath(all), timeout: timeout))
+        try body(of: exchange("GET", Self.instancesPath(all), payload: nil)())
     }
 
     /// `GET /v1/instances[?all=1]`, waiting on the calling thread (see `instancesJSONBlocking`).
@@ -105,15 +103,23 @@ public struct ControlClient: Sendable {
                 throw .unreachable(socketPath, reason: "cannot encode the request: \(error)")
             }
         }
-        let endpoint = PlainHTTP.Endpoint.unix(path: socketPath)
-        let (timeout, payload) = (timeout, encoded)
-        let exchange = { @Sendable in
+        let exchange = exchange(method, path, payload: encoded)
+        return try self.body(of: waitsInline ? exchange() : await Self.offThread(exchange))
+    }
+
+    /// One request to the daemon, ready to run on whichever thread waits for it.
+    private func exchange(
+        _ method: String, _ path: String, payload: [UInt8]?
+    )
+        -> @Sendable () -> Result<PlainHTTP.Response, PlainHTTPFailure>
+    {
+        let (endpoint, timeout) = (PlainHTTP.Endpoint.unix(path: socketPath), timeout)
+        return {
             PlainHTTP.exchange(
                 endpoint, method: method, path: path,
                 headers: payload == nil ? [] : [("Content-Type", "application/json")], body: payload,
                 timeout: timeout)
         }
-        return try self.body(of: waitsInline ? exchange() : await Self.offThread(exchange))
     }
 
     /// The body of a 200 answer; a failed exchange or an error answer is thrown.

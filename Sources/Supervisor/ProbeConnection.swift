@@ -25,17 +25,20 @@ enum ProbeConnection {
             .tcp(host: host, port: port), method: method, path: path,
             headers: body == nil ? [] : [("Content-Type", "application/json")], body: body.map { Array($0.utf8) },
             timeout: timeout)
-        if let outcome = exchange.run(until: ContinuousClock.now.advanced(by: inlineBudget)) { return outcome }
-        return await ProbeWaiter.shared.finish(exchange)
+        return await run(exchange)
     }
 
     /// Opens and closes a TCP connection.
     static func connectOnly(host: String, port: Int, timeout: Duration) async -> PlainHTTPFailure? {
-        let exchange = PlainHTTP.Exchange(connectingTo: .tcp(host: host, port: port), timeout: timeout)
-        var outcome = exchange.run(until: ContinuousClock.now.advanced(by: inlineBudget))
-        if outcome == nil { outcome = await ProbeWaiter.shared.finish(exchange) }
+        let outcome = await run(PlainHTTP.Exchange(connectingTo: .tcp(host: host, port: port), timeout: timeout))
         if case .failure(let failure) = outcome { return failure }
         return nil
+    }
+
+    /// Runs `exchange` here for up to `inlineBudget`, then hands what is left to the waiter.
+    private static func run(_ exchange: PlainHTTP.Exchange) async -> Result<PlainHTTP.Response, PlainHTTPFailure> {
+        if let outcome = exchange.run(until: ContinuousClock.now.advanced(by: inlineBudget)) { return outcome }
+        return await ProbeWaiter.shared.finish(exchange)
     }
 }
 

@@ -56,7 +56,6 @@ struct LlamaOrch: AsyncParsableCommand {
         } catch {
             exit(after: error)
         }
-        fflush(nil)
         Foundation.exit(0)
     }
 
@@ -67,8 +66,7 @@ struct LlamaOrch: AsyncParsableCommand {
         } catch {
             exit(after: error)
         }
-        fflush(nil)
-        Foundation.exit(0)
+        Foundation.exit(0)  // exit(3) flushes standard output
     }
 
     /// Ends the process for `error`: its message on standard error and its documented exit code.
