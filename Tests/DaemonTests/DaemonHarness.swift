@@ -25,10 +25,12 @@ struct DaemonHarness {
 
     static var stub: String { CommandRunner.product("stub-llama-server") }
 
-    /// Writes an instance on the stub server: probes every 100 ms, backoff in tenths of a second.
+    /// Writes an instance on the stub server: probes every 100 ms, backoff in tenths of a second, a 10 s start
+    /// period unless told otherwise.
     func stubInstance(
         _ name: String, port: Int, args: [String] = ["--log-interval", "0.1"],
-        restart: String = #"{"initial_delay": 0.1, "max_delay": 1, "jitter": 0}"#, extra: String = ""
+        restart: String = #"{"initial_delay": 0.1, "max_delay": 1, "jitter": 0}"#, startPeriod: Double = 10,
+        extra: String = ""
     ) throws {
         let arguments = args.map { "\"\($0)\"" }.joined(separator: ", ")
         try project.writeConfig(
@@ -36,7 +38,7 @@ struct DaemonHarness {
             """
             {"name": "\(name)", "model": {"path": "../../models/dense.gguf", "context_size": 256},
              "server": {"port": \(port)}, "gpu": {"backend": "cpu"}, "binary": {"path": "\(Self.stub)"},
-             "healthcheck": {"interval": 0.1, "timeout": 1, "retries": 3, "start_period": 10},
+             "healthcheck": {"interval": 0.1, "timeout": 1, "retries": 3, "start_period": \(startPeriod)},
              "restart_policy": \(restart),
              "args": [\(arguments)]\(extra)}
             """)

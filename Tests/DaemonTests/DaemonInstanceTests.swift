@@ -84,6 +84,29 @@ import Testing
         #expect(harness.markedProcesses().isEmpty)
     }
 
+    @Test func aStartPastItsStartPeriodNoLongerHoldsTheNextOnItsDevice() async throws {
+        let harness = try DaemonHarness("daemon-boot-period")
+        defer { harness.cleanUp() }
+        // The first never gets healthy (it loads for a minute); its start period is 1 s.
+        try harness.stubInstance(
+            "a-slow", port: try LlamaServerProbe.freePort(), args: ["--load-time", "60"], startPeriod: 1)
+        try harness.stubInstance("b-next", port: try LlamaServerProbe.freePort(), args: [])
+        let up = try harness.ok(["up", "--all"])
+        #expect(up.stdout.contains("b-next: queued"), "\(up.stdout)")
+        #expect(
+            try await DaemonHarness.eventually(.seconds(10)) {
+                try harness.ps().first { $0.name == "b-next" }?.state == "healthy"
+            })
+        let events = try harness.store().events(limit: 200)
+        let slow = try #require(events.first { $0.instance == "a-slow" && $0.kind == "started" })
+        let next = try #require(events.first { $0.instance == "b-next" && $0.kind == "started" })
+        let waited = next.time - slow.time
+        #expect(waited >= 0.9 && waited < 5, "b-next started \(waited) s after a-slow")
+        #expect(!events.contains { $0.instance == "a-slow" && $0.kind == "state" && $0.message.contains("→ healthy") })
+        try harness.ok(["down", "--all"])
+        #expect(harness.markedProcesses().isEmpty)
+    }
+
     @Test func killedDaemonReadoptsTheSameServersWithoutRespawning() async throws {
         let harness = try DaemonHarness("daemon-kill")
         defer { harness.cleanUp() }

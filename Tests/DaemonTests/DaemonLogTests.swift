@@ -11,8 +11,7 @@ import Testing
 /// `logs/daemon.log` is rotated by size: renamed, and the daemon's descriptors moved to a fresh file.
 @Suite struct DaemonLogTests {
     private static func size(_ path: String) -> Int {
-        var info = stat()
-        return stat(path, &info) == 0 ? Int(info.st_size) : -1
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? -1
     }
 
     private static func write(_ descriptor: Int32, _ text: String) {
