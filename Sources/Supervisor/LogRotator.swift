@@ -4,8 +4,8 @@ import Foundation
 /// check interval for all of them, not fifty times.
 ///
 /// A supervisor registers its server's logs while the server runs (`watch`) and takes them off when it ends
-/// (`unwatch`). The thread checks at the shortest interval any registration asks for and sleeps while
-/// nothing is registered. Rotation (a copy, then a truncation) runs on that thread, so it never holds up a
+/// (`unwatch`); the daemon registers a check of its own `daemon.log` (`watch(every:_:)`). The thread checks at
+/// the shortest interval any registration asks for and sleeps while nothing is registered. Rotation (a copy, then a truncation) runs on that thread, so it never holds up a
 /// supervisor, a probe or the server, which keeps appending to its files.
 public final class LogRotator: @unchecked Sendable {
     /// The daemon's rotator.
