@@ -16,59 +16,46 @@ enum DaemonLog {
     /// How often the size is looked at.
     static let interval: Duration = .seconds(30)
 
+    /// How a look at the log went.
+    enum Outcome: Equatable {
+        /// Under its limit, or not the daemon's output: left alone.
+        case notNeeded
+        case rotated
+        /// Not rotated, and why; the daemon keeps writing to the file it had.
+        case failed(String)
+    }
+
     /// Rotates `path` when it has grown past `maxBytes` and the first of `descriptors` (standard error) writes
-    /// to it; every one of `descriptors` that writes to it then writes to the new file. Returns whether it
-    /// rotated.
+    /// to it; every one of `descriptors` that writes to it then writes to the new file.
     @discardableResult
     static func rotateIfNeeded(
         _ path: String, maxBytes: Int = maxBytes, keep: Int = keep,
         descriptors: [Int32] = [STDERR_FILENO, STDOUT_FILENO]
-    ) -> Bool {
-        guard let file = identity(of: path), file.size > maxBytes else { return false }
+    ) -> Outcome {
+        guard let file = FileIdentity(path: path), file.size > maxBytes else { return .notNeeded }
         let writesToLog = { (descriptor: Int32) -> Bool in
-            guard let output = identity(of: descriptor) else { return false }
-            return output.device == file.device && output.inode == file.inode
+            FileIdentity(descriptor: descriptor)?.isSameFile(as: file) == true
         }
-        guard let first = descriptors.first, writesToLog(first) else { return false }
+        guard let first = descriptors.first, writesToLog(first) else { return .notNeeded }
         let redirected = descriptors.filter(writesToLog)
         // The new file first: if it can't be made, nothing is renamed and the daemon keeps its log.
         let next = "\(path).new"
         let fresh = open(next, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fresh >= 0 else { return false }
+        guard fresh >= 0 else { return .failed("cannot create \(next): \(String(cString: strerror(errno)))") }
         defer { close(fresh) }
         InstanceLogs.shiftRotated(path, keep: keep)
-        guard keep > 0 ? rename(path, "\(path).1") == 0 : unlink(path) == 0, rename(next, path) == 0 else {
+        let steps: [(done: () -> Bool, what: String)] = [
+            keep > 0
+                ? ({ rename(path, "\(path).1") == 0 }, "cannot rename \(path) to \(path).1")
+                : ({ unlink(path) == 0 }, "cannot remove \(path)"),
+            ({ rename(next, path) == 0 }, "cannot rename \(next) to \(path)"),
+        ]
+        for step in steps where !step.done() {
+            let reason = String(cString: strerror(errno))
             unlink(next)
-            return false
+            return .failed("\(step.what): \(reason)")
         }
         for descriptor in redirected { dup2(fresh, descriptor) }
-        return true
-    }
-
-    private struct Identity {
-        var device: UInt64
-        var inode: UInt64
-        var size: Int
-    }
-
-    private static func identity(of path: String) -> Identity? {
-        identity(path, -1)
-    }
-
-    private static func identity(of descriptor: Int32) -> Identity? {
-        identity(nil, descriptor)
-    }
-
-    private static func identity(_ path: String?, _ descriptor: Int32) -> Identity? {
-        var device: UInt64 = 0
-        var inode: UInt64 = 0
-        var size: Int64 = 0
-        let result =
-            if let path {
-                csupervisor_file_identity(path, -1, &device, &inode, &size)
-            } else {
-                csupervisor_file_identity(nil, descriptor, &device, &inode, &size)
-            }
-        return result == 0 ? Identity(device: device, inode: inode, size: Int(size)) : nil
+        return .rotated
     }
 }

@@ -51,8 +51,19 @@ public enum DaemonRunner {
             root: root, store: store, environment: environment, logger: logger, warnings: storeWarnings)
         // A log left large by an earlier daemon is rotated before this one writes to it, then every 30 s.
         let daemonLog = root.daemonLog
-        DaemonLog.rotateIfNeeded(daemonLog)
-        _ = LogRotator.shared.watch(every: DaemonLog.interval) { _ in DaemonLog.rotateIfNeeded(daemonLog) }
+        let reports = ReportOnce()
+        let rotateDaemonLog: @Sendable () -> Void = { [logger] in
+            switch DaemonLog.rotateIfNeeded(daemonLog) {
+            case .notNeeded: break
+            case .rotated: reports.succeeded(daemonLog)
+            case .failed(let reason):
+                if reports.failed(daemonLog) {
+                    logger.warning("cannot rotate \(daemonLog), it keeps growing until a rotation works: \(reason)")
+                }
+            }
+        }
+        rotateDaemonLog()
+        _ = LogRotator.shared.watch(every: DaemonLog.interval) { _ in rotateDaemonLog() }
         logger.info("daemon \(pid) starting for \(root.path)")
         await manager.recover()
         unlink(root.daemonSocket)

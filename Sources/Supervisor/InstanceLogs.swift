@@ -57,12 +57,14 @@ public struct InstanceLogs: Sendable, Equatable {
     ///
     /// - Parameter cancelled: asked between chunks of a copy; once it says yes, the copy is dropped and the live
     ///   log left as it is (a later rotation does it).
-    /// - Returns: the logs that were rotated.
+    /// - Returns: each log that needed rotating, and how that went (logs under the limit are left out).
     @discardableResult
-    public func rotateIfNeeded(_ rotation: LogRotation, cancelled: () -> Bool = { false }) -> [String] {
-        [stdoutPath, stderrPath].filter { path in
-            guard !cancelled(), let size = Self.size(of: path), size > rotation.maxBytes else { return false }
-            return Self.rotate(path, keep: rotation.keep, cancelled: cancelled)
+    public func rotateIfNeeded(
+        _ rotation: LogRotation, cancelled: () -> Bool = { false }
+    ) -> [(path: String, outcome: LogRotationOutcome)] {
+        [stdoutPath, stderrPath].compactMap { path in
+            guard !cancelled(), let size = Self.size(of: path), size > rotation.maxBytes else { return nil }
+            return (path, Self.rotate(path, keep: rotation.keep, cancelled: cancelled))
         }
     }
 
@@ -72,18 +74,18 @@ public struct InstanceLogs: Sendable, Equatable {
     }
 
     static func size(of path: String) -> Int? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return Int(info.st_size)
+        FileIdentity(path: path)?.size
     }
 
-    /// Shifts `.1`...`.keep-1` up by one, copies the live file to `.1`, truncates the live file.
-    static func rotate(_ path: String, keep: Int, cancelled: () -> Bool = { false }) -> Bool {
+    /// Shifts `.1`...`.keep-1` up by one, copies the live file to `.1`, truncates the live file. When the copy
+    /// fails the live file is left as it is: nothing is lost, and the next check tries again.
+    static func rotate(_ path: String, keep: Int, cancelled: () -> Bool = { false }) -> LogRotationOutcome {
         if keep > 0 {
             shiftRotated(path, keep: keep)
-            guard copy(path, to: "\(path).1", cancelled: cancelled) else { return false }
+            let copied = copy(path, to: "\(path).1", cancelled: cancelled)
+            guard copied == .rotated else { return copied }
         }
-        return truncate(path, 0) == 0
+        return truncate(path, 0) == 0 ? .rotated : .failed("cannot truncate \(path): \(systemError())")
     }
 
     /// Makes room for a new `path.1`: `path.keep` is removed and `.1`...`.keep-1` each move up one.
@@ -94,35 +96,61 @@ public struct InstanceLogs: Sendable, Equatable {
     }
 
     /// Copies with plain reads and writes into a fresh file; the source is read up to its size when opened,
-    /// so a server that keeps writing can't make the copy run forever. A copy `cancelled` part way is removed.
-    static func copy(_ source: String, to destination: String, cancelled: () -> Bool = { false }) -> Bool {
+    /// so a server that keeps writing can't make the copy run forever. A copy that is `cancelled` part way, or
+    /// fails, is removed. `.rotated` means copied.
+    static func copy(_ source: String, to destination: String, cancelled: () -> Bool = { false }) -> LogRotationOutcome
+    {
         let input = open(source, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { return false }
+        guard input >= 0 else { return .failed("cannot read \(source): \(systemError())") }
         defer { close(input) }
         let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard output >= 0 else { return false }
+        guard output >= 0 else { return .failed("cannot create \(destination): \(systemError())") }
         defer { close(output) }
-        var remaining = size(of: source) ?? 0
+        var remaining = FileIdentity(descriptor: input)?.size ?? 0
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while remaining > 0 {
             if cancelled() {
                 unlink(destination)
-                return false
+                return .cancelled
             }
             let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, min($0.count, remaining)) }
             if count < 0, errno == EINTR { continue }
-            if count <= 0 { break }
+            if count < 0 {
+                let reason = "cannot read \(source): \(systemError())"
+                unlink(destination)
+                return .failed(reason)
+            }
+            if count == 0 { break }
             var written = 0
             while written < count {
                 let step = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
                 if step < 0, errno == EINTR { continue }
-                if step <= 0 { return false }
+                if step <= 0 {
+                    let reason = "cannot write \(destination): \(step < 0 ? systemError() : "nothing written")"
+                    unlink(destination)
+                    return .failed(reason)
+                }
                 written += step
             }
             remaining -= count
         }
-        return true
+        return .rotated
     }
+
+    private static func systemError() -> String {
+        String(cString: strerror(errno))
+    }
+}
+
+/// How the rotation of one log went.
+public enum LogRotationOutcome: Sendable, Equatable {
+    /// Copied to `.1` (or dropped, with no copies kept) and truncated.
+    case rotated
+    /// Stopped part way because its supervision ended; the live log is as it was.
+    case cancelled
+    /// Not rotated, and why (a full disk, a file in the way); the live log is as it was and keeps growing until
+    /// a later rotation works.
+    case failed(String)
 }
 
 /// When logs rotate and how many old files stay.

@@ -297,7 +297,11 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     private func watch(_ server: ServerProcess) async -> RunEnding? {
         var verdict: String?
         var exit: ExitStatus?
-        let rotation = LogRotator.shared.watch(logs, rotation: settings.logRotation, every: settings.logCheckInterval)
+        let rotation = LogRotator.shared.watch(
+            logs, rotation: settings.logRotation, every: settings.logCheckInterval
+        ) { [logger] path, reason in
+            logger.warning("log rotation failed, \(path) keeps growing until one works: \(reason)")
+        }
         await withTaskGroup(of: WatchEvent.self) { group in
             group.addTask { await server.waitForExitUnlessCancelled().map(WatchEvent.exited) ?? .done }
             group.addTask { await self.probe(server) }
@@ -434,8 +438,12 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         precondition(server == nil, "a server of \(instance) is still running")
         try PortInspector.ensureFree(host: spec.host, port: spec.port)
         if logs.needsRotation(settings.logRotation) {
-            let (logs, rotation) = (logs, settings.logRotation)
-            await Self.offThread { logs.rotateIfNeeded(rotation) }
+            let (logs, rotation, logger) = (logs, settings.logRotation, logger)
+            await Self.offThread {
+                for case (let path, .failed(let reason)) in logs.rotateIfNeeded(rotation) {
+                    logger.warning("log rotation failed, \(path) keeps growing until one works: \(reason)")
+                }
+            }
         }
         let descriptors = try logs.openForServer()
         defer {

@@ -5,8 +5,9 @@ import Foundation
 ///
 /// A supervisor registers its server's logs while the server runs (`watch`) and takes them off when it ends
 /// (`unwatch`); the daemon registers a check of its own `daemon.log` (`watch(every:_:)`). The thread checks at
-/// the shortest interval any registration asks for and sleeps while nothing is registered. Rotation (a copy, then a truncation) runs on that thread, so it never holds up a
-/// supervisor, a probe or the server, which keeps appending to its files.
+/// the shortest interval any registration asks for and sleeps while nothing is registered. Rotation (a copy,
+/// then a truncation) runs on that thread, so it never holds up a supervisor, a probe or the server, which
+/// keeps appending to its files.
 public final class LogRotator: @unchecked Sendable {
     /// The daemon's rotator.
     public static let shared = LogRotator()
@@ -25,9 +26,22 @@ public final class LogRotator: @unchecked Sendable {
 
     init() {}
 
-    /// Checks `logs` every `interval` (or more often) until `unwatch` with the returned id.
-    public func watch(_ logs: InstanceLogs, rotation: LogRotation, every interval: Duration) -> UInt64 {
-        watch(every: interval) { cancelled in _ = logs.rotateIfNeeded(rotation, cancelled: cancelled) }
+    /// Checks `logs` every `interval` (or more often) until `unwatch` with the returned id. A rotation that
+    /// fails goes to `onFailure` (the log's path and why) once, and again only after one has worked in between.
+    public func watch(
+        _ logs: InstanceLogs, rotation: LogRotation, every interval: Duration,
+        onFailure: @escaping @Sendable (_ path: String, _ reason: String) -> Void = { _, _ in }
+    ) -> UInt64 {
+        let reports = ReportOnce()
+        return watch(every: interval) { cancelled in
+            for (path, outcome) in logs.rotateIfNeeded(rotation, cancelled: cancelled) {
+                switch outcome {
+                case .rotated: reports.succeeded(path)
+                case .cancelled: break
+                case .failed(let reason): if reports.failed(path) { onFailure(path, reason) }
+                }
+            }
+        }
     }
 
     /// Runs `check` (which rotates a log of its own when it has grown) every `interval` or more often, on the

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OrchestratorCore
+import Supervisor
 
 /// `llama-orch logs`: an instance's server output, read from `logs/<name>/` (no daemon needed).
 struct LogsCommand: AsyncParsableCommand {
@@ -43,14 +44,14 @@ struct LogsCommand: AsyncParsableCommand {
     /// starts again from its beginning.
     private func follow(_ path: String, from start: UInt64) async throws {
         var offset = start
-        var inode = Self.inode(path)
+        var inode = FileIdentity(path: path)?.inode ?? 0
         while true {
             try await Task.sleep(for: .milliseconds(200))
-            let size = Self.size(path)
-            let currentInode = Self.inode(path)
-            if size < offset || currentInode != inode {
+            let file = FileIdentity(path: path)
+            let size = UInt64(file?.size ?? 0)
+            if size < offset || (file?.inode ?? 0) != inode {
                 offset = 0
-                inode = currentInode
+                inode = file?.inode ?? 0
             }
             guard size > offset, let handle = FileHandle(forReadingAtPath: path) else { continue }
             try handle.seek(toOffset: offset)
@@ -61,13 +62,4 @@ struct LogsCommand: AsyncParsableCommand {
         }
     }
 
-    private static func size(_ path: String) -> UInt64 {
-        var info = stat()
-        return stat(path, &info) == 0 ? UInt64(info.st_size) : 0
-    }
-
-    private static func inode(_ path: String) -> UInt64 {
-        var info = stat()
-        return stat(path, &info) == 0 ? UInt64(info.st_ino) : 0
-    }
 }

@@ -94,12 +94,61 @@ import Testing
             chunks += 1
             return chunks > 2
         }
-        #expect(!copied)
+        #expect(copied == .cancelled)
         #expect(chunks == 3)
         #expect(!FileManager.default.fileExists(atPath: source + ".1"))
         #expect(InstanceLogs.size(of: source) == 20_000 * 21)
         // Not cancelled: the whole file.
-        #expect(InstanceLogs.copy(source, to: source + ".1"))
+        #expect(InstanceLogs.copy(source, to: source + ".1") == .rotated)
         #expect(InstanceLogs.size(of: source + ".1") == 20_000 * 21)
+    }
+
+    @Test func aRotationThatFailsLeavesTheLogAndSaysWhyOncePerFailureStreak() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let logs = InstanceLogs(root: folder.path, instance: "one")
+        let descriptors = try logs.openForServer()
+        close(descriptors.stdout)
+        close(descriptors.stderr)
+        let line = String(repeating: "x", count: 99) + "\n"
+        try String(repeating: line, count: 20).write(toFile: logs.stdoutPath, atomically: false, encoding: .utf8)
+        // A folder where the copy should go: even root can't open it for writing.
+        try FileManager.default.createDirectory(atPath: logs.stdoutPath + ".1", withIntermediateDirectories: false)
+        let rotation = LogRotation(maxBytes: 1000, keep: 1)
+        let results = logs.rotateIfNeeded(rotation)
+        #expect(results.map(\.path) == [logs.stdoutPath])
+        guard case .failed(let reason) = results.first?.outcome else {
+            Issue.record("expected a failure, got \(results)")
+            return
+        }
+        #expect(reason.contains(logs.stdoutPath + ".1") && reason.contains("directory"), "\(reason)")
+        #expect(InstanceLogs.size(of: logs.stdoutPath) == 2000, "the live log is left as it was")
+
+        // Through the rotator: the failure is reported once while it lasts, and again after a success.
+        let reports = Reports()
+        let rotator = LogRotator()
+        let id = rotator.watch(logs, rotation: rotation, every: .milliseconds(5)) { path, reason in
+            reports.add("\(path): \(reason)")
+        }
+        defer { rotator.unwatch(id) }
+        #expect(try await Self.eventually { reports.all.count == 1 })
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(reports.all.count == 1, "\(reports.all)")
+        #expect(reports.all.first?.hasPrefix(logs.stdoutPath + ": cannot create") == true, "\(reports.all)")
+        try FileManager.default.removeItem(atPath: logs.stdoutPath + ".1")
+        #expect(try await Self.eventually { InstanceLogs.size(of: logs.stdoutPath) == 0 })
+        #expect(InstanceLogs.size(of: logs.stdoutPath + ".1") == 2000)
+        // The folder back in the way first, then the log past its limit again: a new failure, reported again.
+        try FileManager.default.removeItem(atPath: logs.stdoutPath + ".1")
+        try FileManager.default.createDirectory(atPath: logs.stdoutPath + ".1", withIntermediateDirectories: false)
+        try String(repeating: line, count: 20).write(toFile: logs.stdoutPath, atomically: false, encoding: .utf8)
+        #expect(try await Self.eventually { reports.all.count == 2 }, "\(reports.all)")
+    }
+
+    private final class Reports: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        func add(_ line: String) { lock.withLock { lines.append(line) } }
+        var all: [String] { lock.withLock { lines } }
     }
 }
