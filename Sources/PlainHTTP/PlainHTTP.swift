@@ -290,7 +290,14 @@ public enum PlainHTTP {
             socketAddress.sun_family = sa_family_t(AF_UNIX)
             let bytes = Array(reachableUnixPath(path).utf8CString)
             guard bytes.count <= MemoryLayout.size(ofValue: socketAddress.sun_path) else {
-                return .failure(.badAddress(path))
+                // Still too long: its folder could not be opened, and that is why no socket can be reached.
+                let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+                let descriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                guard descriptor < 0 else {
+                    close(descriptor)
+                    return .failure(.badAddress(path))
+                }
+                return .failure(errno == ENOENT || errno == ENOTDIR ? .noSocket : .system("open \(folder)", errno))
             }
             withUnsafeMutableBytes(of: &socketAddress.sun_path) { buffer in
                 bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }

@@ -24,12 +24,18 @@ import Testing
         #expect(
             PlainHTTP.reachableUnixPath(folder + "/other.sock")
                 == reached.replacingOccurrences(of: "daemon", with: "other"))
-        // A folder that doesn't exist: the path as it is, for the connect to fail on.
+        // A folder that doesn't exist: the path as it is, and no socket there (as for a short path).
         let missing = folder + "/missing/daemon.sock"
         #expect(PlainHTTP.reachableUnixPath(missing) == missing)
         #expect(
             PlainHTTP.exchange(.unix(path: missing), method: "GET", path: "/", timeout: .seconds(1))
-                == .failure(.badAddress(missing)))
+                == .failure(.noSocket))
+        // A file where the folder should be: the same.
+        let notAFolder = folder + "/" + String(repeating: "f", count: 20)
+        try Data().write(to: URL(fileURLWithPath: notAFolder))
+        #expect(
+            PlainHTTP.exchange(.unix(path: notAFolder + "/daemon.sock"), method: "GET", path: "/", timeout: .seconds(1))
+                == .failure(.noSocket))
     }
 
     @Test func statusLinesAndHeaderFieldsAreReadByteByByte() {
