@@ -21,18 +21,76 @@ enum ProcFS {
     /// Parses a `/proc/<pid>/stat` line. The command name (field 2) may hold spaces and parentheses, so the
     /// fields are counted after the last `)`.
     static func parseStat(_ line: String) -> Stat? {
-        guard let close = line.lastIndex(of: ")") else { return nil }
-        let fields = line[line.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
-        // fields[0] is field 3 (state); field N is fields[N - 3].
-        guard fields.count > 19, let state = fields[0].first, let parent = Int32(fields[1]),
-            let group = Int32(fields[2]), let session = Int32(fields[3]), let start = UInt64(fields[19])
-        else { return nil }
-        return Stat(state: state, parent: parent, processGroup: group, session: session, startTime: start)
+        Array(line.utf8).withUnsafeBufferPointer { parseStat($0) }
     }
 
+    /// The same on the bytes as read, byte by byte: a health check reads this for every server every interval.
+    static func parseStat(_ bytes: UnsafeBufferPointer<UInt8>) -> Stat? {
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        var index = close + 1
+        // Field 3 (state) is number 0 here, field N is number N - 3; fields 3 to 22 are read.
+        var values = (state: UInt8(0), parent: Int32(0), group: Int32(0), session: Int32(0), start: UInt64(0))
+        for number in 0...19 {
+            while index < bytes.count, bytes[index] == UInt8(ascii: " ") { index += 1 }
+            let first = index
+            while index < bytes.count, bytes[index] != UInt8(ascii: " "), bytes[index] != UInt8(ascii: "\n") {
+                index += 1
+            }
+            guard index > first else { return nil }
+            let field = UnsafeBufferPointer(rebasing: bytes[first..<index])
+            switch number {
+            case 0: values.state = field[0]
+            case 1, 2, 3:
+                guard let value = decimal(field), let narrow = Int32(exactly: value) else { return nil }
+                if number == 1 {
+                    values.parent = narrow
+                } else if number == 2 {
+                    values.group = narrow
+                } else {
+                    values.session = narrow
+                }
+            case 19:
+                guard let value = decimal(field), let start = UInt64(exactly: value) else { return nil }
+                values.start = start
+            default: break
+            }
+        }
+        return Stat(
+            state: Character(Unicode.Scalar(values.state)), parent: values.parent, processGroup: values.group,
+            session: values.session, startTime: values.start)
+    }
+
+    /// A decimal number with an optional leading `-`; nil for anything else or past `Int64`.
+    private static func decimal(_ digits: UnsafeBufferPointer<UInt8>) -> Int64? {
+        let negative = digits.first == UInt8(ascii: "-")
+        let body = negative ? UnsafeBufferPointer(rebasing: digits.dropFirst()) : digits
+        guard !body.isEmpty else { return nil }
+        var value: Int64 = 0
+        for byte in body {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (times, overflowTimes) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowSum) = times.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
+            guard !overflowTimes, !overflowSum else { return nil }
+            value = sum
+        }
+        return negative ? -value : value
+    }
+
+    /// `/proc/<pid>/stat`, read into a buffer on the stack (the line is well under 1 KiB).
     static func stat(_ pid: Int32) -> Stat? {
-        guard let text = readText("/proc/\(pid)/stat") else { return nil }
-        return parseStat(text)
+        let descriptor = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+            var count = 0
+            while count < buffer.count {
+                let got = read(descriptor, buffer.baseAddress! + count, buffer.count - count)
+                if got < 0, errno == EINTR { continue }
+                if got <= 0 { break }
+                count += got
+            }
+            return parseStat(UnsafeBufferPointer(rebasing: buffer[0..<count]))
+        }
     }
 
     /// The environment of a process (`/proc/<pid>/environ`), as it was when the process last called `exec`.

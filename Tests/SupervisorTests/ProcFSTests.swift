@@ -22,6 +22,35 @@ struct ProcFSTests {
         #expect(stat.startTime == 987_654)
         #expect(ProcFS.parseStat("garbage") == nil)
         #expect(ProcFS.parseStat("1 (x) S 1 2") == nil)
+        // Numbers that aren't, or don't fit: no stat rather than a wrong one.
+        let fields = line.split(separator: " ").map(String.init)
+        for (index, bad) in [(5, "12x"), (5, "-"), (6, "99999999999"), (23, "-5"), (23, "184467440737095516150")] {
+            var broken = fields
+            broken[index] = bad
+            #expect(ProcFS.parseStat(broken.joined(separator: " ")) == nil, "\(bad) at \(index)")
+        }
+        // A trailing newline, as read from /proc, and more than one space between fields.
+        #expect(ProcFS.parseStat(line.replacingOccurrences(of: " S 1 ", with: "  S  1 ") + "\n") == stat)
+        // The real line of a process with spaces and parentheses in its name (the name of the link it was run
+        // through), beside what the system calls say.
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let odd = folder.path + "/odd) (name ("
+        try FileManager.default.createSymbolicLink(atPath: odd, withDestinationPath: "/bin/sleep")
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: odd)
+        child.arguments = ["30"]
+        try child.run()
+        defer {
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+        }
+        #expect(ProcFS.commandName(child.processIdentifier) == "odd) (name (")
+        let real = try #require(ProcFS.stat(child.processIdentifier))
+        #expect(real.parent == getpid())
+        #expect(real.processGroup == getpgid(child.processIdentifier))
+        #expect(real.session == getsid(child.processIdentifier))
+        #expect(real.state == "S" || real.state == "R")
     }
 
     @Test func ownStatMatchesOwnProcess() throws {
