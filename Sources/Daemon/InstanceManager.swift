@@ -183,9 +183,14 @@ public actor InstanceManager: ControlHandler {
     public func daemonInfo() async -> DaemonInfo {
         var supervised = 0
         for entry in entries.values where await entry.supervisor.state != .stopped { supervised += 1 }
+        let pid = getpid()
+        var warnings = warnings
+        if let path = DaemonExecutable.replacedPath(of: pid) {
+            warnings.append(DaemonExecutable.replacedWarning(pid: pid, path: path))
+        }
         return DaemonInfo(
-            pid: getpid(), root: root.path, startedAt: startedAt, version: DaemonVersion.string,
-            supervised: supervised, warnings: warnings)
+            pid: pid, root: root.path, startedAt: startedAt, version: DaemonVersion.string, supervised: supervised,
+            warnings: warnings)
     }
 
     /// Without `all`, the supervised instances only: their configs are the ones they run with, so `ps` reads no

@@ -10,7 +10,10 @@ enum DaemonConnection {
         // A command asks and prints: its request may wait on its own thread (no hop to another and back).
         let client = ControlClient(socketPath: root.daemonSocket, timeout: timeout, waitsInline: true)
         // A daemon accepts on its socket: the command's own request follows at once (one exchange, not two).
-        if client.socketAccepts() { return client }
+        if client.socketAccepts() {
+            warnIfReplaced(root)
+            return client
+        }
         let (info, started) = try await DaemonLauncher.ensureRunning(root: root)
         if started {
             FileHandle.standardError.write(Data("started the daemon (pid \(info.pid))\n".utf8))
@@ -22,7 +25,10 @@ enum DaemonConnection {
     /// be started first (then the calling thread waits for that).
     static func blockingClient(_ root: ProjectRoot, timeout: Duration = .seconds(600)) throws -> ControlClient {
         let client = ControlClient(socketPath: root.daemonSocket, timeout: timeout, waitsInline: true)
-        if client.socketAccepts() { return client }
+        if client.socketAccepts() {
+            warnIfReplaced(root)
+            return client
+        }
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
         // Detached: on the global executor whatever the caller's isolation, so the wait below can't block it.
@@ -38,6 +44,16 @@ enum DaemonConnection {
         done.wait()
         try outcome.get()
         return client
+    }
+
+    /// Warns on standard error when the running daemon's executable was replaced since it started (an
+    /// upgrade or a rebuild): it still runs the old code. Three system calls; nothing when it can't be told.
+    private static func warnIfReplaced(_ root: ProjectRoot) {
+        guard let text = try? String(contentsOfFile: root.daemonPIDFile, encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+            let path = DaemonExecutable.replacedPath(of: pid)
+        else { return }
+        printWarning(DaemonExecutable.replacedWarning(pid: pid, path: path))
     }
 
     private final class Outcome: @unchecked Sendable {

@@ -1,4 +1,5 @@
 import ControlAPI
+import Daemon
 import Foundation
 import OrchestratorCore
 import TestSupport
@@ -60,6 +61,47 @@ import Testing
         #expect(!harness.project.exists("state/daemon.pid"))
         let down = try harness.cli(["daemon", "status"])
         #expect(down.status == 69)
+    }
+
+    @Test func aDaemonWhoseExecutableWasReplacedSaysSoAndSoDoesEveryCommand() async throws {
+        let harness = try DaemonHarness("daemon-replaced")
+        defer { harness.cleanUp() }
+        // The CLI installed somewhere of its own, so that the test can replace it as an upgrade would.
+        let installed = harness.root + "/bin/llama-orch"
+        try FileManager.default.createDirectory(atPath: harness.root + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: CommandRunner.product("llama-orch"), toPath: installed)
+        let run = { (arguments: [String]) throws -> CommandResult in
+            try CommandRunner.run(installed, arguments + ["--root", harness.root])
+        }
+        let started = try run(["daemon", "start"])
+        try #require(started.status == 0, "\(started.stderr)")
+        let pid = try #require(harness.daemonPID)
+        let before = try run(["ps"])
+        #expect(before.status == 0 && !before.stderr.contains("replaced"), "\(before.stderr)")
+        let quiet = try JSONDecoder.snakeCase.decode(
+            DaemonInfo.self, from: Data(try run(["daemon", "status", "--json"]).stdout.utf8))
+        #expect(quiet.warnings.isEmpty, "\(quiet.warnings)")
+
+        // An upgrade: the file is removed and a new one put in its place; the daemon still runs the old one.
+        try FileManager.default.removeItem(atPath: installed)
+        try FileManager.default.copyItem(atPath: CommandRunner.product("llama-orch"), toPath: installed)
+        let warning = DaemonExecutable.replacedWarning(pid: pid, path: installed)
+        #expect(DaemonExecutable.replacedPath(of: pid) == installed)
+        let after = try run(["ps"])
+        #expect(after.status == 0)
+        #expect(after.stderr.contains("llama-orch: warning: \(warning)"), "\(after.stderr)")
+        let status = try run(["daemon", "status"])
+        #expect(status.stdout.contains("warning: \(warning)"), "\(status.stdout)")
+        let described = try JSONDecoder.snakeCase.decode(
+            DaemonInfo.self, from: Data(try run(["daemon", "status", "--json"]).stdout.utf8))
+        #expect(described.warnings == [warning])
+
+        // As the warning says: stopped (servers kept) and started again by the next command, it is quiet.
+        #expect(try run(["daemon", "stop", "--keep-instances"]).status == 0)
+        let fresh = try run(["ps"])
+        #expect(fresh.status == 0 && fresh.stderr.contains("started the daemon"), "\(fresh.stderr)")
+        #expect(!fresh.stderr.contains("replaced"), "\(fresh.stderr)")
+        #expect(harness.daemonPID != pid)
     }
 
     @Test func aDaemonLogGrownPastTenMiBIsRotatedAndTheDaemonWritesAFreshOne() async throws {
