@@ -13,9 +13,10 @@ import OrchestratorCore
 ///
 /// Rotation is copy-truncate: the live file is copied to `.1` (older copies shift to `.2` ... `.N`) and then
 /// truncated in place. The server keeps its descriptor and is never blocked or signalled; because it writes
-/// with `O_APPEND`, its next line lands at the new end of the truncated file (no hole). The price: a line
-/// written between the copy and the truncation is lost. The alternative, renaming the file, would need the
-/// server to reopen it, which llama-server can't be asked to do.
+/// with `O_APPEND`, its next line lands at the new end of the truncated file (no hole). What it writes during
+/// the copy is copied too (catch-up passes); the price is that a line written in the moment between the last
+/// pass and the truncation is lost. The alternative, renaming the file, would need the server to reopen it,
+/// which llama-server can't be asked to do.
 public struct InstanceLogs: Sendable, Equatable {
     /// `logs/<name>`.
     public let folder: String
@@ -77,8 +78,9 @@ public struct InstanceLogs: Sendable, Equatable {
         FileIdentity(path: path)?.size
     }
 
-    /// Shifts `.1`...`.keep-1` up by one, copies the live file to `.1`, truncates the live file. When the copy
-    /// fails the live file is left as it is: nothing is lost, and the next check tries again.
+    /// Shifts `.1`...`.keep-1` up by one, copies the live file to `.1` (with what is appended during the copy),
+    /// truncates the live file at once. When the copy fails the live file is left as it is: nothing is lost, and
+    /// the next check tries again.
     static func rotate(_ path: String, keep: Int, cancelled: () -> Bool = { false }) -> LogRotationOutcome {
         if keep > 0 {
             shiftRotated(path, keep: keep)
@@ -95,46 +97,58 @@ public struct InstanceLogs: Sendable, Equatable {
         for index in stride(from: keep - 1, through: 1, by: -1) { rename("\(path).\(index)", "\(path).\(index + 1)") }
     }
 
-    /// Copies with plain reads and writes into a fresh file; the source is read up to its size when opened,
-    /// so a server that keeps writing can't make the copy run forever. A copy that is `cancelled` part way, or
-    /// fails, is removed. `.rotated` means copied.
-    static func copy(_ source: String, to destination: String, cancelled: () -> Bool = { false }) -> LogRotationOutcome
-    {
+    /// Copies with plain reads and writes into a fresh file: the source up to its size when opened, then what
+    /// the server appended meanwhile, in up to `catchUpPasses` more passes. The truncation that follows a copy
+    /// then loses only what is written in the moment between the last pass and it, and a server writing faster
+    /// than the copy can't keep it going. A copy that is `cancelled` part way, or fails, is removed. `.rotated`
+    /// means copied.
+    static func copy(
+        _ source: String, to destination: String, catchUpPasses: Int = 3, cancelled: () -> Bool = { false }
+    ) -> LogRotationOutcome {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { return .failed("cannot read \(source): \(systemError())") }
         defer { close(input) }
         let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard output >= 0 else { return .failed("cannot create \(destination): \(systemError())") }
         defer { close(output) }
-        var remaining = FileIdentity(descriptor: input)?.size ?? 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while remaining > 0 {
-            if cancelled() {
-                unlink(destination)
-                return .cancelled
-            }
-            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, min($0.count, remaining)) }
-            if count < 0, errno == EINTR { continue }
-            if count < 0 {
-                let reason = "cannot read \(source): \(systemError())"
-                unlink(destination)
-                return .failed(reason)
-            }
-            if count == 0 { break }
-            var written = 0
-            while written < count {
-                let step = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
-                if step < 0, errno == EINTR { continue }
-                if step <= 0 {
-                    let reason = "cannot write \(destination): \(step < 0 ? systemError() : "nothing written")"
-                    unlink(destination)
-                    return .failed(reason)
-                }
-                written += step
-            }
-            remaining -= count
+        let fail = { (reason: String) -> LogRotationOutcome in
+            unlink(destination)
+            return .failed(reason)
         }
-        return .rotated
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var copied = 0
+        var target = FileIdentity(descriptor: input)?.size ?? 0
+        var passes = 0
+        while true {
+            while copied < target {
+                if cancelled() {
+                    unlink(destination)
+                    return .cancelled
+                }
+                let count = buffer.withUnsafeMutableBytes {
+                    read(input, $0.baseAddress, min($0.count, target - copied))
+                }
+                if count < 0, errno == EINTR { continue }
+                if count < 0 { return fail("cannot read \(source): \(systemError())") }
+                // Shorter than it was: someone else truncated it. What was read is the copy.
+                if count == 0 { return .rotated }
+                var written = 0
+                while written < count {
+                    let step = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
+                    if step < 0, errno == EINTR { continue }
+                    if step <= 0 {
+                        return fail("cannot write \(destination): \(step < 0 ? systemError() : "nothing written")")
+                    }
+                    written += step
+                }
+                copied += count
+            }
+            guard passes < catchUpPasses, let size = FileIdentity(descriptor: input)?.size, size > copied else {
+                return .rotated
+            }
+            passes += 1
+            target = size
+        }
     }
 
     private static func systemError() -> String {

@@ -103,6 +103,35 @@ import Testing
         #expect(InstanceLogs.size(of: source + ".1") == 20_000 * 21)
     }
 
+    @Test func linesTheServerAppendsDuringTheCopyAreCopiedBeforeTheTruncation() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let original = String(repeating: "a line of the server\n", count: 20_000)
+        let source = try folder.write("stdout.log", original)
+        let writer = open(source, O_WRONLY | O_APPEND | O_CLOEXEC)
+        defer { close(writer) }
+        // The server writes while the copy runs: a line before each of the first five chunks (of seven).
+        var late = 0
+        let appendWhileCopying = { () -> Bool in
+            if late < 5 {
+                _ = "late \(late)\n".withCString { write(writer, $0, strlen($0)) }
+                late += 1
+            }
+            return false
+        }
+        #expect(InstanceLogs.rotate(source, keep: 1, cancelled: appendWhileCopying) == .rotated)
+        let lateLines = (0..<5).map { "late \($0)\n" }.joined()
+        #expect(try String(contentsOfFile: source + ".1", encoding: .utf8) == original + lateLines)
+        #expect(InstanceLogs.size(of: source) == 0)
+
+        // Without a catch-up pass the copy stops at the size it had when opened: those lines would be lost.
+        try original.write(toFile: source, atomically: false, encoding: .utf8)
+        late = 0
+        #expect(
+            InstanceLogs.copy(source, to: source + ".2", catchUpPasses: 0, cancelled: appendWhileCopying) == .rotated)
+        #expect(try String(contentsOfFile: source + ".2", encoding: .utf8) == original)
+    }
+
     @Test func aRotationThatFailsLeavesTheLogAndSaysWhyOncePerFailureStreak() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
