@@ -31,13 +31,15 @@ struct LogsCommand: AsyncParsableCommand {
                 || FileManager.default.fileExists(atPath: root.configFile(name))
         else { throw CLIError(.notFound, "no instance '\(name)' and no logs at \(folder)") }
         let path = folder + (stderr ? "/stderr.log" : "/stdout.log")
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        let shown = (lines.last == "" ? lines.dropLast() : lines[...]).suffix(max(0, n))
+        // The bytes as the server wrote them (not decoded: a server may print part of a character), from the
+        // end of the file (a log may be 100 MiB). A log not written yet is empty.
+        let (shown, end) = InstanceLogs.lastLines(of: path, count: max(0, n)) ?? ([], 0)
         // Written straight to the descriptor: a follower killed later must not leave these in a stdio buffer.
-        if !shown.isEmpty { FileHandle.standardOutput.write(Data((shown.joined(separator: "\n") + "\n").utf8)) }
+        if !shown.isEmpty {
+            FileHandle.standardOutput.write(Data(shown.last == UInt8(ascii: "\n") ? shown : shown + [10]))
+        }
         guard f else { return }
-        try await follow(path, from: UInt64(text.utf8.count))
+        try await follow(path, from: UInt64(end))
     }
 
     /// Prints what is appended to `path`. A file that shrank was rotated (copy-truncate) or replaced: reading

@@ -61,9 +61,13 @@ import Testing
         let harness = try DaemonHarness("daemon-logs")
         defer { harness.cleanUp() }
         try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort())
-        let log = try harness.project.write("logs/alpha/stdout.log", "one\ntwo\nthree\n")
+        // A half character (a token cut short) in the log: still printed, and still followed from the end.
+        let log = try harness.project.write(
+            "logs/alpha/stdout.log", bytes: [0xE2, 0x82, 0x0A] + Array("one\ntwo\nthree\n".utf8))
         let last = try harness.ok(["logs", "alpha", "-n", "2"])
         #expect(last.stdout == "two\nthree\n")
+        let all = try harness.ok(["logs", "alpha", "-n", "10"])
+        #expect(all.stdout.hasPrefix("\u{FFFD}") && all.stdout.hasSuffix("\none\ntwo\nthree\n"), "\(all.stdout)")
         let output = harness.root + "/follow.out"
         FileManager.default.createFile(atPath: output, contents: nil)
         let follower = Process()
