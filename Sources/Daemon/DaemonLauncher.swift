@@ -45,8 +45,7 @@ public enum DaemonLauncher {
             }
             try? await Task.sleep(for: .milliseconds(50))
         }
-        let log = (try? String(contentsOfFile: root.daemonLog, encoding: .utf8)) ?? ""
-        let tail = log.split(separator: "\n").suffix(5).joined(separator: "\n")
+        let tail = InstanceLogs.lastLinesText(of: root.daemonLog, count: 5)
         throw .cannotStart(
             "no answer on \(root.daemonSocket) within \(timeout)\(tail.isEmpty ? "" : "; \(root.daemonLog) ends:\n\(tail)")"
         )

@@ -119,6 +119,15 @@ public struct InstanceLogs: Sendable, Equatable {
         return (bytes, size)
     }
 
+    /// The last `count` non-empty lines of the file at `path` as text (bytes that aren't UTF-8 shown as `�`), for
+    /// an error message; empty when there are none or the file can't be read.
+    public static func lastLinesText(of path: String, count: Int) -> String {
+        // Blank lines don't count: read a few more to make up for them.
+        let bytes = lastLines(of: path, count: count * 2)?.bytes ?? []
+        let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
+        return lines.suffix(count).joined(separator: "\n")
+    }
+
     /// Shifts `.1`...`.keep-1` up by one, copies the live file to `.1` (with what is appended during the copy),
     /// truncates the live file at once. When the copy fails the live file is left as it is: nothing is lost, and
     /// the next check tries again.

@@ -2,6 +2,7 @@ import ArgumentParser
 import ControlAPI
 import Foundation
 import OrchestratorCore
+import Supervisor
 
 /// `llama-orch up`: place and start instances through the daemon.
 struct UpCommand: AsyncParsableCommand {
@@ -87,7 +88,7 @@ struct UpCommand: AsyncParsableCommand {
             case "failed", "stopped", "invalid":
                 progress.clear()
                 printError("\(name): \(status.state): \(status.reason ?? "no reason recorded")")
-                let tail = Self.lastLines(stderrLog, count: 10)
+                let tail = InstanceLogs.lastLinesText(of: stderrLog, count: 10)
                 if !tail.isEmpty {
                     FileHandle.standardError.write(Data("last lines of \(stderrLog):\n\(tail)\n".utf8))
                 }
@@ -105,11 +106,6 @@ struct UpCommand: AsyncParsableCommand {
         }
     }
 
-    /// The last `count` lines of a file.
-    static func lastLines(_ path: String, count: Int) -> String {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "" }
-        return text.split(separator: "\n").suffix(count).joined(separator: "\n")
-    }
 }
 
 /// One line on standard error rewritten in place on a terminal; elsewhere a line per change of phase.

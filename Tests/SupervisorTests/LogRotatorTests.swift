@@ -188,7 +188,7 @@ import Testing
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let path = folder.path + "/stdout.log"
-        FileManager.default.createFile(atPath: path, contents: Data(text))
+        try #require(FileManager.default.createFile(atPath: path, contents: Data(text)))
         let read = try #require(InstanceLogs.lastLines(of: path, count: count))
         #expect(read.end == text.count)
         return read.bytes
@@ -208,6 +208,18 @@ import Testing
         // A token cut in the middle of a character, as a server may print it.
         let text: [UInt8] = Array("first\nhalf ".utf8) + [0xE2, 0x82] + Array("\nlast\n".utf8)
         #expect(try lines(text, 2) == Array("half ".utf8) + [0xE2, 0x82] + Array("\nlast\n".utf8))
+    }
+
+    @Test func theTextOfTheLastLinesForAnErrorMessageSkipsBlankLines() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path + "/stderr.log"
+        try #require(
+            FileManager.default.createFile(
+                atPath: path, contents: Data(Array("loading\n\nerror: bad ".utf8) + [0xFF] + Array("\n\n".utf8))))
+        #expect(InstanceLogs.lastLinesText(of: path, count: 2) == "loading\nerror: bad \u{FFFD}")
+        #expect(InstanceLogs.lastLinesText(of: path, count: 1) == "error: bad \u{FFFD}")
+        #expect(InstanceLogs.lastLinesText(of: folder.path + "/missing.log", count: 3) == "")
     }
 
     @Test func aLargeLogIsReadFromItsEndAcrossChunks() throws {
