@@ -34,7 +34,12 @@ public enum DaemonRunner {
             throw DaemonError.cannotStart("cannot open \(root.daemonLockFile): \(String(cString: strerror(errno)))")
         }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
             close(lock)
+            // Held by another daemon; any other refusal (a filesystem without locks) is not that.
+            guard code == EWOULDBLOCK else {
+                throw DaemonError.cannotStart("cannot lock \(root.daemonLockFile): \(String(cString: strerror(code)))")
+            }
             throw DaemonError.alreadyRunning(root: root.path, pid: readPID(root))
         }
         // The lock is held until the process ends; the descriptor is never closed.
@@ -45,7 +50,7 @@ public enum DaemonRunner {
             throw DaemonError.cannotStart("cannot write \(root.daemonPIDFile): \(error.localizedDescription)")
         }
         // The socket is created by bind(); with this mask only the owner can connect, from the first moment.
-        umask(0o077)
+        let userMask = umask(0o077)
         let (store, storeWarnings) = try StateStore.open(path: root.stateDatabase, logger: logger)
         let manager = InstanceManager(
             root: root, store: store, environment: environment, logger: logger, warnings: storeWarnings)
@@ -72,6 +77,8 @@ public enum DaemonRunner {
             socketPath: socket, handler: manager, logger: logger,
             onRunning: {
                 chmod(socket, 0o600)
+                // The socket exists: back to the user's mask, which the servers (and their logs) inherit.
+                umask(userMask)
                 logger.info("control API on \(socket)")
                 Task { await manager.autostart() }
             })

@@ -349,7 +349,9 @@ public enum PlainHTTP {
                 var entry = pollfd(fd: descriptor, events: events, revents: 0)
                 return poll(&entry, 1, 0) > 0
             }
-            let nanoseconds = left.components.seconds * 1_000_000_000 + left.components.attoseconds / 1_000_000_000
+            // At most an hour per wait (the loop waits again): a far deadline must not overflow the nanoseconds.
+            let seconds = min(left.components.seconds, 3600)
+            let nanoseconds = seconds * 1_000_000_000 + left.components.attoseconds / 1_000_000_000
             let ready = cplainhttp_wait(descriptor, events, max(nanoseconds, 1))
             if ready > 0 { return true }
             if ready < 0 && errno != EINTR { return false }
@@ -429,7 +431,8 @@ public enum PlainHTTP {
             guard let size = Int(sizeText.split(separator: ";").first ?? "", radix: 16), size >= 0 else { return nil }
             let dataStart = lineEnd + 2
             if size == 0 { return body }
-            guard bytes.count >= dataStart + size + 2 else { return nil }
+            // Compared without adding: a hostile size near Int.max must not overflow.
+            guard size <= bytes.count - dataStart, bytes.count - dataStart - size >= 2 else { return nil }
             body += bytes[dataStart..<dataStart + size]
             position = dataStart + size + 2
         }

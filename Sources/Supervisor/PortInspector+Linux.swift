@@ -22,31 +22,50 @@ public struct PortHolder: Sendable, Equatable, CustomStringConvertible {
 
 /// Checks a TCP port before a server is started, and names whoever holds it.
 public enum PortInspector {
-    /// Throws `SupervisorError.portInUse` naming the holder when `port` can't be bound on `host`.
+    /// Throws `SupervisorError.portInUse` naming the holder when `port` is taken on `host`, and
+    /// `invalidLaunch` saying why when it can't be listened on for another reason (an address that isn't
+    /// numeric or isn't this machine's, no descriptors left).
     ///
     /// The check binds with `SO_REUSEADDR`, as llama-server does, so connections of an earlier run lingering in
     /// TIME_WAIT don't count as "in use"; only a listener does.
     public static func ensureFree(host: String, port: Int) throws(SupervisorError) {
         guard (1...65535).contains(port) else { throw .invalidLaunch(reason: "port \(port) is not 1...65535") }
-        if canBind(host: host, port: port) { return }
-        throw .portInUse(port: port, holder: holder(of: port))
+        switch bindCheck(host: host, port: port) {
+        case .free: return
+        case .inUse: throw .portInUse(port: port, holder: holder(of: port))
+        case .refused(let reason): throw .invalidLaunch(reason: "cannot listen on \(host) port \(port): \(reason)")
+        }
     }
 
     /// Whether a listening socket could be bound to `host:port` now.
     public static func canBind(host: String, port: Int) -> Bool {
+        bindCheck(host: host, port: port) == .free
+    }
+
+    enum BindCheck: Equatable {
+        case free
+        /// Another socket listens there (EADDRINUSE).
+        case inUse
+        /// Any other reason, in words.
+        case refused(String)
+    }
+
+    static func bindCheck(host: String, port: Int) -> BindCheck {
+        guard (1...65535).contains(port) else { return .refused("port \(port) is not 1...65535") }
         let isIPv6 = host.contains(":")
         let descriptor = socket(
             isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { return false }
+        guard descriptor >= 0 else { return .refused("socket: \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         var yes: Int32 = 1
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        let numericHint = "server.host must be a numeric IPv4 or IPv6 address, or localhost"
         let result: Int32
         if isIPv6 {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = in_port_t(UInt16(port).bigEndian)
-            if inet_pton(AF_INET6, host == "::" ? "::" : host, &address.sin6_addr) != 1 { return false }
+            if inet_pton(AF_INET6, host, &address.sin6_addr) != 1 { return .refused(numericHint) }
             result = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
@@ -57,14 +76,17 @@ public enum PortInspector {
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = in_port_t(UInt16(port).bigEndian)
             let numeric = host == "localhost" ? "127.0.0.1" : host
-            if inet_pton(AF_INET, numeric, &address.sin_addr) != 1 { return false }
+            if inet_pton(AF_INET, numeric, &address.sin_addr) != 1 { return .refused(numericHint) }
             result = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
                 }
             }
         }
-        return result == 0 && listen(descriptor, 1) == 0
+        guard result == 0, listen(descriptor, 1) == 0 else {
+            return errno == EADDRINUSE ? .inUse : .refused(String(cString: strerror(errno)))
+        }
+        return .free
     }
 
     /// The process listening on TCP `port` (IPv4 or IPv6), found through the socket's inode in

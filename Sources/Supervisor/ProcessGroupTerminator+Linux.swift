@@ -50,8 +50,13 @@ public enum ProcessGroupTerminator {
     ///
     /// `kill(-group, 0)` answers "no such process" at once for an empty group (the common case: a server
     /// that forked nothing, already reaped); only a group with members is scanned for zombies in `/proc`.
+    /// While the leader itself lives (the server, most of a stop's wait) one look at it answers, so a stop
+    /// doesn't read all of `/proc` every 20 ms.
     public static func isAlive(group: Int32) -> Bool {
         if kill(-group, 0) != 0 && errno == ESRCH { return false }
+        if let leader = ProcFS.stat(group), leader.processGroup == group, leader.state != "Z", leader.state != "X" {
+            return true
+        }
         return !ProcFS.livingMembers(ofGroup: group).isEmpty
     }
 
