@@ -87,7 +87,7 @@ public struct ControlClient: Sendable {
         do {
             return try JSONDecoder.control.decode(Answer.self, from: Data(body))
         } catch {
-            throw .unreachable(socketPath, reason: "unexpected answer: \(error)")
+            throw .notUnderstood(socketPath, reason: "\(error)")
         }
     }
 
@@ -129,6 +129,8 @@ public struct ControlClient: Sendable {
         case .success(let received): response = received
         case .failure(.refused), .failure(.noSocket):
             throw .unreachable(socketPath, reason: "nothing listens on the socket")
+        case .failure(.timedOut(let phase)):
+            throw .timedOut(socketPath, seconds: Self.seconds(timeout), phase: phase)
         case .failure(let failure):
             throw .unreachable(socketPath, reason: failure.description)
         }
@@ -139,6 +141,10 @@ public struct ControlClient: Sendable {
             throw .refused(ErrorBody(message: "HTTP \(response.status): \(response.text)", exitCode: 1))
         }
         return response.body
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private static func offThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
@@ -154,10 +160,15 @@ public enum ControlError: OrchestratorError, Equatable {
     case unreachable(String, reason: String)
     /// The daemon answered with an error.
     case refused(ErrorBody)
+    /// The daemon took the request but gave no answer in time: it may still be working on it.
+    case timedOut(String, seconds: Double, phase: String)
+    /// The daemon answered with something this CLI can't read (a daemon of another version).
+    case notUnderstood(String, reason: String)
 
     public var exitCode: OrchestratorExitCode {
         switch self {
-        case .unreachable: .daemonUnreachable
+        case .unreachable, .notUnderstood: .daemonUnreachable
+        case .timedOut: .failure
         case .refused(let body): OrchestratorExitCode(rawValue: body.exitCode) ?? .failure
         }
     }
@@ -167,6 +178,12 @@ public enum ControlError: OrchestratorError, Equatable {
         case .unreachable(let socket, let reason):
             "the daemon does not answer on \(socket) (\(reason)); start it with 'llama-orch daemon start'"
         case .refused(let body): body.message
+        case .timedOut(let socket, let seconds, let phase):
+            "the daemon on \(socket) gave no answer within \(seconds.formatted()) s (timed out \(phase)); it may "
+                + "still be working on it: see 'llama-orch ps', or pass a longer --timeout"
+        case .notUnderstood(let socket, let reason):
+            "the daemon on \(socket) answered with something this llama-orch can't read (\(reason)); a daemon "
+                + "of another version? 'llama-orch daemon stop --keep-instances', then any command starts this one"
         }
     }
 }

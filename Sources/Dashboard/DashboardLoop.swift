@@ -62,6 +62,12 @@ public struct DashboardLoop: Sendable {
                     state = next
                     guard let action else { continue }
                     if action == .quit { return nil }
+                    // On screen before the daemon is asked ("taking x down…"): a stop can take the whole grace
+                    // period, and the confirmation question must not stay up meanwhile.
+                    let lines = DashboardRenderer.render(snapshot, state: state, size: size, color: color)
+                    let frame = FrameDiffer.diff(from: previous, to: lines)
+                    if !frame.isEmpty { terminal.write(frame) }
+                    previous = lines
                     state.message = await actions.perform(action)
                     await refresh()
                 }

@@ -43,7 +43,8 @@ public enum DashboardRenderer {
     /// trailing spaces trimmed, no colour unless asked.
     public static func renderOnce(_ snapshot: DashboardSnapshot, width: Int, color: Bool = false) -> String {
         let state = DashboardState()
-        let height = 4 + snapshot.devices.count + snapshot.instances.count + 4
+        // Tall enough that the devices' third of it holds them all.
+        let height = max(4 + snapshot.devices.count + snapshot.instances.count + 4, 3 * (snapshot.devices.count + 1))
         var lines = [header(snapshot, width: width)]
         lines += table(snapshot, state: state, width: width, height: height, marker: false)
         for warning in snapshot.warnings { lines.append(StyledLine("warning: \(warning)", .colored(.yellow))) }

@@ -19,7 +19,7 @@ struct AutostartCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "add", abstract: "Set \"autostart\": true for instances.")
 
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup var global: RootOptions
 
         @Argument(help: "Instances to start at boot.")
         var names: [String]
@@ -33,7 +33,7 @@ struct AutostartCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "remove", abstract: "Set \"autostart\": false for instances (where the key is present).")
 
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup var global: RootOptions
 
         @Argument(help: "Instances not to start at boot.")
         var names: [String]
@@ -49,7 +49,7 @@ struct AutostartCommand: AsyncParsableCommand {
             discussion: "A marked instance whose config is invalid is listed with a note: the daemon won't start it."
         )
 
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup var global: RootOptions
 
         @Flag(name: .long, help: "Print the list as JSON.")
         var json = false
@@ -88,7 +88,7 @@ private struct AutostartEntry: Encodable {
 }
 
 /// Edits each named config in place, validating the result before writing; stops at the first refusal.
-private func setAutostart(_ enabled: Bool, names: [String], global: GlobalOptions) throws {
+private func setAutostart(_ enabled: Bool, names: [String], global: RootOptions) throws {
     let root = try global.projectRoot()
     let known = ConfigValidator.instanceNames(in: root)
     if let missing = names.first(where: { !known.contains($0) }) {
@@ -103,7 +103,12 @@ private func setAutostart(_ enabled: Bool, names: [String], global: GlobalOption
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CLIError(.notFound, "cannot read \(shown) in \(root.path)")
         }
-        let text = String(decoding: data, as: UTF8.self)
+        // Text that isn't UTF-8 is refused as the validator refuses it, rather than repaired and rewritten.
+        guard let text = String(validating: data, as: UTF8.self) else {
+            let report = validator.validate(
+                bytes: Array(data), file: shown, folder: root.instanceDirectory(name), expectedName: name)
+            throw ConfigError(file: shown + " (not changed)", issues: report.issues)
+        }
         let edited: String
         do {
             edited = try ConfigEditor.settingAutostart(enabled, in: text)

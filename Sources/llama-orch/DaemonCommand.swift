@@ -23,7 +23,7 @@ struct DaemonStartCommand: AsyncParsableCommand {
             logs/daemon.log. SIGTERM or SIGINT end it and leave the servers running; 'daemon stop' stops them.
             """)
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup var global: RootOptions
 
     @Flag(name: .long, help: "Run in this process (what the boot unit runs) instead of in the background.")
     var foreground = false
@@ -55,13 +55,17 @@ struct DaemonStopCommand: AsyncParsableCommand {
             the next daemon re-adopts them.
             """)
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup var global: RootOptions
 
     @Flag(name: .long, help: "Leave the servers running for the next daemon to re-adopt.")
     var keepInstances = false
 
     @Option(name: .long, help: "Seconds to wait for the daemon to exit.")
     var timeout: Double = 120
+
+    func validate() throws {
+        try validateTimeout(timeout)
+    }
 
     func run() async throws {
         let root = try global.projectRoot()
@@ -96,7 +100,7 @@ struct DaemonStatusCommand: AsyncParsableCommand {
         commandName: "status",
         abstract: "Whether the daemon runs: pid, socket, uptime, instances supervised. Exit 69 when it doesn't.")
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup var global: RootOptions
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -106,18 +110,34 @@ struct DaemonStatusCommand: AsyncParsableCommand {
         let client = ControlClient(socketPath: root.daemonSocket, timeout: .seconds(5))
         guard let info = try? await client.daemonInfo() else {
             if json {
-                try printJSON(["running": false])
+                try printJSON(DaemonStatusJSON(info: nil))
             } else {
                 print("no daemon runs for \(root.path)")
             }
             throw ExitCodeError(OrchestratorExitCode.daemonUnreachable.rawValue)
         }
-        if json { return try printJSON(info) }
+        if json { return try printJSON(DaemonStatusJSON(info: info)) }
         print("daemon: running, pid \(info.pid), version \(info.version)")
         print("root: \(info.root)")
         print("socket: \(root.daemonSocket)")
         print("up: \(formatElapsed(Date().timeIntervalSince1970 - info.startedAt))")
         print("instances supervised: \(info.supervised)")
         for warning in info.warnings { print("warning: \(warning)") }
+    }
+}
+
+/// `daemon status --json`: one shape whether or not a daemon runs: `running`, and the daemon's description
+/// (`GET /v1/daemon`) beside it when it does.
+private struct DaemonStatusJSON: Encodable {
+    var info: DaemonInfo?
+
+    func encode(to encoder: any Encoder) throws {
+        try info?.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(info != nil, forKey: .running)
+    }
+
+    private enum Key: String, CodingKey {
+        case running
     }
 }

@@ -12,7 +12,7 @@ struct DescribeCommand: AsyncParsableCommand {
         commandName: "describe",
         abstract: "Show an instance's config, placement, exact command, runtime, recent events and health history.")
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup var global: RootOptions
 
     @Argument(help: "The instance.")
     var name: String

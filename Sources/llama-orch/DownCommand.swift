@@ -14,7 +14,7 @@ struct DownCommand: AsyncParsableCommand {
             instance marker of this root but no recorded run.
             """)
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup var global: RootOptions
 
     @Argument(help: "Instances to stop.")
     var names: [String] = []
@@ -27,6 +27,7 @@ struct DownCommand: AsyncParsableCommand {
 
     func validate() throws {
         if names.isEmpty && !all { throw ValidationError("name at least one instance, or pass --all") }
+        try validateTimeout(timeout)
     }
 
     func run() async throws {
@@ -42,7 +43,7 @@ struct RestartCommand: AsyncParsableCommand {
         commandName: "restart",
         abstract: "Stop instances and start them again (placed anew, with a fresh restart count).")
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup var global: RootOptions
 
     @Argument(help: "Instances to restart.")
     var names: [String]

@@ -70,6 +70,10 @@ struct InitCommand: AsyncParsableCommand {
             uniquingKeysWith: { first, _ in first })
         let chosenPort: Int
         if let port {
+            // The validator's range, checked before the port is probed (a number past 65535 can't be).
+            guard (1024...65535).contains(port) else {
+                throw CLIError(.configInvalid, "--port \(port): expected an integer from 1024 to 65535")
+            }
             if let holder = usedPorts[port] {
                 throw CLIError(
                     .configInvalid, "port \(port) is already used by instance '\(holder)'; pick another or omit --port")

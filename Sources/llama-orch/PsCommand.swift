@@ -10,7 +10,7 @@ struct PsCommand: ParsableCommand {
         commandName: "ps",
         abstract: "List the supervised instances (-a: every instance under instances/).")
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup var global: RootOptions
 
     @Flag(name: [.customShort("a"), .long], help: "Include stopped and never-started instances.")
     var all = false
@@ -47,7 +47,7 @@ struct HealthCommand: AsyncParsableCommand {
         abstract: "Show instances' health: exit 0 when every one is healthy, 1 otherwise.",
         discussion: "With --watch, prints a line whenever an instance's state changes, until interrupted.")
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup var global: RootOptions
 
     @Argument(help: "The instance.")
     var name: String?
@@ -70,8 +70,19 @@ struct HealthCommand: AsyncParsableCommand {
         let client = try await DaemonConnection.client(root)
         var previous: [String: String] = [:]
         while true {
-            let list = all ? try await client.instances(all: false) : [try await client.instance(named: name ?? "")]
+            var list = all ? try await client.instances(all: false) : [try await client.instance(named: name ?? "")]
             let now = Date().timeIntervalSince1970
+            if watch && all {
+                // The list holds supervised instances only: one that left it was stopped, and that is a change.
+                let listed = Set(list.map(\.name))
+                for gone in previous.keys.sorted() where !listed.contains(gone) && previous[gone] != "stopped" {
+                    if let status = try? await client.instance(named: gone) {
+                        list.append(status)
+                    } else {
+                        previous.removeValue(forKey: gone)
+                    }
+                }
+            }
             for status in list where previous[status.name] != status.state {
                 previous[status.name] = status.state
                 if json && watch {
@@ -83,6 +94,8 @@ struct HealthCommand: AsyncParsableCommand {
                     print("\(status.name): \(status.state)\(since)\(status.reason.map { ": \($0)" } ?? "")")
                 }
             }
+            // Each change as it happens, also into a pipe or a file (stdout is block-buffered there).
+            if watch { fflush(nil) }
             if !watch {
                 if json { try printJSON(list) }
                 if list.isEmpty || list.contains(where: { $0.health != "healthy" }) { throw ExitCodeError(1) }

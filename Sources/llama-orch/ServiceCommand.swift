@@ -30,7 +30,7 @@ struct ServiceCommand: AsyncParsableCommand {
             discussion: "A unit file with other contents is replaced only with --force (exit 72 otherwise)."
         )
 
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup var global: RootOptions
         @OptionGroup var service: ServiceOptions
 
         @Flag(name: .long, help: "Print what would be written and run, and do nothing.")
@@ -98,7 +98,7 @@ struct ServiceCommand: AsyncParsableCommand {
                 """
         )
 
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup var global: RootOptions
         @OptionGroup var service: ServiceOptions
 
         @Flag(name: .long, help: "Print what would be removed and run, and do nothing.")
@@ -141,7 +141,7 @@ struct ServiceCommand: AsyncParsableCommand {
             discussion: "Exits 0 when the unit file exists, 66 when it doesn't."
         )
 
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup var global: RootOptions
         @OptionGroup var service: ServiceOptions
 
         @Flag(name: .long, help: "Print the status as JSON.")
@@ -183,7 +183,7 @@ struct ServiceCommand: AsyncParsableCommand {
             abstract: "Print the unit, plist, NSSM commands or Task Scheduler XML on standard output."
         )
 
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup var global: RootOptions
         @OptionGroup var service: ServiceOptions
 
         func run() async throws {
@@ -241,7 +241,7 @@ struct ServiceOptions: ParsableArguments {
         var installer: ServiceInstaller
     }
 
-    func resolution(for global: GlobalOptions) throws -> Resolved {
+    func resolution(for global: RootOptions) throws -> Resolved {
         let target: ServiceTarget
         if let name = self.target {
             guard let known = ServiceTarget(rawValue: name) else {

@@ -16,7 +16,7 @@ struct UpCommand: AsyncParsableCommand {
             each instance until it is healthy; a failure prints the reason and the end of its stderr.log.
             """)
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup var global: RootOptions
 
     @Argument(help: "Instances to start.")
     var names: [String] = []
@@ -32,6 +32,7 @@ struct UpCommand: AsyncParsableCommand {
 
     func validate() throws {
         if names.isEmpty && !all { throw ValidationError("name at least one instance, or pass --all") }
+        try validateTimeout(timeout)
     }
 
     func run() async throws {
@@ -116,7 +117,8 @@ final class ProgressLine {
 
     func show(_ text: String) {
         if isTerminal {
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(text.prefix(160))".utf8))
+            // Cut to the terminal's width: a line that wraps leaves its first rows behind at every redraw.
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(text.prefix(Self.columns() - 1))".utf8))
             shown = true
         } else {
             // Without a terminal only the phase (the text before the elapsed time) is printed, once.
@@ -125,6 +127,13 @@ final class ProgressLine {
             lastPhase = phase
             FileHandle.standardError.write(Data("\(text)\n".utf8))
         }
+    }
+
+    /// The width of the terminal on standard error (asked each time: it may be resized); 80 when it won't say.
+    private static func columns() -> Int {
+        var window = winsize()
+        guard ioctl(2, UInt(TIOCGWINSZ), &window) == 0, window.ws_col > 1 else { return 80 }
+        return Int(window.ws_col)
     }
 
     func clear() {

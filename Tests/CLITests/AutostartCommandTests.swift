@@ -15,6 +15,22 @@ import Testing
         return project
     }
 
+    @Test func aConfigThatIsNotUTF8IsRefusedAndLeftAsItIs() throws {
+        let project = try makeProject("autostart-latin1")
+        defer { project.remove() }
+        let original = try #require(project.read("instances/alpha/config.json"))
+        // A Latin-1 "é" in a tag: one byte that isn't UTF-8.
+        let bytes =
+            Array(original.utf8).dropLast(2) + Array(#", "tags": {"owner": "Ren"#.utf8) + [0xE9]
+            + Array("\"}\n}\n".utf8)
+        try project.write("instances/alpha/config.json", bytes: Array(bytes))
+        let add = try CommandRunner.llamaOrch(["autostart", "add", "alpha"], in: project.root)
+        #expect(add.status == 65, "\(add.stdout) \(add.stderr)")
+        #expect(add.stderr.contains("instances/alpha/config.json (not changed)"), "\(add.stderr)")
+        let after = try #require(FileManager.default.contents(atPath: project.root + "/instances/alpha/config.json"))
+        #expect(Array(after) == Array(bytes))
+    }
+
     @Test func addListRemoveEditsOnlyTheAutostartLine() throws {
         let project = try makeProject("autostart")
         defer { project.remove() }

@@ -82,6 +82,34 @@ import Testing
             ["init", "y", "--model", "models/notes.txt", "--backend", "cuda-magic"], in: project.root)
         #expect(badBackend.status == 68)
         #expect(badBackend.stderr.contains("known:"))
+        // A port no socket can have: the validator's message, not a crash.
+        try project.writeFakeModel()
+        for port in ["80801", "-1", "80"] {
+            let badPort = try CommandRunner.llamaOrch(
+                ["init", "z", "--model", "models/tiny.gguf", "--port=\(port)"], in: project.root)
+            #expect(badPort.status == 65, "\(port): \(badPort.stderr)")
+            #expect(
+                badPort.stderr.contains("--port \(port): expected an integer from 1024 to 65535"), "\(badPort.stderr)")
+            #expect(!project.exists("instances/z"))
+        }
+    }
+
+    @Test func timeoutsThatAreNotASpanOfSecondsAreUsageErrors() throws {
+        let project = try TemporaryProject("timeouts")
+        defer { project.remove() }
+        for arguments in [
+            ["down", "x", "--timeout", "inf"], ["down", "x", "--timeout", "nan"], ["up", "x", "--timeout", "1e30"],
+            ["up", "x", "--timeout=-5"], ["daemon", "stop", "--timeout", "0"],
+        ] {
+            let result = try CommandRunner.llamaOrch(arguments, in: project.root)
+            #expect(result.status == 64, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.contains("--timeout takes seconds above 0 and at most 86400"), "\(result.stderr)")
+        }
+        // Commands that go through the daemon don't take the options of the driver commands.
+        let backend = try CommandRunner.llamaOrch(["up", "x", "--backend", "cpu"], in: project.root)
+        #expect(backend.status == 64)
+        #expect(backend.stderr.contains("--backend"), "\(backend.stderr)")
+        #expect(!project.exists("state"), "nothing started")
     }
 
     @Test func validateExitCodesAndRootDiscovery() throws {

@@ -57,6 +57,39 @@ import Testing
         waitpid(ghost, &exitStatus, 0)
     }
 
+    @Test func healthWatchOfAllInstancesReportsOneThatIsStopped() async throws {
+        let harness = try DaemonHarness("daemon-watch")
+        defer { harness.cleanUp() }
+        try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort())
+        try harness.stubInstance("beta", port: try LlamaServerProbe.freePort())
+        try harness.ok(["up", "alpha", "beta", "--wait", "--timeout", "30"])
+        let output = harness.root + "/watch.out"
+        FileManager.default.createFile(atPath: output, contents: nil)
+        let watcher = Process()
+        watcher.executableURL = URL(fileURLWithPath: CommandRunner.product("llama-orch"))
+        watcher.arguments = ["health", "--all", "--watch", "--root", harness.root]
+        watcher.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        try watcher.run()
+        defer {
+            watcher.terminate()
+            watcher.waitUntilExit()
+        }
+        func watched() -> String { harness.project.read("watch.out") ?? "" }
+        #expect(try await DaemonHarness.eventually(.seconds(10)) { watched().contains("beta: healthy") })
+        try harness.ok(["down", "alpha"])
+        #expect(
+            try await DaemonHarness.eventually(.seconds(10)) { watched().contains("alpha: stopped") }, "\(watched())")
+        // Reported once, not at every poll.
+        try await Task.sleep(for: .milliseconds(2500))
+        #expect(watched().components(separatedBy: "alpha: stopped").count == 2, "\(watched())")
+        // And back again when it is brought up.
+        try harness.ok(["up", "alpha", "--wait", "--timeout", "30"])
+        #expect(
+            try await DaemonHarness.eventually(.seconds(10)) {
+                watched().components(separatedBy: "alpha: healthy").count == 3
+            }, "\(watched())")
+    }
+
     @Test func logsFollowAcrossRotation() async throws {
         let harness = try DaemonHarness("daemon-logs")
         defer { harness.cleanUp() }

@@ -34,6 +34,8 @@ import Testing
         let status = try harness.ok(["daemon", "status", "--json"])
         let described = try JSONDecoder.snakeCase.decode(DaemonInfo.self, from: Data(status.stdout.utf8))
         #expect(described.pid == pid)
+        let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        #expect(object?["running"] as? Bool == true, "\(status.stdout)")
         #expect(described.root == harness.root)
 
         // The API answers curl too.
@@ -61,6 +63,10 @@ import Testing
         #expect(!harness.project.exists("state/daemon.pid"))
         let down = try harness.cli(["daemon", "status"])
         #expect(down.status == 69)
+        let downJSON = try harness.cli(["daemon", "status", "--json"])
+        #expect(downJSON.status == 69)
+        let downObject = try JSONSerialization.jsonObject(with: Data(downJSON.stdout.utf8)) as? [String: Any]
+        #expect(downObject?.count == 1 && downObject?["running"] as? Bool == false, "\(downJSON.stdout)")
     }
 
     @Test func aDaemonWhoseExecutableWasReplacedSaysSoAndSoDoesEveryCommand() async throws {

@@ -84,6 +84,8 @@ final class FixedSource: SnapshotSource, @unchecked Sendable {
         #expect(frames.filter { $0.contains("\u{1B}[2J") }.count == 2, "cleared once more after the resize")
         #expect(frames.contains { $0.contains("restart code: sent") })
         #expect(frames.contains { $0.contains("take code down? y to confirm") })
+        // Drawn before the daemon is asked, so the question doesn't stay up while a stop takes its time.
+        #expect(frames.contains { $0.contains("taking code down…") })
         #expect(frames.contains { $0.contains("code left running") })
         // After the first frame, a key that moves the selection rewrites only the rows that changed.
         let selection = frames[1]

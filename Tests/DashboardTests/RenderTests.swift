@@ -156,6 +156,23 @@ func visible(_ line: String) -> String {
         #expect(!text.contains("\u{1B}"))
     }
 
+    @Test func onceTextListsEveryDeviceHoweverFewTheInstances() {
+        // Eight GPUs and the host, one instance: the live view gives devices a third of the screen, --once
+        // shows them all.
+        var snapshot = SnapshotFixtures.busy()
+        snapshot.instances = Array(snapshot.instances.prefix(1))
+        snapshot.devices =
+            (0..<8).map { index in
+                DeviceUsage(
+                    id: "gpu\(index)", name: "Vulkan\(index)", description: "GPU \(index)", totalBytes: 24 << 30,
+                    freeBytes: 20 << 30, holdings: [])
+            } + [snapshot.devices[1]]
+        let text = DashboardRenderer.renderOnce(snapshot, width: 100)
+        for index in 0..<8 { #expect(text.contains("Vulkan\(index)"), "Vulkan\(index) in\n\(text)") }
+        #expect(!text.contains("more devices"), "\(text)")
+        #expect(!text.hasSuffix("\n\n"), "no blank lines at the end")
+    }
+
     @Test func textFromLogsCannotMoveTheCursorAndWideCharactersCountTwice() {
         let line = StyledLine("a\u{1B}[2Jb\tc\u{07}日本")
         #expect(line.plainText == "ab c日本")
