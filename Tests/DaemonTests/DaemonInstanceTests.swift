@@ -37,6 +37,13 @@ import Testing
         #expect(health.status == 0 && health.stdout.contains("alpha: healthy"), "\(health.stdout)")
         let logs = try harness.ok(["logs", "alpha", "-n", "2"]).stdout
         #expect(logs.contains("stdout line"), "\(logs)")
+        // The daemon's private mask (for its socket) is not the servers': their logs follow the user's mask.
+        let mask = umask(0o022)
+        umask(mask)
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: harness.root + "/logs/alpha/stdout.log")[
+                .posixPermissions] as? Int
+        #expect(mode == 0o644 & ~Int(mask), "mode \(String(mode ?? 0, radix: 8)) with umask \(String(mask, radix: 8))")
         let describe = try harness.ok(["describe", "alpha"]).stdout
         #expect(describe.contains("command: \(DaemonHarness.stub)"), "\(describe)")
         #expect(describe.contains("health history:"))
