@@ -37,6 +37,8 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     private var server: ServerProcess?
     private var loop: Task<Void, Never>?
     private var stopRequested = false
+    /// Set when a server did not exit after SIGKILL: supervision ends with `failed`.
+    private var stuckPID: Int32?
     private var detachRequested = false
     /// Counts `start`s, so that a loop that ends clears only its own handle.
     private var generation = 0
@@ -98,6 +100,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     public func start() async throws(SupervisorError) {
         guard loop == nil else { throw .alreadyRunning(instance: instance) }
         stopRequested = false
+        stuckPID = nil
         restarts.reset()
         do {
             try store?.resetRestartCount(for: instance)
@@ -235,6 +238,15 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                     return
                 }
                 ending = watched
+                if let stuck = stuckPID {
+                    // Nothing more can be done from here, and another server must not start beside it.
+                    releaseWrites()
+                    transition(
+                        to: .failed,
+                        "pid \(stuck) did not exit after SIGKILL (stuck in the kernel: a GPU driver fault, a hung "
+                            + "mount?); it may still hold its port and memory")
+                    return
+                }
             case .failure(let error):
                 ending = .launchFailed(reason: error.description)
             }
@@ -332,12 +344,20 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
             currentRun = nil
             return nil
         }
-        // Cancelled by `stop`: the group was taken down above, so the exit is at hand.
+        // Cancelled by `stop`: the group was taken down above, so the exit is at hand, unless the server is
+        // stuck in the kernel, where SIGKILL can't reach it (the terminator gave up after its kill wait).
         let status: ExitStatus
         if let exit {
             status = exit
+        } else if let exited = await server.waitForExit(within: Self.stuckExitWait) {
+            status = exited
         } else {
-            status = await server.waitForExit()
+            stuckPID = server.pid
+            self.server = nil
+            record(
+                "stuck", "pid \(server.pid) did not exit after SIGKILL; its run stays open",
+                details: ["pid": "\(server.pid)"])
+            return .signaled(SIGKILL)
         }
         // Whatever the server left in its group (a forked helper) goes too, before anything starts again.
         await ProcessGroupTerminator.killNow(group: server.processGroup)
@@ -359,6 +379,10 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         currentRun = nil
         return ending
     }
+
+    /// How long a server may take to exit once its group was stopped (SIGKILL and the terminator's own wait are
+    /// behind it); past that it is stuck.
+    static var stuckExitWait: Duration { .seconds(5) }
 
     /// The probe loop of one server: returns `.unhealthy` when the probes say so, `.done` when cancelled.
     private func probe(_ server: ServerProcess) async -> WatchEvent {

@@ -93,6 +93,13 @@ public final class ServerProcess: Sendable {
         await watcher.wait(cancellable: false) ?? .unknown
     }
 
+    /// Waits like `waitForExit` (whether or not the calling task is cancelled), for at most `limit`: `nil` when the
+    /// process still runs then. After SIGKILL, a process stuck in the kernel (`D` state: a GPU driver fault,
+    /// a hung mount) never exits, and nothing waiting for it may wait forever.
+    public func waitForExit(within limit: Duration) async -> ExitStatus? {
+        await watcher.wait(cancellable: false, limit: limit)
+    }
+
     /// Waits for the exit like `waitForExit`, but gives up with `nil` when the calling task is cancelled.
     func waitForExitUnlessCancelled() async -> ExitStatus? {
         await watcher.wait(cancellable: true)
@@ -128,6 +135,8 @@ final class ExitWatcher: @unchecked Sendable {
     private var result: ExitStatus?
     private var waiters: [UInt64: CheckedContinuation<ExitStatus?, Never>] = [:]
     private var nextWaiter: UInt64 = 0
+    /// Waiters whose limit passed before they began to wait.
+    private var expired: Set<UInt64> = []
 
     /// Watches a re-adopted process. Not being its parent, the watcher can't reap it, and its exit status is
     /// unknown.
@@ -178,10 +187,22 @@ final class ExitWatcher: @unchecked Sendable {
     }
 
     /// The status once the process has ended; `nil` if `cancellable` and the task is cancelled first.
-    func wait(cancellable: Bool) async -> ExitStatus? {
+    func wait(cancellable: Bool, limit: Duration? = nil) async -> ExitStatus? {
         let id = lock.withLock {
             nextWaiter += 1
             return nextWaiter
+        }
+        if let limit {
+            // Past the limit the waiter (if still waiting) is answered `nil`.
+            let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+            DispatchQueue.global().asyncAfter(deadline: .now() + max(0, seconds)) { [self] in
+                lock.lock()
+                let waiting = waiters.removeValue(forKey: id)
+                // Not waiting yet: it must not start to once it registers.
+                if waiting == nil { expired.insert(id) }
+                lock.unlock()
+                waiting?.resume(returning: nil)
+            }
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<ExitStatus?, Never>) in
@@ -189,7 +210,7 @@ final class ExitWatcher: @unchecked Sendable {
                 if let result {
                     lock.unlock()
                     continuation.resume(returning: result)
-                } else if cancellable && Task.isCancelled {
+                } else if (cancellable && Task.isCancelled) || expired.remove(id) != nil {
                     lock.unlock()
                     continuation.resume(returning: nil)
                 } else {

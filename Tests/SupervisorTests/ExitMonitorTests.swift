@@ -76,6 +76,29 @@ import Testing
         #expect(servers.allSatisfy { !FileManager.default.fileExists(atPath: "/proc/\($0.pid)") })
     }
 
+    @Test func aBoundedWaitGivesUpOnAProcessThatLivesOnWhateverTheTasksCancellation() async throws {
+        let lasting = try Self.spawn(["/bin/sleep", "30"])
+        defer {
+            kill(lasting.pid, SIGKILL)
+            _ = lasting.exitStatus
+        }
+        let began = ContinuousClock.now
+        #expect(await lasting.waitForExit(within: .milliseconds(200)) == nil)
+        let waited = ContinuousClock.now - began
+        #expect(waited >= .milliseconds(200) && waited < .seconds(3), "\(waited)")
+        // A cancelled caller (a `stop`) still waits the whole limit: the bound is the only way out.
+        let cancelled = Task { await lasting.waitForExit(within: .milliseconds(300)) }
+        cancelled.cancel()
+        let cancelledBegan = ContinuousClock.now
+        #expect(await cancelled.value == nil)
+        #expect(ContinuousClock.now - cancelledBegan >= .milliseconds(250))
+        // A limit that passes before the wait begins.
+        #expect(await lasting.waitForExit(within: .zero) == nil)
+        // One that ends in time: its status.
+        let quick = try Self.spawn(["/bin/sh", "-c", "sleep 0.1; exit 3"])
+        #expect(await quick.waitForExit(within: .seconds(10)) == .exited(3))
+    }
+
     @Test func exitStatusesAreCollected() async throws {
         let quick = try Self.spawn(["/bin/sh", "-c", "exit 3"])
         #expect(await quick.waitForExit() == .exited(3))
