@@ -135,6 +135,14 @@ public enum PlainHTTP {
                     return outcome
                 case .start:
                     switch PlainHTTP.startConnect(endpoint) {
+                    case .failure(.busy):
+                        // A daemon busy accepting: again in a millisecond, until the deadline.
+                        guard ContinuousClock.now < stop else {
+                            if stop < deadline { return nil }
+                            finish(.failure(.timedOut("connecting")))
+                            continue
+                        }
+                        usleep(1000)
                     case .failure(let failure): finish(.failure(failure))
                     case .success(let (socket, connected)):
                         descriptor = socket
@@ -324,10 +332,11 @@ public enum PlainHTTP {
         }
         if result == 0 { return .success((descriptor, true)) }
         let code = errno
-        // A unix socket with a full backlog says EAGAIN; a TCP connect in progress says EINPROGRESS.
-        guard code == EINPROGRESS || code == EAGAIN else {
+        // A TCP connect in progress says EINPROGRESS. A unix socket whose backlog is full says EAGAIN, and that
+        // connection was not queued (it would fail at the first send): the caller tries again.
+        guard code == EINPROGRESS else {
             close(descriptor)
-            return .failure(failure(connecting: code))
+            return .failure(code == EAGAIN && family == AF_UNIX ? .busy : failure(connecting: code))
         }
         return .success((descriptor, false))
     }
@@ -455,6 +464,8 @@ public enum PlainHTTPFailure: Error, Sendable, Equatable, CustomStringConvertibl
     /// A unix socket's path does not exist.
     case noSocket
     case timedOut(String)
+    /// A unix socket's backlog is full (the exchange tries again until its deadline).
+    case busy
     case badAddress(String)
     /// The peer closed without answering.
     case closed
@@ -465,6 +476,7 @@ public enum PlainHTTPFailure: Error, Sendable, Equatable, CustomStringConvertibl
         switch self {
         case .refused: "connection refused"
         case .noSocket: "no such socket"
+        case .busy: "the socket's backlog is full"
         case .timedOut(let phase): "timed out \(phase)"
         case .badAddress(let host): "cannot connect to address \(host)"
         case .closed: "closed without an answer"

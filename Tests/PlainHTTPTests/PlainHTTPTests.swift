@@ -48,6 +48,45 @@ import Testing
                 == .complete(.init(status: 200, headers: ["transfer-encoding": "chunked"], body: Array("ab".utf8))))
     }
 
+    @Test func aUnixSocketWithAFullBacklogIsTriedAgainUntilTheDeadline() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path + "/busy.sock"
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            Array(path.utf8CString).withUnsafeBytes { buffer.copyMemory(from: $0) }
+        }
+        let size = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, size) == 0 }
+        }
+        try #require(bound && listen(listener, 0) == 0)
+        // Fill the backlog (nothing accepts) until a connect is refused with EAGAIN.
+        var queued: [Int32] = []
+        defer { queued.forEach { close($0) } }
+        var full = false
+        for _ in 0..<64 where !full {
+            let client = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, size) }
+            }
+            if result != 0 && errno == EAGAIN {
+                close(client)
+                full = true
+            } else {
+                queued.append(client)
+            }
+        }
+        try #require(full, "the backlog never filled")
+        let began = ContinuousClock.now
+        let answer = PlainHTTP.exchange(.unix(path: path), method: "GET", path: "/", timeout: .milliseconds(300))
+        #expect(answer == .failure(.timedOut("connecting")), "not a failed send on a connection never queued")
+        #expect(ContinuousClock.now - began >= .milliseconds(250))
+    }
+
     @Test func statusLinesAndHeaderFieldsAreReadByteByByte() {
         #expect(
             PlainHTTP.parse(
