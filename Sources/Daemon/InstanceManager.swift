@@ -40,6 +40,9 @@ public actor InstanceManager: ControlHandler {
     private let knownNames = KnownNames(backends: DriverCatalog.registry().names)
     private var instanceLocks: [String: AsyncLock] = [:]
     private var queues: [String: BootQueue] = [:]
+    /// How many times each instance was asked to stop: an `up` that notes it before placing (which takes a
+    /// while, without the instance's lock) starts nothing if a `down` came in between.
+    private var stopRequests: [String: Int] = [:]
     private let placementLock = AsyncLock()
     private let lastTransitions = LockedBox<[String: InstanceTransition]>([:])
     /// Set once the daemon shuts down: queued starts are dropped.
@@ -262,6 +265,7 @@ public actor InstanceManager: ControlHandler {
         var launches: [(String, Promise<InstanceOutcome>)] = []
         await placementLock.withLock {
             var toPlace: [InstanceConfig] = []
+            var stopsSeen: [String: Int] = [:]
             for name in names {
                 let report = validator.validate(instance: name, in: root)
                 guard let config = report.config, report.isValid else {
@@ -274,6 +278,7 @@ public actor InstanceManager: ControlHandler {
                 // An instance that runs (or waits in a start queue) stays as it is; the check and the desired state
                 // are one step under the instance's lock, so a `down` is either before or after both.
                 let unchanged = await lock(for: name).withLock { () -> InstanceOutcome? in
+                    stopsSeen[name] = stopRequests[name, default: 0]
                     guard let entry = entries[name] else { return nil }
                     let state = await entry.supervisor.state
                     guard entry.pendingPlacement != nil || (state != .stopped && state != .failed) else { return nil }
@@ -316,6 +321,13 @@ public actor InstanceManager: ControlHandler {
                 }
                 for planned in outcome.report.instances {
                     guard let config = configs.first(where: { $0.name == planned.placement.instance }) else { continue }
+                    // A `down` while it was being placed: it wins (nothing is set up until the check passes,
+                    // and there is no suspension between the two).
+                    guard stopRequests[config.name, default: 0] == stopsSeen[config.name] else {
+                        outcomes[config.name] = InstanceOutcome(
+                            name: config.name, result: .unchanged, message: "not started: stopped while being placed")
+                        continue
+                    }
                     do {
                         let promise = try await enqueue(config, planned, backend: outcome.backend)
                         if let promise {
@@ -426,6 +438,7 @@ public actor InstanceManager: ControlHandler {
     }
 
     private func stopOne(_ name: String) async -> InstanceOutcome {
+        stopRequests[name, default: 0] += 1
         do {
             try store.setDesiredState(.stopped, for: name)
         } catch {

@@ -91,6 +91,37 @@ import Testing
         #expect(up.stderr.contains("from an earlier run \u{FFFD}"), "\(up.stderr)")
     }
 
+    @Test func aDownWhileTheUpIsStillPlacingWins() async throws {
+        let harness = try DaemonHarness("daemon-down-placing")
+        defer { harness.cleanUp() }
+        // A server binary whose `--help` (asked once, while placing) takes 2 s: the `up` is placing meanwhile.
+        let slow = try harness.project.write(
+            "bin/slow-server",
+            """
+            #!/bin/sh
+            case "$*" in *--help*) sleep 2 ;; esac
+            exec \(DaemonHarness.stub) "$@"
+            """)
+        chmod(slow, 0o755)
+        let port = try LlamaServerProbe.freePort()
+        try harness.stubInstance("alpha", port: port)
+        let config = try #require(harness.project.read("instances/alpha/config.json"))
+        try harness.project.writeConfig(
+            "alpha", config.replacingOccurrences(of: DaemonHarness.stub, with: slow))
+        try harness.ok(["daemon", "start"])
+        let up = Task.detached { try harness.cli(["up", "alpha"]) }
+        try await Task.sleep(for: .milliseconds(700))
+        let down = try harness.ok(["down", "alpha"])
+        #expect(down.stdout.contains("alpha:"), "\(down.stdout)")
+        let upped = try await up.value
+        #expect(upped.stdout.contains("not started: stopped while being placed"), "\(upped.stdout) \(upped.stderr)")
+        try await Task.sleep(for: .milliseconds(500))
+        let listed = try harness.ps().first { $0.name == "alpha" }
+        #expect(listed?.state == "stopped" && listed?.desiredState == "stopped", "\(String(describing: listed))")
+        #expect(harness.markedProcesses().isEmpty)
+        #expect(try await LlamaServerProbe.healthStatus(port: port) == 0, "nothing answers on alpha's port")
+    }
+
     @Test func upAllStartsOneAtATimePerDevice() async throws {
         let harness = try DaemonHarness("daemon-boot")
         defer { harness.cleanUp() }
