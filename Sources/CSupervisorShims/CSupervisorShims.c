@@ -2,6 +2,9 @@
 #include "CSupervisorShims.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <spawn.h>
@@ -72,4 +75,53 @@ int csupervisor_file_identity(const char *path, int fd, unsigned long long *devi
     *inode = (unsigned long long)info.st_ino;
     *size = (long long)info.st_size;
     return 0;
+}
+
+struct csupervisor_condition {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    clockid_t clock;
+};
+
+csupervisor_condition *csupervisor_condition_create(void) {
+    csupervisor_condition *condition = calloc(1, sizeof *condition);
+    if (!condition) return NULL;
+    pthread_mutex_init(&condition->mutex, NULL);
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    condition->clock = CLOCK_REALTIME;
+#if defined(__linux__)
+    if (pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC) == 0) condition->clock = CLOCK_MONOTONIC;
+#endif
+    pthread_cond_init(&condition->cond, &attributes);
+    pthread_condattr_destroy(&attributes);
+    return condition;
+}
+
+void csupervisor_condition_destroy(csupervisor_condition *condition) {
+    if (!condition) return;
+    pthread_cond_destroy(&condition->cond);
+    pthread_mutex_destroy(&condition->mutex);
+    free(condition);
+}
+
+void csupervisor_condition_lock(csupervisor_condition *condition) { pthread_mutex_lock(&condition->mutex); }
+void csupervisor_condition_unlock(csupervisor_condition *condition) { pthread_mutex_unlock(&condition->mutex); }
+void csupervisor_condition_signal(csupervisor_condition *condition) { pthread_cond_signal(&condition->cond); }
+void csupervisor_condition_broadcast(csupervisor_condition *condition) { pthread_cond_broadcast(&condition->cond); }
+void csupervisor_condition_wait(csupervisor_condition *condition) {
+    pthread_cond_wait(&condition->cond, &condition->mutex);
+}
+
+int csupervisor_condition_wait_for(csupervisor_condition *condition, long long nanoseconds) {
+    if (nanoseconds <= 0) return 0;
+    struct timespec deadline;
+    clock_gettime(condition->clock, &deadline);
+    deadline.tv_sec += (time_t)(nanoseconds / 1000000000LL);
+    deadline.tv_nsec += (long)(nanoseconds % 1000000000LL);
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec += 1;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    return pthread_cond_timedwait(&condition->cond, &condition->mutex, &deadline) == ETIMEDOUT ? 0 : 1;
 }

@@ -36,7 +36,7 @@ final class CoalescingTimer: @unchecked Sendable {
         var continuation: CheckedContinuation<Void, any Error>
     }
 
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var sleepers: [UInt64: Sleeper] = [:]
     private var nextID: UInt64 = 0
     private var started = false
@@ -78,11 +78,9 @@ final class CoalescingTimer: @unchecked Sendable {
                 condition.wait()
                 continue
             }
-            let left = ContinuousClock.now.duration(to: wake)
-            if left > .zero {
-                let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
+            if ContinuousClock.now < wake {
                 // Signalled (a new sleeper) or timed out: either way, look again.
-                _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
+                condition.wait(until: wake)
                 continue
             }
             // The earliest sleeper's time is up: it goes, and with it every sleeper already due.

@@ -17,7 +17,7 @@ public final class LogRotator: @unchecked Sendable {
         var interval: Duration
     }
 
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var registrations: [UInt64: Registration] = [:]
     private var nextID: UInt64 = 0
     private var started = false
@@ -80,19 +80,18 @@ public final class LogRotator: @unchecked Sendable {
         condition.lock()
         // When the next pass is due; a registration can bring it forward, never push it back (servers that
         // restart more often than the interval must not keep every check from running).
-        var due: Date?
+        var due: ContinuousClock.Instant?
         while true {
             while registrations.isEmpty {
                 due = nil
                 condition.wait()
             }
             let interval = registrations.values.map(\.interval).min() ?? .seconds(5)
-            let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-            let soonest = Date(timeIntervalSinceNow: max(seconds, 0.001))
+            let soonest = ContinuousClock.now.advanced(by: max(interval, .milliseconds(1)))
             let next = min(due ?? soonest, soonest)
             due = next
             // Signalled (a new registration) or woken early: look again at what is due.
-            if condition.wait(until: next) || Date() < next { continue }
+            if condition.wait(until: next) || ContinuousClock.now < next { continue }
             due = nil
             for id in registrations.keys.sorted() {
                 // Each one still registered when its turn comes; `unwatch` may run while the lock is free.

@@ -64,7 +64,7 @@ import Testing
         try harness.stubInstance("beta", port: try LlamaServerProbe.freePort())
         try harness.ok(["up", "alpha", "beta", "--wait", "--timeout", "30"])
         let output = harness.root + "/watch.out"
-        FileManager.default.createFile(atPath: output, contents: nil)
+        try #require(FileManager.default.createFile(atPath: output, contents: nil))
         let watcher = Process()
         watcher.executableURL = URL(fileURLWithPath: CommandRunner.product("llama-orch"))
         watcher.arguments = ["health", "--all", "--watch", "--root", harness.root]
@@ -102,7 +102,7 @@ import Testing
         let all = try harness.ok(["logs", "alpha", "-n", "10"])
         #expect(all.stdout.hasPrefix("\u{FFFD}") && all.stdout.hasSuffix("\none\ntwo\nthree\n"), "\(all.stdout)")
         let output = harness.root + "/follow.out"
-        FileManager.default.createFile(atPath: output, contents: nil)
+        try #require(FileManager.default.createFile(atPath: output, contents: nil))
         let follower = Process()
         follower.executableURL = URL(fileURLWithPath: CommandRunner.product("llama-orch"))
         follower.arguments = ["logs", "alpha", "-f", "-n", "1", "--root", harness.root]

@@ -30,4 +30,18 @@ int csupervisor_pipe_cloexec_nonblock(int fds[2]);
 int csupervisor_file_identity(const char *path, int fd, unsigned long long *device, unsigned long long *inode,
                               long long *size);
 
+/// A mutex and a condition variable whose timed waits run on CLOCK_MONOTONIC (where the platform allows), so
+/// that setting the wall clock back doesn't stretch them. Opaque; NULL when it can't be made.
+typedef struct csupervisor_condition csupervisor_condition;
+csupervisor_condition *csupervisor_condition_create(void);
+void csupervisor_condition_destroy(csupervisor_condition *condition);
+void csupervisor_condition_lock(csupervisor_condition *condition);
+void csupervisor_condition_unlock(csupervisor_condition *condition);
+void csupervisor_condition_signal(csupervisor_condition *condition);
+void csupervisor_condition_broadcast(csupervisor_condition *condition);
+/// Waits (the lock held) until signalled.
+void csupervisor_condition_wait(csupervisor_condition *condition);
+/// Waits (the lock held) until signalled or `nanoseconds` have passed; 1 when woken before, 0 on timeout.
+int csupervisor_condition_wait_for(csupervisor_condition *condition, long long nanoseconds);
+
 #endif
