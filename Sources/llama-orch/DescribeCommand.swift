@@ -20,17 +20,126 @@ struct DescribeCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    /// The JSON form.
+    /// The JSON form: snake_case keys throughout, and the recorded placement and event details as JSON
+    /// objects (not JSON text inside a string).
     struct Description: Encodable {
         var status: InstanceStatus
         var config: InstanceConfig?
         var configIssues: [ConfigIssue]
         /// The current run, else the latest one.
-        var run: RunInfo?
-        var placement: String?
+        var run: Run?
+        var placement: RecordedJSON?
         var command: [String]?
-        var events: [InstanceEvent]
-        var health: [InstanceEvent]
+        var events: [Event]
+        var health: [Event]
+
+        enum CodingKeys: String, CodingKey {
+            case status, config, run, placement, command, events, health
+            case configIssues = "config_issues"
+        }
+
+        /// A run as recorded, less its environment (the daemon's, which may hold secrets such as tokens).
+        struct Run: Encodable {
+            var runID: String
+            var pid: Int32
+            var processGroup: Int32
+            var processStartTime: UInt64
+            var port: Int
+            var argv: [String]
+            var startedAt: Double
+            var endedAt: Double?
+            var exitStatus: Int32?
+            var exitSignal: Int32?
+            var open: Bool
+
+            init(_ run: RunInfo) {
+                runID = run.runID
+                pid = run.pid
+                processGroup = run.processGroup
+                processStartTime = run.processStartTime
+                port = run.port
+                argv = run.argv
+                startedAt = run.startedAt
+                endedAt = run.endedAt
+                exitStatus = run.exitStatus
+                exitSignal = run.exitSignal
+                open = run.isOpen
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case pid, port, argv, open
+                case runID = "run_id"
+                case processGroup = "process_group"
+                case processStartTime = "process_start_time"
+                case startedAt = "started_at"
+                case endedAt = "ended_at"
+                case exitStatus = "exit_status"
+                case exitSignal = "exit_signal"
+            }
+        }
+
+        struct Event: Encodable {
+            var time: Double
+            var kind: String
+            var message: String
+            var details: RecordedJSON?
+
+            init(_ event: InstanceEvent) {
+                time = event.time
+                kind = event.kind
+                message = event.message
+                details = RecordedJSON(text: event.detailsJSON)
+            }
+        }
+    }
+
+    /// JSON text kept in the state store, written out as the JSON it is.
+    indirect enum RecordedJSON: Codable, Equatable {
+        case null
+        case bool(Bool)
+        case integer(Int64)
+        case number(Double)
+        case string(String)
+        case array([RecordedJSON])
+        case object([String: RecordedJSON])
+
+        /// `nil` when `text` isn't JSON.
+        init?(text: String) {
+            guard let value = try? JSONDecoder().decode(RecordedJSON.self, from: Data(text.utf8)) else { return nil }
+            self = value
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() {
+                self = .null
+            } else if let value = try? container.decode(Bool.self) {
+                self = .bool(value)
+            } else if let value = try? container.decode(Int64.self) {
+                self = .integer(value)
+            } else if let value = try? container.decode(Double.self) {
+                self = .number(value)
+            } else if let value = try? container.decode(String.self) {
+                self = .string(value)
+            } else if let value = try? container.decode([RecordedJSON].self) {
+                self = .array(value)
+            } else {
+                self = .object(try container.decode([String: RecordedJSON].self))
+            }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .null: try container.encodeNil()
+            case .bool(let value): try container.encode(value)
+            case .integer(let value): try container.encode(value)
+            case .number(let value): try container.encode(value)
+            case .string(let value): try container.encode(value)
+            case .array(let value): try container.encode(value)
+            case .object(let value): try container.encode(value)
+            }
+        }
     }
 
     func run() async throws {
@@ -44,8 +153,9 @@ struct DescribeCommand: AsyncParsableCommand {
         let events = try store.events(of: name, limit: 200)
         let health = events.filter { $0.kind == "state" || $0.kind == "probe-failed" }.suffix(20)
         let description = Description(
-            status: status, config: report.config, configIssues: report.issues, run: run,
-            placement: run?.placementJSON, command: run?.argv, events: Array(events.suffix(20)), health: Array(health))
+            status: status, config: report.config, configIssues: report.issues, run: run.map(Description.Run.init),
+            placement: run.flatMap { RecordedJSON(text: $0.placementJSON) }, command: run?.argv,
+            events: events.suffix(20).map(Description.Event.init), health: health.map(Description.Event.init))
         if json { return try printJSON(description) }
         let now = Date().timeIntervalSince1970
         print("name: \(name)")

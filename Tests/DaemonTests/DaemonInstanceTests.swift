@@ -47,6 +47,19 @@ import Testing
         let describe = try harness.ok(["describe", "alpha"]).stdout
         #expect(describe.contains("command: \(DaemonHarness.stub)"), "\(describe)")
         #expect(describe.contains("health history:"))
+        // The JSON form: snake_case keys, the placement and event details as objects, no environment.
+        let described = try harness.ok(["describe", "alpha", "--json"]).stdout
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(described.utf8)) as? [String: Any])
+        #expect(object["config_issues"] is [Any] && object["configIssues"] == nil)
+        let run = try #require(object["run"] as? [String: Any])
+        #expect(run["run_id"] is String && run["pid"] as? Int == Int(pid) && run["open"] as? Bool == true)
+        #expect(run["environment"] == nil && run["placementJSON"] == nil, "\(run.keys.sorted())")
+        let placement = try #require(object["placement"] as? [String: Any], "\(described)")
+        #expect(placement["backend"] as? String == "cpu")
+        let events = try #require(object["events"] as? [[String: Any]])
+        let started = try #require(events.last { $0["kind"] as? String == "started" })
+        #expect((started["details"] as? [String: Any])?["pid"] as? String == "\(pid)", "\(started)")
+        #expect(!described.contains("detailsJSON") && !described.contains("placementJSON"))
 
         let down = try harness.ok(["down", "alpha"])
         #expect(down.stdout.contains("alpha: stopped"), "\(down.stdout)")
