@@ -62,7 +62,8 @@ public enum DashboardRenderer {
         var line = StyledLine("llama-orch", .bold)
         line.add(" · daemon ")
         line.add(snapshot.daemon.summary, snapshot.daemon.running ? .colored(.green) : .colored(.yellow, bold: true))
-        let clock = " " + clockText(snapshot.time)
+        // Labelled: times here are UTC (alike on every machine), while `describe` shows local time.
+        let clock = " " + clockText(snapshot.time) + " UTC"
         let room = width - line.cellWidth - TerminalText.width(of: clock)
         if room > 0 {
             line.add(String(repeating: " ", count: room))
@@ -248,7 +249,7 @@ public enum DashboardRenderer {
             let command = "$ " + row.command.map(shellQuoted).joined(separator: " ")
             lines += wrap(command, width: width, limit: 3).map { StyledLine($0, .dim) }
         }
-        lines.append(StyledLine("events", .bold))
+        lines.append(StyledLine("events (UTC)", .bold))
         let events = snapshot.events[row.name] ?? []
         let eventRoom = max(1, min(6, (height - lines.count) / 2))
         if events.isEmpty { lines.append(StyledLine("  none recorded", .dim)) }

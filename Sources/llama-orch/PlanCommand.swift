@@ -84,6 +84,8 @@ extension PlacementPolicy.Strategy: ExpressibleByArgument {}
 enum PlanRenderer {
     static func render(_ report: PlanReport, barWidth: Int = 30) -> String {
         var lines = ["backend: \(report.backend) · llama-server \(report.binaryVersion) (\(report.binary))", ""]
+        // As wide as the longest name: names cut short could read alike (`GPU-node1-a`, `GPU-node1-b`).
+        let nameWidth = max(9, report.devices.map(\.name.count).max() ?? 0)
         for device in report.devices {
             let total = max(device.totalBytes, 1)
             func cells(_ bytes: UInt64) -> Int { Int((Double(bytes) / Double(total) * Double(barWidth)).rounded()) }
@@ -97,12 +99,12 @@ enum PlanRenderer {
                 + String(repeating: "=", count: planned)
                 + String(repeating: ".", count: barWidth - held - notFree - planned)
             var line =
-                "\(device.name.padding(toLength: 9, withPad: " ", startingAt: 0)) [\(bar)] \(formatBytes(device.totalBytes)) total"
+                "\(device.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)) [\(bar)] \(formatBytes(device.totalBytes)) total"
             if device.heldBytes > 0 { line += ", held \(formatBytes(device.heldBytes))" }
             for entry in device.planned { line += ", \(entry.instance) \(formatBytes(entry.bytes))" }
             line += ", \(formatBytes(device.remainingBytes)) free after"
             lines.append(line)
-            lines.append("          \(device.description)")
+            lines.append(String(repeating: " ", count: nameWidth + 1) + device.description)
         }
         lines.append("          # held by running instances, + used by others, = planned, . free")
         for instance in report.instances {

@@ -41,7 +41,7 @@ func visible(_ line: String) -> String {
         let lines = DashboardRenderer.render(
             SnapshotFixtures.busy(), state: DashboardState(), size: TerminalSize(rows: 24, columns: 80), color: false)
         #expect(lines[0].hasPrefix("llama-orch · daemon running (pid 900)"))
-        #expect(lines[0].hasSuffix("08:00:00"))  // 1_800_000_000 is 08:00:00 UTC
+        #expect(lines[0].hasSuffix("08:00:00 UTC"))  // 1_800_000_000 is 08:00:00 UTC
         #expect(lines[1].hasPrefix("4 instances: 1 failed, 1 restarting, 1 loading, 1 healthy"))
         let gpu = lines.first { $0.hasPrefix("Vulkan0") } ?? ""
         #expect(gpu.hasPrefix("Vulkan0  [111222222++.....] 17G/24G free 7.0G · 1 chat 5.0G · 2 code 9.0G"), "\(gpu)")

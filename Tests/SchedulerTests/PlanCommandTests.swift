@@ -75,6 +75,16 @@ struct PlanProject {
         #expect(refused.status == 70)
         #expect(refused.stdout.contains("does not fit"))
         #expect(refused.stdout.contains("try:"))
+        // Long device names are shown whole in the text form, the bars still in one column.
+        let long = try plan.inventory([("GPU-node1-a", 160), ("GPU-node1-b", 160), ("GPU-node1-c", 160)])
+        let text = try CommandRunner.llamaOrch(
+            ["plan", "--devices-file", long], in: plan.project.root, environment: environment)
+        #expect(text.status == 0, "\(text.stderr)")
+        let gauges = text.stdout.split(separator: "\n").filter { $0.contains("] ") && $0.contains(" total") }
+        for name in ["GPU-node1-a", "GPU-node1-b", "GPU-node1-c"] {
+            #expect(gauges.contains { $0.hasPrefix(name + " [") }, "\(name) in\n\(text.stdout)")
+        }
+        #expect(Set(gauges.map { $0.prefix { $0 != "[" }.count }).count == 1, "one column:\n\(text.stdout)")
     }
 
     @Test func cpuPlanStartsTheRealServerAsPlanned() async throws {
