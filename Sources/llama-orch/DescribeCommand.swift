@@ -28,7 +28,7 @@ struct DescribeCommand: AsyncParsableCommand {
         var configIssues: [ConfigIssue]
         /// The current run, else the latest one.
         var run: Run?
-        var placement: RecordedJSON?
+        var placement: Placement?
         var command: [String]?
         var events: [Event]
         var health: [Event]
@@ -82,62 +82,14 @@ struct DescribeCommand: AsyncParsableCommand {
             var time: Double
             var kind: String
             var message: String
-            var details: RecordedJSON?
+            /// The event's facts (`pid`, `port`, ...), as recorded.
+            var details: [String: String]?
 
             init(_ event: InstanceEvent) {
                 time = event.time
                 kind = event.kind
                 message = event.message
-                details = RecordedJSON(text: event.detailsJSON)
-            }
-        }
-    }
-
-    /// JSON text kept in the state store, written out as the JSON it is.
-    indirect enum RecordedJSON: Codable, Equatable {
-        case null
-        case bool(Bool)
-        case integer(Int64)
-        case number(Double)
-        case string(String)
-        case array([RecordedJSON])
-        case object([String: RecordedJSON])
-
-        /// `nil` when `text` isn't JSON.
-        init?(text: String) {
-            guard let value = try? JSONDecoder().decode(RecordedJSON.self, from: Data(text.utf8)) else { return nil }
-            self = value
-        }
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if container.decodeNil() {
-                self = .null
-            } else if let value = try? container.decode(Bool.self) {
-                self = .bool(value)
-            } else if let value = try? container.decode(Int64.self) {
-                self = .integer(value)
-            } else if let value = try? container.decode(Double.self) {
-                self = .number(value)
-            } else if let value = try? container.decode(String.self) {
-                self = .string(value)
-            } else if let value = try? container.decode([RecordedJSON].self) {
-                self = .array(value)
-            } else {
-                self = .object(try container.decode([String: RecordedJSON].self))
-            }
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            switch self {
-            case .null: try container.encodeNil()
-            case .bool(let value): try container.encode(value)
-            case .integer(let value): try container.encode(value)
-            case .number(let value): try container.encode(value)
-            case .string(let value): try container.encode(value)
-            case .array(let value): try container.encode(value)
-            case .object(let value): try container.encode(value)
+                details = try? JSONDecoder().decode([String: String].self, from: Data(event.detailsJSON.utf8))
             }
         }
     }
@@ -154,7 +106,8 @@ struct DescribeCommand: AsyncParsableCommand {
         let health = events.filter { $0.kind == "state" || $0.kind == "probe-failed" }.suffix(20)
         let description = Description(
             status: status, config: report.config, configIssues: report.issues, run: run.map(Description.Run.init),
-            placement: run.flatMap { RecordedJSON(text: $0.placementJSON) }, command: run?.argv,
+            placement: run.flatMap { try? JSONDecoder().decode(Placement.self, from: Data($0.placementJSON.utf8)) },
+            command: run?.argv,
             events: events.suffix(20).map(Description.Event.init), health: health.map(Description.Event.init))
         if json { return try printJSON(description) }
         let now = Date().timeIntervalSince1970

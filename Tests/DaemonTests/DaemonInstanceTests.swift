@@ -55,7 +55,7 @@ import Testing
         #expect(run["run_id"] is String && run["pid"] as? Int == Int(pid) && run["open"] as? Bool == true)
         #expect(run["environment"] == nil && run["placementJSON"] == nil, "\(run.keys.sorted())")
         let placement = try #require(object["placement"] as? [String: Any], "\(described)")
-        #expect(placement["backend"] as? String == "cpu")
+        #expect(placement["instance"] as? String == "alpha" && placement["mode"] is String, "\(placement)")
         let events = try #require(object["events"] as? [[String: Any]])
         let started = try #require(events.last { $0["kind"] as? String == "started" })
         #expect((started["details"] as? [String: Any])?["pid"] as? String == "\(pid)", "\(started)")
