@@ -94,8 +94,14 @@ public final class Terminal: DashboardTerminal, @unchecked Sendable {
 
     /// The size, from TIOCGWINSZ; 80×24 when the terminal doesn't say.
     public func size() -> TerminalSize {
+        Self.size(of: output)
+    }
+
+    /// The size of the terminal on `descriptor` (any command's progress line may ask); 80×24 when it doesn't
+    /// say or isn't one.
+    public static func size(of descriptor: Int32) -> TerminalSize {
         var window = winsize()
-        if ioctl(output, UInt(TIOCGWINSZ), &window) == 0, window.ws_row > 0, window.ws_col > 0 {
+        if ioctl(descriptor, UInt(TIOCGWINSZ), &window) == 0, window.ws_row > 0, window.ws_col > 0 {
             return TerminalSize(rows: Int(window.ws_row), columns: Int(window.ws_col))
         }
         return TerminalSize(rows: 24, columns: 80)

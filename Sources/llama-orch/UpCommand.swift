@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControlAPI
+import Dashboard
 import Foundation
 import OrchestratorCore
 import Supervisor
@@ -118,7 +119,8 @@ final class ProgressLine {
     func show(_ text: String) {
         if isTerminal {
             // Cut to the terminal's width: a line that wraps leaves its first rows behind at every redraw.
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(text.prefix(Self.columns() - 1))".utf8))
+            FileHandle.standardError.write(
+                Data("\r\u{1B}[K\(text.prefix(max(1, Terminal.size(of: 2).columns - 1)))".utf8))
             shown = true
         } else {
             // Without a terminal only the phase (the text before the elapsed time) is printed, once.
@@ -127,13 +129,6 @@ final class ProgressLine {
             lastPhase = phase
             FileHandle.standardError.write(Data("\(text)\n".utf8))
         }
-    }
-
-    /// The width of the terminal on standard error (asked each time: it may be resized); 80 when it won't say.
-    private static func columns() -> Int {
-        var window = winsize()
-        guard ioctl(2, UInt(TIOCGWINSZ), &window) == 0, window.ws_col > 1 else { return 80 }
-        return Int(window.ws_col)
     }
 
     func clear() {
