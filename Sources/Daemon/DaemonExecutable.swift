@@ -1,4 +1,5 @@
 import Foundation
+import OrchestratorCore
 
 /// Whether a daemon still runs the executable file it was started from. After an upgrade or a rebuild the
 /// old daemon keeps running the old code (the kernel keeps the replaced file alive), and its answers can
@@ -13,6 +14,12 @@ public enum DaemonExecutable {
         // The kernel's mark of an executable whose name was unlinked (a rebuild or `install` replaces the file).
         let mark = " (deleted)"
         return target.hasSuffix(mark) ? String(target.dropLast(mark.count)) : nil
+    }
+
+    /// The warning for the daemon of `root` (its pid from `state/daemon.pid`), when its executable was replaced.
+    public static func replacedWarning(root: ProjectRoot) -> String? {
+        guard let pid = DaemonRunner.readPID(root), let path = replacedPath(of: pid) else { return nil }
+        return replacedWarning(pid: pid, path: path)
     }
 
     /// What to tell the user about a daemon whose executable at `path` was replaced.

@@ -244,7 +244,8 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                     transition(
                         to: .failed,
                         "pid \(stuck) did not exit after SIGKILL (stuck in the kernel: a GPU driver fault, a hung "
-                            + "mount?); it may still hold its port and memory")
+                            + "mount?); it may still hold its port and memory. Once 'ps -p \(stuck)' no longer lists "
+                            + "it, 'llama-orch up \(instance)' starts the instance again")
                     return
                 }
             case .failure(let error):

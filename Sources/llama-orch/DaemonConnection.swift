@@ -49,11 +49,7 @@ enum DaemonConnection {
     /// Warns on standard error when the running daemon's executable was replaced since it started (an
     /// upgrade or a rebuild): it still runs the old code. Three system calls; nothing when it can't be told.
     private static func warnIfReplaced(_ root: ProjectRoot) {
-        guard let text = try? String(contentsOfFile: root.daemonPIDFile, encoding: .utf8),
-            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
-            let path = DaemonExecutable.replacedPath(of: pid)
-        else { return }
-        printWarning(DaemonExecutable.replacedWarning(pid: pid, path: path))
+        if let warning = DaemonExecutable.replacedWarning(root: root) { printWarning(warning) }
     }
 
     private final class Outcome: @unchecked Sendable {
