@@ -16,27 +16,19 @@ enum DaemonLog {
     /// How often the size is looked at.
     static let interval: Duration = .seconds(30)
 
-    /// How a look at the log went.
-    enum Outcome: Equatable {
-        /// Under its limit, or not the daemon's output: left alone.
-        case notNeeded
-        case rotated
-        /// Not rotated, and why; the daemon keeps writing to the file it had.
-        case failed(String)
-    }
-
     /// Rotates `path` when it has grown past `maxBytes` and the first of `descriptors` (standard error) writes
-    /// to it; every one of `descriptors` that writes to it then writes to the new file.
+    /// to it; every one of `descriptors` that writes to it then writes to the new file. `nil` when the log was
+    /// left alone (under its limit, or not the daemon's output); `.failed` keeps the file the daemon had.
     @discardableResult
     static func rotateIfNeeded(
         _ path: String, maxBytes: Int = maxBytes, keep: Int = keep,
         descriptors: [Int32] = [STDERR_FILENO, STDOUT_FILENO]
-    ) -> Outcome {
-        guard let file = FileIdentity(path: path), file.size > maxBytes else { return .notNeeded }
+    ) -> LogRotationOutcome? {
+        guard let file = FileIdentity(path: path), file.size > maxBytes else { return nil }
         let writesToLog = { (descriptor: Int32) -> Bool in
             FileIdentity(descriptor: descriptor)?.isSameFile(as: file) == true
         }
-        guard let first = descriptors.first, writesToLog(first) else { return .notNeeded }
+        guard let first = descriptors.first, writesToLog(first) else { return nil }
         let redirected = descriptors.filter(writesToLog)
         // The new file first: if it can't be made, nothing is renamed and the daemon keeps its log.
         let next = "\(path).new"

@@ -59,9 +59,9 @@ public enum DaemonRunner {
         let reports = ReportOnce()
         let rotateDaemonLog: @Sendable () -> Void = { [logger] in
             switch DaemonLog.rotateIfNeeded(daemonLog) {
-            case .notNeeded: break
-            case .rotated: reports.succeeded(daemonLog)
-            case .failed(let reason):
+            case nil, .cancelled?: break
+            case .rotated?: reports.succeeded(daemonLog)
+            case .failed(let reason)?:
                 if reports.failed(daemonLog) {
                     logger.warning("cannot rotate \(daemonLog), it keeps growing until a rotation works: \(reason)")
                 }
