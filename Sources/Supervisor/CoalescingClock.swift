@@ -22,13 +22,23 @@ public struct CoalescingClock: Clock {
             try await ContinuousClock().sleep(until: deadline, tolerance: tolerance)
             return
         }
-        try await CoalescingTimer.shared.sleep(until: deadline, latest: deadline.advanced(by: tolerance))
+        try await SupervisionThread.shared.sleep(until: deadline, latest: deadline.advanced(by: tolerance))
     }
 }
 
-/// The timer thread behind `CoalescingClock`: one thread, one timed wait for every sleeper.
-final class CoalescingTimer: @unchecked Sendable {
-    static let shared = CoalescingTimer()
+/// The thread the health probes of every instance run on: the timer behind `CoalescingClock` and a task
+/// executor in one.
+///
+/// Probe loops run here by task executor preference (`InstanceSupervisor` starts them so). When a batch of
+/// probe timers fires, this thread resumes the sleepers and runs the probes itself, one after the other: a
+/// probe is a few microseconds of work (a `/proc` read, or an HTTP exchange that `ProbeConnection` moves to
+/// its waiter once it takes longer than half a millisecond). On the shared cooperative pool every batch woke a
+/// worker thread, and since batches come seconds apart, the pool had let its idle workers go and started new
+/// ones each time: thread creation and teardown cost more than the probes. Nothing that runs here may block
+/// for long; a job that waits for another task suspends, as any async code does.
+public final class SupervisionThread: TaskExecutor, @unchecked Sendable {
+    /// The daemon's one such thread, started with the first sleep or job.
+    public static let shared = SupervisionThread()
 
     private struct Sleeper {
         var deadline: ContinuousClock.Instant
@@ -38,8 +48,28 @@ final class CoalescingTimer: @unchecked Sendable {
 
     private let condition = MonotonicCondition()
     private var sleepers: [UInt64: Sleeper] = [:]
+    private var jobs: [UnownedJob] = []
     private var nextID: UInt64 = 0
     private var started = false
+    /// The thread once it runs, to tell whether code runs on it.
+    private var thread: pthread_t?
+
+    init() {}
+
+    /// Whether the caller runs on this thread.
+    public var isCurrent: Bool {
+        guard let thread = condition.withLock({ self.thread }) else { return false }
+        return pthread_equal(thread, pthread_self()) != 0
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        startIfNeeded()
+        condition.signal()
+        condition.unlock()
+    }
 
     /// Returns at or after `deadline`, and by `latest` (give or take the scheduler); throws `CancellationError`
     /// when the task is cancelled first.
@@ -57,10 +87,7 @@ final class CoalescingTimer: @unchecked Sendable {
                     return
                 }
                 sleepers[id] = Sleeper(deadline: deadline, latest: latest, continuation: continuation)
-                if !started {
-                    started = true
-                    Thread.start(named: "orch timers") { [self] in run() }
-                }
+                startIfNeeded()
                 condition.signal()
             }
         } onCancel: {
@@ -71,19 +98,38 @@ final class CoalescingTimer: @unchecked Sendable {
         }
     }
 
+    /// Called with the lock held.
+    private func startIfNeeded() {
+        guard !started else { return }
+        started = true
+        Thread.start(named: "orch probes") { [self] in run() }
+    }
+
     private func run() {
         condition.lock()
+        thread = pthread_self()
+        let executor = asUnownedTaskExecutor()
+        var batch: [UnownedJob] = []
         while true {
-            guard let wake = sleepers.values.map(\.latest).min() else {
+            if !jobs.isEmpty {
+                swap(&batch, &jobs)
+                condition.unlock()
+                for job in batch { job.runSynchronously(on: executor) }
+                batch.removeAll(keepingCapacity: true)
+                condition.lock()
+                continue
+            }
+            guard let wake = sleepers.values.lazy.map(\.latest).min() else {
                 condition.wait()
                 continue
             }
             if ContinuousClock.now < wake {
-                // Signalled (a new sleeper) or timed out: either way, look again.
+                // Signalled (a new sleeper or job) or timed out: either way, look again.
                 condition.wait(until: wake)
                 continue
             }
-            // The earliest sleeper's time is up: it goes, and with it every sleeper already due.
+            // The earliest sleeper's time is up: it goes, and with it every sleeper already due. Their tasks
+            // come back to this thread as jobs (when they prefer it, as probe loops do).
             let now = ContinuousClock.now
             let due = sleepers.filter { $0.value.deadline <= now }
             for id in due.keys { sleepers.removeValue(forKey: id) }

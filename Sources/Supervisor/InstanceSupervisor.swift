@@ -317,7 +317,8 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         }
         await withTaskGroup(of: WatchEvent.self) { group in
             group.addTask { await server.waitForExitUnlessCancelled().map(WatchEvent.exited) ?? .done }
-            group.addTask { await self.probe(server) }
+            // Probes run on the supervision thread with every other instance's (see `SupervisionThread`).
+            group.addTask(executorPreference: SupervisionThread.shared) { await self.probe(server) }
             // The one place that signals the server: SIGTERM goes once, whether the probes or `stop` ask.
             var terminating = false
             for await event in group {

@@ -53,4 +53,20 @@ import Testing
         #expect(clock.now >= deadline)
         #expect(clock.now < deadline.advanced(by: .milliseconds(50)))
     }
+
+    @Test func aTaskThatPrefersTheSupervisionThreadRunsThereBeforeAndAfterItsSleeps() async throws {
+        let thread = SupervisionThread.shared
+        #expect(!thread.isCurrent)
+        let seen = await Task(executorPreference: thread) { () -> [Bool] in
+            var seen = [thread.isCurrent]
+            // A coalesced sleep (the timer runs on that thread) and an exact one (the global timer) both come back.
+            try? await clock.sleep(until: clock.now.advanced(by: .milliseconds(20)), tolerance: .milliseconds(10))
+            seen.append(thread.isCurrent)
+            try? await clock.sleep(until: clock.now.advanced(by: .milliseconds(20)), tolerance: nil)
+            seen.append(thread.isCurrent)
+            return seen
+        }.value
+        #expect(seen == [true, true, true])
+        #expect(!thread.isCurrent)
+    }
 }
