@@ -174,6 +174,50 @@ import Testing
         #expect(try await Self.eventually { reports.all.count == 2 }, "\(reports.all)")
     }
 
+    /// The rotator holds the live logs open and checks their size there; a log missing when the watch began is
+    /// looked at by path, so it is rotated once it appears and grows too.
+    @Test func logsHeldOpenAndLogsThatAppearLaterAreBothRotated() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let logs = InstanceLogs(root: folder.path, instance: "one")
+        try FileManager.default.createDirectory(atPath: logs.folder, withIntermediateDirectories: true)
+        try #require(FileManager.default.createFile(atPath: logs.stdoutPath, contents: nil))
+        let rotator = LogRotator()
+        let id = rotator.watch(logs, rotation: LogRotation(maxBytes: 1000, keep: 1), every: .milliseconds(5))
+        defer { rotator.unwatch(id) }
+        let chunk = Data(repeating: UInt8(ascii: "x"), count: 1500)
+        let appender = try #require(FileHandle(forWritingAtPath: logs.stdoutPath))
+        try appender.seekToEnd()
+        try appender.write(contentsOf: chunk)
+        try appender.close()
+        #expect(try await Self.eventually { InstanceLogs.size(of: logs.stdoutPath + ".1") == 1500 })
+        #expect(InstanceLogs.size(of: logs.stdoutPath) == 0)
+        try #require(FileManager.default.createFile(atPath: logs.stderrPath, contents: chunk))
+        #expect(try await Self.eventually { InstanceLogs.size(of: logs.stderrPath + ".1") == 1500 })
+        #expect(InstanceLogs.size(of: logs.stderrPath) == 0)
+    }
+
+    /// A log counts as written when first watched, then only after a write (drained from inotify).
+    @Test func aWatchedLogIsLookedAtAgainOnlyAfterAWrite() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = try folder.write("stdout.log", "first line\n")
+        let writes = LogWrites()
+        let watch = writes.watch(path)
+        try #require(watch >= 0, "inotify_add_watch failed")
+        defer { writes.unwatch(watch) }
+        #expect(writes.takeWritten(watch), "looked at once when first watched")
+        writes.drain()
+        #expect(!writes.takeWritten(watch), "nothing written since")
+        let appender = try #require(FileHandle(forWritingAtPath: path))
+        try appender.seekToEnd()
+        try appender.write(contentsOf: Data("second line\n".utf8))
+        try appender.close()
+        writes.drain()
+        #expect(writes.takeWritten(watch))
+        #expect(!writes.takeWritten(watch), "taken once per write")
+    }
+
     private final class Reports: @unchecked Sendable {
         private let lock = NSLock()
         private var lines: [String] = []
