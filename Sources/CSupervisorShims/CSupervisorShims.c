@@ -125,3 +125,148 @@ int csupervisor_condition_wait_for(csupervisor_condition *condition, long long n
     }
     return pthread_cond_timedwait(&condition->cond, &condition->mutex, &deadline) == ETIMEDOUT ? 0 : 1;
 }
+
+#if defined(__linux__) && defined(__GLIBC__)
+#include <elf.h>
+#include <stdint.h>
+#include <link.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+
+/// Whether the object's dynamic section asks for text relocations (its read-only pages were then written at
+/// load time, and dropping them would undo that).
+static int csupervisor_has_text_relocations(const struct dl_phdr_info *info) {
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *header = &info->dlpi_phdr[i];
+        if (header->p_type != PT_DYNAMIC) continue;
+        const ElfW(Dyn) *entry = (const ElfW(Dyn) *)(info->dlpi_addr + header->p_vaddr);
+        for (; entry->d_tag != DT_NULL; entry++) {
+            if (entry->d_tag == DT_TEXTREL) return 1;
+            if (entry->d_tag == DT_FLAGS && (entry->d_un.d_val & DF_TEXTREL)) return 1;
+        }
+    }
+    return 0;
+}
+
+/// Unmaps the pages in [start, end) that are mapped from the file and unchanged (pagemap: present, file page);
+/// pages this process has written (anonymous copies) are left alone.
+static void csupervisor_release_file_pages(uintptr_t start, uintptr_t end, long long *released) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (pagemap < 0) return;
+    uint64_t entries[512];
+    uintptr_t run = 0;  // start of the run of releasable pages being gathered, 0 when none
+    uintptr_t address = start;
+    while (address < end) {
+        size_t count = (end - address) / page;
+        if (count > 512) count = 512;
+        ssize_t got = pread(pagemap, entries, count * sizeof(uint64_t), (off_t)(address / page * sizeof(uint64_t)));
+        if (got <= 0) break;
+        count = (size_t)got / sizeof(uint64_t);
+        for (size_t i = 0; i < count; i++, address += page) {
+            const int present = (entries[i] >> 63) & 1, file = (entries[i] >> 61) & 1;
+            if (present && file) {
+                if (!run) run = address;
+            } else if (run) {
+                if (madvise((void *)run, address - run, MADV_DONTNEED) == 0) *released += (long long)(address - run);
+                run = 0;
+            }
+        }
+    }
+    if (run && madvise((void *)run, address - run, MADV_DONTNEED) == 0) *released += (long long)(address - run);
+    close(pagemap);
+}
+
+/// The executable's `.rodata` when the linker put it in a writable segment (it does when any input's
+/// `.rodata` is writable; Foundation's ICU tables are tens of MiB of it). Constant data is never written
+/// after load; the pages that relocations wrote at load are anonymous and stay.
+long long csupervisor_release_unwritten_pages(void *start, size_t length) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t first = ((uintptr_t)start + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)start + length) & ~(page - 1);
+    long long released = 0;
+    if (end > first) csupervisor_release_file_pages(first, end, &released);
+    return released;
+}
+
+static void csupervisor_release_writable_rodata(uintptr_t base, long long *released) {
+    int file = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (file < 0) return;
+    ElfW(Ehdr) header;
+    ElfW(Shdr) *sections = NULL;
+    char *names = NULL;
+    if (pread(file, &header, sizeof header, 0) != (ssize_t)sizeof header) goto done;
+    if (memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 || header.e_shentsize != sizeof(ElfW(Shdr))) goto done;
+    if (header.e_shnum == 0 || header.e_shstrndx >= header.e_shnum) goto done;
+    size_t table = (size_t)header.e_shnum * sizeof(ElfW(Shdr));
+    if (!(sections = malloc(table))) goto done;
+    if (pread(file, sections, table, (off_t)header.e_shoff) != (ssize_t)table) goto done;
+    const ElfW(Shdr) *strings = &sections[header.e_shstrndx];
+    if (strings->sh_size == 0 || strings->sh_size > (1 << 20)) goto done;
+    if (!(names = malloc(strings->sh_size + 1))) goto done;
+    if (pread(file, names, strings->sh_size, (off_t)strings->sh_offset) != (ssize_t)strings->sh_size) goto done;
+    names[strings->sh_size] = 0;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (unsigned i = 0; i < header.e_shnum; i++) {
+        const ElfW(Shdr) *section = &sections[i];
+        if (section->sh_type != SHT_PROGBITS || section->sh_name >= strings->sh_size) continue;
+        if (!(section->sh_flags & SHF_ALLOC) || !(section->sh_flags & SHF_WRITE)) continue;
+        if (strcmp(names + section->sh_name, ".rodata") != 0) continue;
+        uintptr_t start = (base + section->sh_addr + page - 1) & ~(page - 1);
+        uintptr_t end = (base + section->sh_addr + section->sh_size) & ~(page - 1);
+        if (end > start) csupervisor_release_file_pages(start, end, released);
+    }
+done:
+    free(names);
+    free(sections);
+    close(file);
+}
+
+struct csupervisor_release_state {
+    long long released;
+    int seen_executable;
+};
+
+static int csupervisor_release_object(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    struct csupervisor_release_state *state = data;
+    // The first object is the executable itself.
+    const int executable = !state->seen_executable;
+    state->seen_executable = 1;
+    // The vDSO is the kernel's own mapping, not a file's.
+    if ((unsigned long)info->dlpi_addr == getauxval(AT_SYSINFO_EHDR)) return 0;
+    if (info->dlpi_name && strstr(info->dlpi_name, "linux-vdso")) return 0;
+    if (csupervisor_has_text_relocations(info)) return 0;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *header = &info->dlpi_phdr[i];
+        // Only segments that are never written: code and read-only data, mapped from the file. Writable ones
+        // (data, relocated pointers, RELRO) hold this process's own changes.
+        if (header->p_type != PT_LOAD || (header->p_flags & PF_W)) continue;
+        uintptr_t start = info->dlpi_addr + header->p_vaddr;
+        uintptr_t end = start + header->p_filesz;
+        // Whole pages inside the segment only: a page shared with a neighbouring segment is left alone.
+        start = (start + page - 1) & ~(page - 1);
+        end &= ~(page - 1);
+        if (end <= start) continue;
+        if (madvise((void *)start, end - start, MADV_DONTNEED) == 0) state->released += (long long)(end - start);
+    }
+    if (executable) csupervisor_release_writable_rodata(info->dlpi_addr, &state->released);
+    return 0;
+}
+
+long long csupervisor_release_code_pages(void) {
+    struct csupervisor_release_state state = {0, 0};
+    dl_iterate_phdr(csupervisor_release_object, &state);
+    malloc_trim(0);
+    return state.released;
+}
+#else
+long long csupervisor_release_code_pages(void) { return 0; }
+long long csupervisor_release_unwritten_pages(void *start, size_t length) {
+    (void)start;
+    (void)length;
+    return 0;
+}
+#endif

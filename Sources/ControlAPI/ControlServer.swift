@@ -24,10 +24,12 @@ public enum ControlServer {
     /// header fresh with a timer that wakes the daemon every second, which an idle daemon supervising servers
     /// for days has no use for (a control API on a private socket needs no `Date` header).
     ///
-    /// - Parameter onRunning: called once the socket accepts connections (the daemon sets its mode then).
+    /// - Parameters:
+    ///   - onRunning: called once the socket accepts connections (the daemon sets its mode then).
+    ///   - onRequest: called as each request begins and again as it ends.
     public static func application(
         socketPath: String, handler: any ControlHandler, logger: Logger,
-        onRunning: @escaping @Sendable () async -> Void
+        onRunning: @escaping @Sendable () async -> Void, onRequest: @escaping @Sendable () -> Void = {}
     ) throws -> any Service {
         let responder = router(handler).buildResponder()
         return try HTTPServerBuilder.http1().buildServer(
@@ -35,6 +37,8 @@ public enum ControlServer {
                 address: .unixDomainSocket(path: PlainHTTP.reachableUnixPath(socketPath)), serverName: "llama-orch"),
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger,
             responder: { request, writer, channel in
+                onRequest()
+                defer { onRequest() }
                 let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
                 var response: Response
                 do {

@@ -52,8 +52,13 @@ public enum DaemonRunner {
         // The socket is created by bind(); with this mask only the owner can connect, from the first moment.
         let userMask = umask(0o077)
         let (store, storeWarnings) = try StateStore.open(path: root.stateDatabase, logger: logger)
+        let trim = IdleTrim {
+            store.releaseMemory()
+            _ = csupervisor_release_code_pages()
+        }
         let manager = InstanceManager(
-            root: root, store: store, environment: environment, logger: logger, warnings: storeWarnings)
+            root: root, store: store, environment: environment, logger: logger, warnings: storeWarnings,
+            onActivity: { trim.noteActivity() })
         // A log left large by an earlier daemon is rotated before this one writes to it, then every 30 s.
         let daemonLog = root.daemonLog
         let reports = ReportOnce()
@@ -69,6 +74,8 @@ public enum DaemonRunner {
         }
         rotateDaemonLog()
         _ = LogRotator.shared.watch(every: DaemonLog.interval) { _ in rotateDaemonLog() }
+        // Looked at on the rotator's passes (every few seconds while servers run), without a wake-up of its own.
+        _ = LogRotator.shared.watch(every: DaemonLog.interval) { _ in trim.trimIfQuiet() }
         logger.info("daemon \(pid) starting for \(root.path)")
         await manager.recover()
         unlink(root.daemonSocket)
@@ -81,7 +88,8 @@ public enum DaemonRunner {
                 umask(userMask)
                 logger.info("control API on \(socket)")
                 Task { await manager.autostart() }
-            })
+            },
+            onRequest: { trim.noteActivity() })
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [application, ShutdownService(manager: manager)],

@@ -47,18 +47,22 @@ public actor InstanceManager: ControlHandler {
     private let lastTransitions = LockedBox<[String: InstanceTransition]>([:])
     /// Set once the daemon shuts down: queued starts are dropped.
     private var shuttingDown = false
+    private let onActivity: @Sendable () -> Void
     /// Called by `stopDaemon` once the instances are dealt with: shuts the service group down.
     private var shutdown: (@Sendable () async -> Void)?
 
     /// - Parameters:
     ///   - environment: the daemon's environment: drivers and the binary search read it, servers inherit it.
     ///   - stopGrace: SIGTERM to SIGKILL for every server.
+    ///   - onActivity: called at every state change of an instance (the daemon's `IdleTrim` waits for quiet).
     public init(
         root: ProjectRoot, store: StateStore, environment: [String: String],
         checkers: Registry<any HealthChecker> = .standardHealthCheckers,
         policies: Registry<any RestartPolicy> = .standardRestartPolicies, stopGrace: Duration = .seconds(30),
-        logger: Logger = Logger(label: "llama-orch.daemon"), warnings: [String] = []
+        logger: Logger = Logger(label: "llama-orch.daemon"), warnings: [String] = [],
+        onActivity: @escaping @Sendable () -> Void = {}
     ) {
+        self.onActivity = onActivity
         self.root = root
         self.store = store
         var environment = environment
@@ -523,11 +527,14 @@ public actor InstanceManager: ControlHandler {
             ?? SupervisionSettings(stopGrace: stopGrace)
         let checker = try checkers.lookup(config?.healthcheck.type ?? "http")
         let policy = try policies.lookup(config?.restartPolicy.type ?? "on-failure")
-        let box = lastTransitions
+        let (box, onActivity) = (lastTransitions, onActivity)
         return InstanceSupervisor(
             instance: name, spec: spec, settings: settings, checker: checker, policy: policy, root: root.path,
             store: store, clock: CoalescingClock(), logger: logger,
-            onTransition: { transition in box.withValue { $0[transition.instance] = transition } })
+            onTransition: { transition in
+                box.withValue { $0[transition.instance] = transition }
+                onActivity()
+            })
     }
 
     private func failure(_ name: String, _ error: any Error) -> InstanceOutcome {

@@ -16,6 +16,12 @@ public final class StateStore: Sendable {
     public let path: String
     private let pool: DatabasePool
 
+    /// Frees what the connections keep between uses (SQLite's page caches; idle reader connections are
+    /// closed). They come back on the next read or write.
+    public func releaseMemory() {
+        pool.releaseMemory()
+    }
+
     /// How long a writer waits for another process's write before failing.
     public static let busyTimeout: TimeInterval = 10
 

@@ -4,6 +4,7 @@
 #define CSUPERVISOR_SHIMS_H
 
 #include <spawn.h>
+#include <stddef.h>
 
 /// POSIX_SPAWN_SETSID: the child starts a new session (and process group) before exec; 0 where unsupported.
 int csupervisor_spawn_setsid_flag(void);
@@ -43,5 +44,14 @@ void csupervisor_condition_broadcast(csupervisor_condition *condition);
 void csupervisor_condition_wait(csupervisor_condition *condition);
 /// Waits (the lock held) until signalled or `nanoseconds` have passed; 1 when woken before, 0 on timeout.
 int csupervisor_condition_wait_for(csupervisor_condition *condition, long long nanoseconds);
+
+/// Gives back the memory a burst of work left resident: the pages of code and read-only data of the executable
+/// and its libraries (segments never written, so they come back from the page cache on their next use), and
+/// the free memory of malloc's arenas. Returns the bytes of code and data unmapped (0 where unsupported).
+long long csupervisor_release_code_pages(void);
+
+/// The pages of [start, start + length) (whole pages inside it) that are mapped from a file and were never
+/// written by this process are unmapped; pages it wrote (private copies) are kept. Returns the bytes unmapped.
+long long csupervisor_release_unwritten_pages(void *start, size_t length);
 
 #endif

@@ -1,0 +1,50 @@
+import Foundation
+
+/// Gives back what a burst of work left resident once the daemon has been quiet for a while.
+///
+/// Starting fifty servers, answering `up` and `ps`, or writing events runs code (placement, JSON, SQLite,
+/// the HTTP server) that supervising running servers never touches again, yet its pages stay mapped: the
+/// kernel maps code 64 KiB around each page that faults, so a burst leaves tens of MiB of the executable
+/// resident. After `quietFor` without a control request or a state change, the daemon unmaps the pages of
+/// code and read-only data (`csupervisor_release_code_pages`: segments never written, which come back from the
+/// page cache when next used) and trims malloc's free memory. Only what the probes run comes back.
+///
+/// The check rides on the log rotator's passes, which run every few seconds anyway while servers run; an
+/// idle daemon gains no timer of its own.
+public final class IdleTrim: @unchecked Sendable {
+    /// How long the daemon must be quiet before a trim.
+    public let quietFor: Duration
+    private let release: @Sendable () -> Void
+    private let lock = NSLock()
+    private var lastActivity: ContinuousClock.Instant
+    /// Activity since the last trim (a trim after the daemon starts, too).
+    private var pending = true
+
+    /// - Parameter release: what a trim does (the daemon frees SQLite's caches and releases code pages with
+    ///   `csupervisor_release_code_pages`).
+    public init(quietFor: Duration = .seconds(3), release: @escaping @Sendable () -> Void) {
+        self.quietFor = quietFor
+        self.release = release
+        lastActivity = ContinuousClock.now
+    }
+
+    /// Something happened (a control request, a state change): a trim follows once it has been quiet again.
+    public func noteActivity(at now: ContinuousClock.Instant = .now) {
+        lock.withLock {
+            lastActivity = max(lastActivity, now)
+            pending = true
+        }
+    }
+
+    /// Trims when there was activity and none for `quietFor`; returns whether it did.
+    @discardableResult
+    public func trimIfQuiet(at now: ContinuousClock.Instant = .now) -> Bool {
+        let due = lock.withLock {
+            guard pending, lastActivity.duration(to: now) >= quietFor else { return false }
+            pending = false
+            return true
+        }
+        if due { release() }
+        return due
+    }
+}
