@@ -5,9 +5,10 @@ import Foundation
 ///
 /// A supervisor registers its server's logs while the server runs (`watch`) and takes them off when it ends
 /// (`unwatch`); the daemon registers a check of its own `daemon.log` (`watch(every:_:)`). The thread checks at
-/// the shortest interval any registration asks for and sleeps while nothing is registered. Rotation (a copy,
-/// then a truncation) runs on that thread, so it never holds up a supervisor, a probe or the server, which
-/// keeps appending to its files.
+/// the shortest interval any registration asks for and sleeps while nothing is registered. A server's logs count
+/// only once written to (`LogWrites`, inotify): while fifty servers write nothing, the thread wakes for the
+/// daemon's own checks alone. Rotation (a copy, then a truncation) runs on that thread, so it never holds up a
+/// supervisor, a probe or the server, which keeps appending to its files.
 public final class LogRotator: @unchecked Sendable {
     /// The daemon's rotator.
     public static let shared = LogRotator()
@@ -15,6 +16,8 @@ public final class LogRotator: @unchecked Sendable {
     private struct Registration {
         var check: @Sendable (_ cancelled: () -> Bool) -> Void
         var interval: Duration
+        /// Due only while `writes` has a log marked written (a server's logs, all of them watched).
+        var whenWritten: Bool
     }
 
     private let condition = MonotonicCondition()
@@ -23,8 +26,12 @@ public final class LogRotator: @unchecked Sendable {
     private var started = false
     /// The registration whose check runs now (outside the lock), so that `unwatch` can wait for it to end.
     private var checking: UInt64?
+    /// Which of the servers' logs were written to.
+    let writes = LogWrites()
 
-    init() {}
+    init() {
+        writes.onWritten = { [weak self] in self?.wake() }
+    }
 
     /// Checks `logs` every `interval` (or more often) until `unwatch` with the returned id. A rotation that
     /// fails goes to `onFailure` (the log's path and why) once, and again only after one has worked in between.
@@ -33,9 +40,10 @@ public final class LogRotator: @unchecked Sendable {
         onFailure: @escaping @Sendable (_ path: String, _ reason: String) -> Void = { _, _ in }
     ) -> UInt64 {
         let reports = ReportOnce()
-        let sizes = LogSizes(logs)
-        return watch(every: interval) { cancelled in
-            // Most checks end here: two `fstat`s, no path lookups. Past the limit the paths decide.
+        let sizes = LogSizes(logs, writes: writes)
+        writes.pauseAtMost(interval)
+        return register(every: interval, whenWritten: sizes.allWatched) { cancelled in
+            // Most checks end here, with no system call at all; past the limit the paths decide.
             guard sizes.mayExceed(rotation.maxBytes) else { return }
             for (path, outcome) in logs.rotateIfNeeded(rotation, cancelled: cancelled) {
                 switch outcome {
@@ -55,10 +63,16 @@ public final class LogRotator: @unchecked Sendable {
     )
         -> UInt64
     {
+        register(every: interval, whenWritten: false, check)
+    }
+
+    private func register(
+        every interval: Duration, whenWritten: Bool, _ check: @escaping @Sendable (_ cancelled: () -> Bool) -> Void
+    ) -> UInt64 {
         condition.lock()
         defer { condition.unlock() }
         nextID += 1
-        registrations[nextID] = Registration(check: check, interval: interval)
+        registrations[nextID] = Registration(check: check, interval: interval, whenWritten: whenWritten)
         if !started {
             started = true
             Thread.start(named: "orch logs") { [self] in run() }
@@ -79,6 +93,11 @@ public final class LogRotator: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// A log was written to: its registration may be due now.
+    private func wake() {
+        condition.withLock { condition.broadcast() }
+    }
+
     private func run() {
         condition.lock()
         // When the next pass is due; a registration can bring it forward, never push it back (servers that
@@ -89,14 +108,22 @@ public final class LogRotator: @unchecked Sendable {
                 due = nil
                 condition.wait()
             }
-            let interval = registrations.values.map(\.interval).min() ?? .seconds(5)
+            let written = writes.anyWritten
+            guard
+                let interval = registrations.values.lazy.filter({ !$0.whenWritten || written }).map(\.interval)
+                    .min()
+            else {
+                // Only servers' logs, none written to: nothing is due until one is (`wake`) or a registration comes.
+                due = nil
+                condition.wait()
+                continue
+            }
             let soonest = ContinuousClock.now.advanced(by: max(interval, .milliseconds(1)))
             let next = min(due ?? soonest, soonest)
             due = next
             // Signalled (a new registration) or woken early: look again at what is due.
             if condition.wait(until: next) || ContinuousClock.now < next { continue }
             due = nil
-            LogWrites.shared.drain()
             for id in registrations.keys.sorted() {
                 // Each one still registered when its turn comes; `unwatch` may run while the lock is free.
                 guard let registration = registrations[id] else { continue }
@@ -121,15 +148,21 @@ final class LogSizes: @unchecked Sendable {
     /// `LogWrites` watches, one per descriptor (-1: not watched, so always looked at).
     private let watches: [Int32]
 
-    init(_ logs: InstanceLogs) {
+    private let writes: LogWrites
+
+    init(_ logs: InstanceLogs, writes: LogWrites) {
+        self.writes = writes
         descriptors = [logs.stdoutPath, logs.stderrPath].map(Self.openForReading)
         watches = zip([logs.stdoutPath, logs.stderrPath], descriptors).map { path, descriptor in
-            descriptor >= 0 ? LogWrites.shared.watch(path) : -1
+            descriptor >= 0 ? writes.watch(path) : -1
         }
     }
 
+    /// Whether both logs are held open and watched (the check is then due only after a write).
+    var allWatched: Bool { !watches.contains(-1) }
+
     deinit {
-        for watch in watches where watch >= 0 { LogWrites.shared.unwatch(watch) }
+        for watch in watches where watch >= 0 { writes.unwatch(watch) }
         for descriptor in descriptors where descriptor >= 0 { close(descriptor) }
     }
 
@@ -141,13 +174,13 @@ final class LogSizes: @unchecked Sendable {
     func mayExceed(_ limit: Int) -> Bool {
         for (descriptor, watch) in zip(descriptors, watches) {
             guard descriptor >= 0 else { return true }
-            if watch >= 0 && !LogWrites.shared.takeWritten(watch) { continue }
+            if watch >= 0 && !writes.takeWritten(watch) { continue }
             // The descriptor is only ever used for this: moving its offset to the end is harmless.
             let size = lseek(descriptor, 0, SEEK_END)
             if size < 0 || size > limit {
                 // Looked at again next time, written to or not, until it is back under the limit (a rotation
                 // that failed is retried).
-                if watch >= 0 { LogWrites.shared.markWritten(watch) }
+                if watch >= 0 { writes.markWritten(watch) }
                 return true
             }
         }
@@ -155,13 +188,22 @@ final class LogSizes: @unchecked Sendable {
     }
 }
 
-/// Which watched logs were written to, from one inotify descriptor for the whole daemon (`IN_MODIFY`: writes
-/// and truncations). `drain` reads what the kernel queued, once per pass of the rotator; `takeWritten` then
-/// answers per log. A log is taken as written when first watched, and all are when the kernel's queue
-/// overflowed or inotify is missing (then every check looks at the size, as without it).
+/// Which watched logs were written to, from one inotify descriptor per rotator (`IN_MODIFY`: writes and
+/// truncations). A thread of its own waits for events (started with the first watch), notes them and calls
+/// `onWritten`, then pauses (a second at most), so that a server writing line after line costs one wake-up a
+/// pause (the kernel merges the events in between), and servers writing nothing cost none. `takeWritten` answers per
+/// log. A log is taken as written when first watched, and all are when the kernel's queue overflowed.
 final class LogWrites: @unchecked Sendable {
-    /// The daemon's (its rotator drains it before each pass).
-    static let shared = LogWrites()
+    /// Called (on the waiting thread) after new writes were noted.
+    var onWritten: (@Sendable () -> Void)?
+    private var waiting = false
+    /// How long the waiting thread pauses after noting writes: a second, or the shortest check interval of a
+    /// watched log when that is shorter (a log checked every 50 ms must be seen written within that).
+    private var pause: Duration = .seconds(1)
+
+    func pauseAtMost(_ interval: Duration) {
+        lock.withLock { pause = min(pause, max(interval, .milliseconds(1))) }
+    }
 
     private let descriptor: Int32
     private let lock = NSLock()
@@ -178,10 +220,13 @@ final class LogWrites: @unchecked Sendable {
         guard descriptor >= 0 else { return -1 }
         let watch = inotify_add_watch(descriptor, path, UInt32(IN_MODIFY))
         guard watch >= 0 else { return -1 }
-        lock.withLock {
+        let start = lock.withLock {
             users[watch, default: 0] += 1
             written.insert(watch)
+            defer { waiting = true }
+            return !waiting
         }
+        if start { Thread.start(named: "orch log writes") { [self] in waitForWrites() } }
         return watch
     }
 
@@ -193,6 +238,25 @@ final class LogWrites: @unchecked Sendable {
             return left <= 0
         }
         if last { _ = inotify_rm_watch(descriptor, watch) }
+    }
+
+    /// Whether any watched log is marked written.
+    var anyWritten: Bool { lock.withLock { !written.isEmpty } }
+
+    private func waitForWrites() {
+        var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        while true {
+            ready.revents = 0
+            guard poll(&ready, 1, -1) > 0 else {
+                if errno != EINTR { usleep(1_000_000) }
+                continue
+            }
+            drain()
+            onWritten?()
+            // What servers write meanwhile merges into a few events in the kernel's queue.
+            let pause = lock.withLock { self.pause }
+            usleep(UInt32(pause.components.seconds * 1_000_000 + pause.components.attoseconds / 1_000_000_000_000))
+        }
     }
 
     /// Reads the events queued since the last call.
