@@ -383,7 +383,12 @@ public actor InstanceManager: ControlHandler {
             // The next start on this device waits until this one is healthy, failed or past its start period.
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await supervisor.waitForState([.healthy, .failed, .stopped]) }
-                group.addTask { try? await Task.sleep(for: startPeriod) }
+                // On the coalescing clock: cancelled, its timer is gone. A cancelled `Task.sleep` still fires its
+                // dispatch timer at the end of the period, waking a worker thread for each instance started.
+                group.addTask {
+                    let clock = CoalescingClock()
+                    try? await clock.sleep(until: clock.now.advanced(by: startPeriod), tolerance: .milliseconds(100))
+                }
                 await group.next()
                 group.cancelAll()
             }
