@@ -74,8 +74,6 @@ public enum DaemonRunner {
         }
         rotateDaemonLog()
         _ = LogRotator.shared.watch(every: DaemonLog.interval) { _ in rotateDaemonLog() }
-        // Looked at on the rotator's passes (every few seconds while servers run), without a wake-up of its own.
-        _ = LogRotator.shared.watch(every: DaemonLog.interval) { _ in trim.trimIfQuiet() }
         logger.info("daemon \(pid) starting for \(root.path)")
         await manager.recover()
         unlink(root.daemonSocket)
@@ -88,6 +86,8 @@ public enum DaemonRunner {
                 umask(userMask)
                 logger.info("control API on \(socket)")
                 Task { await manager.autostart() }
+                // Starting (recovery, re-adoption) was a burst of work too.
+                trim.noteActivity()
             },
             onRequest: { trim.noteActivity() })
         let group = ServiceGroup(

@@ -1,4 +1,5 @@
 import Foundation
+import Supervisor
 
 /// Gives back what a burst of work left resident once the daemon has been quiet for a while.
 ///
@@ -9,8 +10,8 @@ import Foundation
 /// code and read-only data (`csupervisor_release_code_pages`: segments never written, which come back from the
 /// page cache when next used) and trims malloc's free memory. Only what the probes run comes back.
 ///
-/// The check rides on the log rotator's passes, which run every few seconds anyway while servers run; an
-/// idle daemon gains no timer of its own.
+/// The first activity after a trim starts a task that sleeps (on `CoalescingClock`) until the daemon has been
+/// quiet long enough, trims and ends: an idle daemon has no timer for it.
 public final class IdleTrim: @unchecked Sendable {
     /// How long the daemon must be quiet before a trim.
     public let quietFor: Duration
@@ -19,20 +20,49 @@ public final class IdleTrim: @unchecked Sendable {
     private var lastActivity: ContinuousClock.Instant
     /// Activity since the last trim (a trim after the daemon starts, too).
     private var pending = true
+    private let automatic: Bool
+    /// Whether a task waits to trim.
+    private var scheduled = false
 
-    /// - Parameter release: what a trim does (the daemon frees SQLite's caches and releases code pages with
-    ///   `csupervisor_release_code_pages`).
-    public init(quietFor: Duration = .seconds(3), release: @escaping @Sendable () -> Void) {
+    /// - Parameters:
+    ///   - automatic: whether activity schedules the trim itself (tests that drive `trimIfQuiet` say no).
+    ///   - release: what a trim does (the daemon frees SQLite's caches and releases code pages with
+    ///     `csupervisor_release_code_pages`).
+    public init(
+        quietFor: Duration = .seconds(3), automatic: Bool = true, release: @escaping @Sendable () -> Void
+    ) {
         self.quietFor = quietFor
+        self.automatic = automatic
         self.release = release
         lastActivity = ContinuousClock.now
     }
 
     /// Something happened (a control request, a state change): a trim follows once it has been quiet again.
     public func noteActivity(at now: ContinuousClock.Instant = .now) {
-        lock.withLock {
+        let start = lock.withLock {
             lastActivity = max(lastActivity, now)
             pending = true
+            defer { scheduled = scheduled || automatic }
+            return automatic && !scheduled
+        }
+        if start { Task.detached { await self.trimWhenQuiet() } }
+    }
+
+    /// Sleeps until the daemon has been quiet for `quietFor`, trims, and ends.
+    private func trimWhenQuiet() async {
+        let clock = CoalescingClock()
+        while true {
+            let quietAt = lock.withLock { lastActivity.advanced(by: quietFor) }
+            try? await clock.sleep(until: quietAt, tolerance: .milliseconds(500))
+            let done = lock.withLock { () -> Bool in
+                guard lastActivity.advanced(by: quietFor) <= ContinuousClock.now else { return false }
+                scheduled = false
+                return true
+            }
+            if done {
+                trimIfQuiet()
+                return
+            }
         }
     }
 

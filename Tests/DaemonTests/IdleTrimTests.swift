@@ -14,7 +14,7 @@ import Testing
 
     @Test func trimsOnceAfterQuietAndAgainOnlyAfterNewActivity() {
         let trims = Count()
-        let trim = IdleTrim(quietFor: .seconds(3)) { trims.increment() }
+        let trim = IdleTrim(quietFor: .seconds(3), automatic: false) { trims.increment() }
         let start = ContinuousClock.now
         trim.noteActivity(at: start)
         #expect(!trim.trimIfQuiet(at: start.advanced(by: .seconds(1))), "not quiet long enough")
@@ -26,6 +26,20 @@ import Testing
         trim.noteActivity(at: start.advanced(by: .seconds(61)))
         #expect(trim.trimIfQuiet(at: start.advanced(by: .seconds(64))))
         #expect(trims.current == 2)
+    }
+
+    @Test func activityAloneBringsATrimOnceQuiet() async throws {
+        let trims = Count()
+        let trim = IdleTrim(quietFor: .milliseconds(200)) { trims.increment() }
+        trim.noteActivity()
+        try await Task.sleep(for: .milliseconds(100))
+        trim.noteActivity()
+        #expect(trims.current == 0)
+        let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+        while trims.current == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(trims.current == 1)
+        try await Task.sleep(for: .milliseconds(800))
+        #expect(trims.current == 1, "one trim per quiet spell")
     }
 
     /// The real release, in this test process: the resident pages of the test binary's code drop, and the code
