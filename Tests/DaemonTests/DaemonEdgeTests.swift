@@ -17,10 +17,15 @@ import Testing
             // Still loading (503) when it crashes, so no probe can find it healthy first, however busy the machine.
             "crashy", port: try LlamaServerProbe.freePort(), args: ["--load-time", "30", "--crash-after", "0.5"],
             restart: #"{"type": "never"}"#)
+        // A server's last words may hold bytes that aren't UTF-8 (a token cut short): shown, not dropped.
+        try harness.project.write(
+            "logs/crashy/stderr.log", bytes: Array("from an earlier run \u{1F600}".utf8).dropLast(2) + [10])
         let up = try harness.cli(["up", "crashy", "--wait", "--timeout", "30"])
         #expect(up.status == 1, "\(up.stdout) \(up.stderr)")
         #expect(up.stderr.contains("crashy: stopped") || up.stderr.contains("crashy: failed"), "\(up.stderr)")
-        #expect(up.stderr.contains("crashing as asked"), "the end of stderr.log: \(up.stderr)")
+        #expect(up.stderr.contains("last lines of \(harness.root)/logs/crashy/stderr.log:"), "\(up.stderr)")
+        #expect(up.stderr.contains("stub-llama-server: crashing as asked"), "the end of stderr.log: \(up.stderr)")
+        #expect(up.stderr.contains("from an earlier run \u{FFFD}"), "\(up.stderr)")
         #expect(harness.markedProcesses().isEmpty)
     }
 
