@@ -83,7 +83,7 @@ public struct PlanningRound: Sendable {
 
     /// The placements recorded with runs (their `placement` JSON); runs without one are skipped.
     public static func placements(of runs: [RunInfo]) -> [Placement] {
-        runs.compactMap { try? JSONDecoder().decode(Placement.self, from: Data($0.placementJSON.utf8)) }
+        runs.compactMap(\.placement)
     }
 }
 

@@ -117,7 +117,7 @@ public final class StateStoreSnapshotSource: SnapshotSource, @unchecked Sendable
         let alive = openRun.map { ProcessLiveness.isAlive(pid: $0.pid, startTime: $0.processStartTime) } ?? false
         if let run = lastRun {
             row.command = run.argv
-            row.placement = try? JSONDecoder().decode(Placement.self, from: Data(run.placementJSON.utf8))
+            row.placement = run.placement
         }
         if let placement = row.placement {
             if placement.shares.isEmpty {
@@ -151,9 +151,7 @@ public final class StateStoreSnapshotSource: SnapshotSource, @unchecked Sendable
 
     /// The state a `state` event moved to: `details.to`, else the word after `→` in the message.
     static func stateAfter(_ event: InstanceEvent) -> InstanceState? {
-        if let details = try? JSONDecoder().decode([String: String].self, from: Data(event.detailsJSON.utf8)),
-            let to = details["to"], let state = InstanceState(rawValue: to)
-        {
+        if let to = event.details?["to"], let state = InstanceState(rawValue: to) {
             return state
         }
         guard let arrow = event.message.range(of: "→ ") else { return nil }
@@ -163,8 +161,7 @@ public final class StateStoreSnapshotSource: SnapshotSource, @unchecked Sendable
 
     static func health(_ state: InstanceState, failures: InstanceEvent?) -> String {
         if let failures,
-            let details = try? JSONDecoder().decode([String: String].self, from: Data(failures.detailsJSON.utf8)),
-            let count = details["failures"]
+            let count = failures.details?["failures"]
         {
             return "\(count) failed"
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The state an instance should be in, as the user last asked (`up` / `down`).
 public enum DesiredState: String, Sendable, Codable {
     case running, stopped
@@ -70,5 +72,13 @@ public struct InstanceEvent: Sendable, Equatable, Codable {
         self.kind = kind
         self.message = message
         self.detailsJSON = detailsJSON
+    }
+}
+
+extension InstanceEvent {
+    /// The extra facts (`detailsJSON`) as the supervisor records them, a string map; `nil` when the text is not
+    /// one.
+    public var details: [String: String]? {
+        try? JSONDecoder().decode([String: String].self, from: Data(detailsJSON.utf8))
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import OrchestratorCore
 
 /// What the placer needs to know about one instance's memory, in the units llama.cpp offloads: the
@@ -213,4 +214,11 @@ private func format2(_ value: Double) -> String {
     let hundredths = Int((value * 100).rounded())
     let fraction = hundredths % 100
     return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+}
+
+extension RunInfo {
+    /// The placement recorded with the run (`placementJSON`); `nil` when there is none or it can't be read.
+    public var placement: Placement? {
+        try? JSONDecoder().decode(Placement.self, from: Data(placementJSON.utf8))
+    }
 }

@@ -89,7 +89,7 @@ struct DescribeCommand: AsyncParsableCommand {
                 time = event.time
                 kind = event.kind
                 message = event.message
-                details = try? JSONDecoder().decode([String: String].self, from: Data(event.detailsJSON.utf8))
+                details = event.details
             }
         }
     }
@@ -106,7 +106,7 @@ struct DescribeCommand: AsyncParsableCommand {
         let health = events.filter { $0.kind == "state" || $0.kind == "probe-failed" }.suffix(20)
         let description = Description(
             status: status, config: report.config, configIssues: report.issues, run: run.map(Description.Run.init),
-            placement: run.flatMap { try? JSONDecoder().decode(Placement.self, from: Data($0.placementJSON.utf8)) },
+            placement: run?.placement,
             command: run?.argv,
             events: events.suffix(20).map(Description.Event.init), health: health.map(Description.Event.init))
         if json { return try printJSON(description) }
