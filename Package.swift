@@ -6,7 +6,13 @@ let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
+    // Each function in its own section, so that release links can lay the daemon's hot code out together
+    // (see `releaseLayout`).
+    .unsafeFlags(["-Xfrontend", "-function-sections"], .when(platforms: [.linux], configuration: .release)),
 ]
+
+/// The idle daemon's hot symbols, in layout order (see the llama-orch target's linker settings).
+let daemonOrder = "\(Context.packageDirectory)/Sources/llama-orch/daemon.order"
 
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
@@ -113,11 +119,25 @@ let package = Package(
                 "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", "ControlAPI", "Daemon",
                 "Supervisor", "Dashboard", argumentParser, logging,
             ],
+            exclude: ["daemon.order"],
             swiftSettings: swiftSettings,
-            // `--static-swift-stdlib` links with `-export-dynamic`, which lists the 30,000 symbols of the
-            // packages' own code in the dynamic symbol table: 1.7 MiB more in every process's memory and a
-            // slower start. Nothing looks them up (a build with the shared runtime, as the tests', has none).
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux]))]
+            linkerSettings: [
+                // `--static-swift-stdlib` links with `-export-dynamic`, which lists the 30,000 symbols of the
+                // packages' own code in the dynamic symbol table: 1.7 MiB more in every process's memory and a
+                // slower start. Nothing looks them up (a build with the shared runtime, as the tests', has none).
+                .unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux])),
+                // Release links put the code and constants that the idle daemon uses together, in the order of
+                // daemon.order (scripts/profile-layout.sh writes it), so that faulting them back in after an idle
+                // trim doesn't bring megabytes of cold neighbours with them. lld (it ships with the toolchain)
+                // reads a symbol order; a symbol the code no longer has is skipped.
+                .unsafeFlags(
+                    [
+                        "-use-ld=lld", "-Xlinker", "--symbol-ordering-file=\(daemonOrder)", "-Xlinker",
+                        "--no-warn-symbol-ordering",
+                    ],
+                    .when(platforms: [.linux], configuration: .release)
+                ),
+            ]
         ),
         // Helpers for tests and for driver authors: GGUF fixture writer, temporary project folders, CLI runner.
         .target(
