@@ -15,5 +15,14 @@ bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$bin/make-tiny-model" --kind dense --out "$work/bench.gguf" >/dev/null
+# How much of the hot-code order the release link could use: symbols renamed or gone since
+# scripts/profile-layout.sh last ran are skipped, and the idle daemon's RSS creeps up as they add up.
+order=Sources/llama-orch/daemon.order
+if [ -f "$order" ] && command -v nm >/dev/null; then
+    total=$(grep -vc '^#' "$order")
+    found=$(nm --defined-only "$bin/llama-orch" | awk '{print $NF}' | sort -u |
+        comm -12 - <(grep -v '^#' "$order" | sort -u) | wc -l)
+    echo "layout: $found of $total symbols of $order are in the executable (few: run scripts/profile-layout.sh)"
+fi
 python3 bench/supervisor/bench.py --llama-orch "$bin/llama-orch" --stub "$bin/stub-llama-server" \
     --model "$work/bench.gguf" "$@"
