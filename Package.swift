@@ -1,14 +1,24 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// One set of settings for every target: Swift 6 language mode with the upcoming features on.
-let swiftSettings: [SwiftSetting] = [
+/// The language settings of every target: Swift 6 language mode with the upcoming features on.
+let languageSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
-    // Each function in its own section, so that release links can lay the daemon's hot code out together
-    // (see `releaseLayout`).
-    .unsafeFlags(["-Xfrontend", "-function-sections"], .when(platforms: [.linux], configuration: .release)),
+]
+
+/// Every target but the library product's: release builds put each function in a section of its own, so that
+/// the link can lay the daemon's hot code out together (see the llama-orch target's linker settings). A library
+/// product keeps to `languageSettings`: SwiftPM refuses a versioned dependency on a product with unsafe flags.
+let swiftSettings: [SwiftSetting] =
+    languageSettings + [
+        .unsafeFlags(["-Xfrontend", "-function-sections"], .when(platforms: [.linux], configuration: .release))
+    ]
+
+/// The same for the C targets.
+let cSettings: [CSetting] = [
+    .unsafeFlags(["-ffunction-sections", "-fdata-sections"], .when(platforms: [.linux], configuration: .release))
 ]
 
 /// The idle daemon's hot symbols, in layout order (see the llama-orch target's linker settings).
@@ -40,7 +50,7 @@ let package = Package(
     ],
     targets: [
         // Domain types and protocols only: no C, no processes, no SQL, no network.
-        .target(name: "OrchestratorCore", dependencies: [logging], swiftSettings: swiftSettings),
+        .target(name: "OrchestratorCore", dependencies: [logging], swiftSettings: languageSettings),
         .target(name: "GGUF", dependencies: ["OrchestratorCore"], swiftSettings: swiftSettings),
         .target(name: "Scheduler", dependencies: ["OrchestratorCore", "GGUF"], swiftSettings: swiftSettings),
         // Writes GGUF files: fixtures for tests, the accuracy bench and the demo model.
@@ -79,14 +89,14 @@ let package = Package(
             )
         ),
         // Runs llama-server processes: launcher, health checkers, restart policies, log files, re-adoption.
-        .target(name: "CSupervisorShims"),
+        .target(name: "CSupervisorShims", cSettings: cSettings),
         .target(
             name: "Supervisor",
             dependencies: ["OrchestratorCore", "StateStore", "CSupervisorShims", "PlainHTTP", "CPlainHTTP", logging],
             swiftSettings: swiftSettings
         ),
         // One blocking HTTP/1.1 exchange over TCP or a unix socket: health probes and the CLI's control client.
-        .target(name: "CPlainHTTP"),
+        .target(name: "CPlainHTTP", cSettings: cSettings),
         .target(name: "PlainHTTP", dependencies: ["CPlainHTTP"], swiftSettings: swiftSettings),
         // The daemon's control API on state/daemon.sock: HTTP server, client and the shared JSON types.
         .target(

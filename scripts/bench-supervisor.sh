@@ -18,10 +18,10 @@ trap 'rm -rf "$work"' EXIT
 # How much of the hot-code order the release link could use: symbols renamed or gone since
 # scripts/profile-layout.sh last ran are skipped, and the idle daemon's RSS creeps up as they add up.
 order=Sources/llama-orch/daemon.order
-if [ -f "$order" ] && command -v nm >/dev/null; then
-    total=$(grep -vc '^#' "$order")
-    found=$(nm --defined-only "$bin/llama-orch" | awk '{print $NF}' | sort -u |
-        comm -12 - <(grep -v '^#' "$order" | sort -u) | wc -l)
+if [ "$(uname)" = Linux ] && [ -f "$order" ] && command -v nm >/dev/null; then
+    total=$(grep -vc '^#' "$order" || true)
+    found=$( (nm --defined-only "$bin/llama-orch" 2>/dev/null || true) | awk '{print $NF}' | LC_ALL=C sort -u |
+        LC_ALL=C comm -12 - <(grep -v '^#' "$order" | LC_ALL=C sort -u) | wc -l)
     echo "layout: $found of $total symbols of $order are in the executable (few: run scripts/profile-layout.sh)"
 fi
 python3 bench/supervisor/bench.py --llama-orch "$bin/llama-orch" --stub "$bin/stub-llama-server" \

@@ -11,13 +11,17 @@ cd "$(dirname "$0")/.."
 rounds=2
 while [ $# -gt 0 ]; do
     case "$1" in
-        --rounds) rounds=$2; shift 2 ;;
+        --rounds) rounds=${2:-}; shift $(($# > 1 ? 2 : 1)) ;;
         *) echo "usage: scripts/profile-layout.sh [--rounds N]" >&2; exit 64 ;;
     esac
 done
+case "$rounds" in
+    '' | *[!0-9]* | 0) echo "profile-layout.sh: --rounds takes a whole number of at least 1" >&2; exit 64 ;;
+esac
+[ "$(uname)" = Linux ] || { echo "profile-layout.sh: Linux only (/proc/<pid>/pagemap, lld)" >&2; exit 69; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cc -O2 -shared -fPIC -o "$work/split-pages.so" scripts/layout/split-pages.c
+"${CC:-cc}" -O2 -shared -fPIC -o "$work/split-pages.so" scripts/layout/split-pages.c
 for product in stub-llama-server make-tiny-model; do
     swift build -c release --static-swift-stdlib --product "$product" >&2
 done

@@ -4,19 +4,20 @@ release links use to put those together (Sources/llama-orch/daemon.order). scrip
 what this needs and calls it.
 
 Why: once the daemon is quiet it gives its code pages back (IdleTrim) and faults back in only what supervising
-uses. The kernel maps up to 16 neighbouring pages around each fault, so when the hot functions are spread over
-the 25 MB of code, every probe round brings back megabytes of cold code around them. Laid out together, the hot
+uses. The kernel maps the 64 KiB around each fault (the pages already in the page cache), so when the hot
+functions are spread over the 25 MB of code, every probe round brings back megabytes of cold code around them. Laid out together, the hot
 functions are a few hundred KiB.
 
 How:
 1. The daemon runs 50 stub instances with the default 10 s HTTP probes (benchmark (c)'s set-up), with the
    split-pages aid preloaded: every page of the executable is a mapping of its own, so a page is resident only
    if the daemon touched it.
-2. After the daemon's idle trim and a minute of supervising, the resident pages of the executable are read from
-   /proc/<pid>/pagemap.
+2. After the daemon's idle trim and a minute of supervising, the resident pages of the executable that are still
+   the file's are read from /proc/<pid>/pagemap (pages written at load, by relocations, are always there).
 3. The linker map (lld's -Map, --no-demangle) says which input sections lie on those pages. A section that is
-   one function or one small object's code is listed by a symbol that names it alone; big sections that can't
-   be moved piecemeal (the Swift runtime's non-function-sectioned code) are left where they are.
+   one function or one small object's code is listed by a symbol defined nowhere else (lld moves every section
+   that defines a listed name); big sections that can't be moved piecemeal (the Swift runtime's
+   non-function-sectioned code) are left where they are.
 
 Usage: profile.py --llama-orch BIN --map MAP --aid SPLIT_PAGES_SO --stub BIN --model GGUF --out FILE
 """
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "supervisor"))
 import bench  # noqa: E402  (the benchmark's Orchestrator and helpers)
 
@@ -37,6 +39,7 @@ SETTLE = 20  # seconds after `up --all`: the idle trim has run (3 to 8 s) and so
 WINDOW = 60  # seconds of supervising profiled after that
 MOVABLE = 16 << 10  # a section of its own (one function, one datum) up to this size is moved
 SMALL_OBJECT = 48 << 10  # an object's whole unsplit .text or .rodata up to this size is moved too
+PAGE = os.sysconf("SC_PAGE_SIZE")
 MAP_LINE = re.compile(r"^\s*([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+(\d+) (\s*)(.*)$")
 
 
@@ -60,23 +63,28 @@ def parse_map(path):
 
 
 def touched_pages(pid, exe):
-    """Offsets from the load address of the pages of `exe` resident in process `pid`."""
-    base, pages = None, []
+    """Offsets from the load address of the pages of `exe` that process `pid` has resident from the file."""
+    base, pages, mappings = None, [], 0
     with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pagemap:
         for line in maps:
             parts = line.split()
             if len(parts) < 6 or parts[5] != exe:
                 continue
+            mappings += 1
             low, high = (int(x, 16) for x in parts[0].split("-"))
             if base is None and int(parts[2], 16) == 0:
                 base = low
-            pagemap.seek(low // 4096 * 8)
-            entries = pagemap.read((high - low) // 4096 * 8)
+            pagemap.seek(low // PAGE * 8)
+            entries = pagemap.read((high - low) // PAGE * 8)
             for index in range(len(entries) // 8):
-                if struct.unpack_from("<Q", entries, index * 8)[0] >> 63:
-                    pages.append(low + index * 4096)
+                entry = struct.unpack_from("<Q", entries, index * 8)[0]
+                if entry >> 63 and (entry >> 61) & 1:  # present, and a page of the file
+                    pages.append(low + index * PAGE)
     if base is None:
         raise SystemExit(f"profile.py: {exe} is not mapped in process {pid}")
+    if mappings < 1000:
+        raise SystemExit(f"profile.py: {exe} has {mappings} mappings in process {pid}: the split-pages aid did not "
+                         "run (is it built for this machine, and LAYOUT_PROFILE_EXE the executable's real path?)")
     return {page - base for page in pages}
 
 
@@ -97,10 +105,11 @@ def hot_symbols(sections, pages):
         output, _, address, size, _, names = section
         if size == 0 or output not in (".text", ".rodata"):
             continue
-        if not any(page in pages for page in range(address // 4096 * 4096, address + size, 4096)):
+        if not any(page in pages for page in range(address // PAGE * PAGE, address + size, PAGE)):
             continue
-        # A symbol that names this section alone: a local name defined in many objects would pull them all in.
-        names = [name for name in names if all(movable(other) for other in defined[name])]
+        # A symbol that names this section alone: lld moves every section that defines a listed name, and local
+        # names (merged `...Tm` functions, `__unnamed_N`) are defined in many objects.
+        names = [name for name in names if len(defined[name]) == 1]
         if not movable(section) or not names:
             left[output] += size
             continue
@@ -115,20 +124,27 @@ def main():
         parser.add_argument(flag, required=True)
     args = parser.parse_args()
     exe = os.path.realpath(args.llama_orch)
+    with open(exe, "rb") as handle:
+        if handle.read(18)[16:18] != b"\x03\x00":  # e_type ET_DYN: position-independent, loaded at its vaddr 0
+            raise SystemExit(f"profile.py: {exe} is not a position-independent executable")
     os.environ["LD_PRELOAD"] = os.path.abspath(args.aid)
     os.environ["LAYOUT_PROFILE_EXE"] = exe
     with tempfile.TemporaryDirectory(prefix="llama-orch-layout-") as work:
-        orch = bench.Orchestrator(f"{work}/orch", exe, os.path.abspath(args.stub), os.path.abspath(args.model),
-                                  bench.free_ports(50), interval=10)
+        orch = None
         try:
+            orch = bench.Orchestrator(f"{work}/orch", exe, os.path.abspath(args.stub), os.path.abspath(args.model),
+                                      bench.free_ports(50), interval=10)
             orch.up_all()
             time.sleep(SETTLE + WINDOW)
             pages = touched_pages(orch.pid, exe)
             with open(f"/proc/{orch.pid}/status") as status:
                 rss = next(line.split(":")[1].strip() for line in status if line.startswith("VmRSS"))
         finally:
-            orch.close()
+            if orch:
+                orch.close()
     symbols, moved, left = hot_symbols(parse_map(args.map), pages)
+    if not symbols:
+        raise SystemExit(f"profile.py: no movable section on the {len(pages)} pages touched; {args.out} left as it was")
     print(f"profile: {len(pages)} pages of the executable touched; RSS with one-page mappings {rss}")
     for output in (".text", ".rodata"):
         print(f"profile: {output}: {moved[output] >> 10} KiB in {output} laid out together, "
