@@ -186,17 +186,9 @@ import Testing
     @Test func portHeldByAnotherProcessIsAClearErrorNamingIt() async throws {
         let harness = try SupervisorHarness("port")
         let port = SupervisorHarness.freePort()
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: SupervisorHarness.stubPath)
-        holder.arguments = ["--port", "\(port)"]
-        holder.standardError = FileHandle.nullDevice
-        try holder.run()
-        defer {
-            // SIGKILL: Foundation starts children with the calling thread's signal mask, and dispatch threads
-            // block SIGTERM.
-            kill(holder.processIdentifier, SIGKILL)
-            holder.waitUntilExit()
-        }
+        let holder = TestChild(SupervisorHarness.stubPath, ["--port", "\(port)"], quiet: true)
+        defer { holder.stop() }
+        try holder.start()
         // Wait until it listens.
         var listening = false
         for _ in 0..<200 where !listening {
@@ -215,8 +207,8 @@ import Testing
                     return
                 }
                 #expect(reported == port)
-                #expect(who?.pid == holder.processIdentifier)
-                #expect(error.description.contains("port \(port) is already in use by pid \(holder.processIdentifier)"))
+                #expect(who?.pid == holder.pid)
+                #expect(error.description.contains("port \(port) is already in use by pid \(holder.pid)"))
                 #expect(error.description.contains("stub-llama-serv"))
             }
             #expect(await supervisor.state == .failed)
@@ -278,23 +270,17 @@ import Testing
         var spec = harness.spec(port: port)
         spec.argv[2] = "\(SupervisorHarness.freePort())"
         let settings = SupervisorHarness.settings(retries: 2, startPeriod: 0.3, maxRetries: 0)
-        let stranger = Process()
-        stranger.executableURL = URL(fileURLWithPath: SupervisorHarness.stubPath)
-        stranger.arguments = ["--port", "\(port)"]
-        stranger.standardError = FileHandle.nullDevice
-        defer {
-            kill(stranger.processIdentifier, SIGKILL)
-            stranger.waitUntilExit()
-        }
+        let stranger = TestChild(SupervisorHarness.stubPath, ["--port", "\(port)"], quiet: true)
+        defer { stranger.stop() }
         try await harness.with(try harness.supervisor(spec, settings)) { supervisor in
             try await supervisor.start()
-            try stranger.run()
+            try stranger.start()
             #expect(await SupervisorHarness.wait(for: .failed, supervisor))
             let states = try harness.events("state").map(\.message)
             #expect(!states.contains { $0.contains("→ healthy") }, "\(states)")
             let failures = try harness.events("probe-failed").map(\.message)
             #expect(
-                failures.contains { $0.contains("answered by pid \(stranger.processIdentifier) (stub-llama-serv)") })
+                failures.contains { $0.contains("answered by pid \(stranger.pid) (stub-llama-serv)") })
         }
     }
 

@@ -37,19 +37,14 @@ struct ProcFSTests {
         defer { folder.remove() }
         let odd = folder.path + "/odd) (name ("
         try FileManager.default.createSymbolicLink(atPath: odd, withDestinationPath: "/bin/sleep")
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: odd)
-        child.arguments = ["30"]
-        try child.run()
-        defer {
-            kill(child.processIdentifier, SIGKILL)
-            child.waitUntilExit()
-        }
-        #expect(ProcFS.commandName(child.processIdentifier) == "odd) (name (")
-        let real = try #require(ProcFS.stat(child.processIdentifier))
+        let child = TestChild(odd, ["30"])
+        defer { child.stop() }
+        try child.start()
+        #expect(ProcFS.commandName(child.pid) == "odd) (name (")
+        let real = try #require(ProcFS.stat(child.pid))
         #expect(real.parent == getpid())
-        #expect(real.processGroup == getpgid(child.processIdentifier))
-        #expect(real.session == getsid(child.processIdentifier))
+        #expect(real.processGroup == getpgid(child.pid))
+        #expect(real.session == getsid(child.pid))
         #expect(real.state == "S" || real.state == "R")
     }
 

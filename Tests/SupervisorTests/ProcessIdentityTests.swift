@@ -13,15 +13,9 @@ import Testing
 /// ever signalled.
 @Suite(.serialized) struct ProcessIdentityTests {
     @Test func aForeignProcessGivenARecordedPidIsNeverTouched() async throws {
-        let foreign = Process()
-        foreign.executableURL = URL(fileURLWithPath: "/bin/sleep")
-        foreign.arguments = ["30"]
-        try foreign.run()
-        defer {
-            kill(foreign.processIdentifier, SIGKILL)
-            foreign.waitUntilExit()
-        }
-        let pid = foreign.processIdentifier
+        let foreign = try TestChild.sleeper()
+        defer { foreign.stop() }
+        let pid = foreign.pid
         let startTime = try #require(ProcessIdentity.startTime(of: pid))
         // A row that names the stranger's pid and even its start time: the marker is missing.
         let run = RunInfo(
@@ -36,7 +30,7 @@ import Testing
         #expect(await ProcessIdentity.stopIfOurs(run: run, grace: .milliseconds(100)) == false)
         try await Task.sleep(for: .milliseconds(100))
         #expect(isAlive(pid))
-        #expect(foreign.isRunning)
+        #expect(foreign.process.isRunning)
     }
 
     @Test func aSupervisedRunMatchesUntilItEnds() async throws {

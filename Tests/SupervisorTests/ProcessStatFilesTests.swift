@@ -1,5 +1,6 @@
 import Foundation
 import OrchestratorCore
+import TestSupport
 import Testing
 
 @testable import Supervisor
@@ -8,11 +9,9 @@ import Testing
 /// go when the process is gone.
 @Suite(.serialized) struct ProcessStatFilesTests {
     @Test func oneDescriptorPerProcessReadAgainUntilTheProcessIsGone() async throws {
-        let sleeper = Process()
-        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
-        sleeper.arguments = ["30"]
-        try sleeper.run()
-        let pid = sleeper.processIdentifier
+        let sleeper = try TestChild.sleeper()
+        defer { sleeper.stop() }
+        let pid = sleeper.pid
         let target = HealthCheckTarget(host: "127.0.0.1", port: 1, pid: pid, timeout: .seconds(1))
         let checker = ProcessHealthChecker()
         let before = ProcessStatFiles.shared.count
@@ -23,8 +22,7 @@ import Testing
             await SupervisorHarness.eventually {
                 await checker.check(target) == .failed("process \(pid) is stopped")
             })
-        kill(pid, SIGKILL)
-        sleeper.waitUntilExit()
+        sleeper.stop()
         #expect(await checker.check(target) == .failed("process \(pid) is gone"))
         #expect(ProcessStatFiles.shared.count == before, "the descriptor of a process that is gone is closed")
     }
