@@ -417,7 +417,7 @@ def measure_ready(args, work, repeats):
 
 
 # (c) measures supervising, not starting: sampling begins this long after the instances are up (for
-# supervisord too). By then llama-orch has given back the memory of the burst of work (its idle trim, 3 to 8 s
+# supervisord too). By then llama-orch has given back the memory of the burst of work (its idle trim, 3 to 3.5 s
 # after the last request), its first probes after that have run, and the worker threads of the burst have
 # ended. What `up --all` left resident is printed beside it, not a target.
 SETTLE = 20

@@ -35,7 +35,6 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "supervisor"))
 import bench  # noqa: E402  (the benchmark's Orchestrator and helpers)
 
-SETTLE = 20  # seconds after `up --all`: the idle trim has run (3 to 8 s) and so have the first probes after it
 WINDOW = 60  # seconds of supervising profiled after that
 MOVABLE = 16 << 10  # a section of its own (one function, one datum) up to this size is moved
 SMALL_OBJECT = 48 << 10  # an object's whole unsplit .text or .rodata up to this size is moved too
@@ -135,7 +134,7 @@ def main():
             orch = bench.Orchestrator(f"{work}/orch", exe, os.path.abspath(args.stub), os.path.abspath(args.model),
                                       bench.free_ports(50), interval=10)
             orch.up_all()
-            time.sleep(SETTLE + WINDOW)
+            time.sleep(bench.SETTLE + WINDOW)  # the benchmark's settling, then a minute of supervising
             pages = touched_pages(orch.pid, exe)
             with open(f"/proc/{orch.pid}/status") as status:
                 rss = next(line.split(":")[1].strip() for line in status if line.startswith("VmRSS"))
