@@ -33,8 +33,8 @@ public enum DaemonRunner {
         guard lock >= 0 else {
             throw DaemonError.cannotStart("cannot open \(root.daemonLockFile): \(String(cString: strerror(errno)))")
         }
-        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            let code = errno
+        let code = lockOnceTheLastDaemonIsGone(lock, holder: { readPID(root) })
+        guard code == 0 else {
             close(lock)
             // Held by another daemon; any other refusal (a filesystem without locks) is not that.
             guard code == EWOULDBLOCK else {
@@ -105,6 +105,26 @@ public enum DaemonRunner {
     }
 
     /// The pid in `state/daemon.pid`, if any.
+    /// Takes the exclusive lock on `descriptor`; returns 0, or the `errno` of the refusal (`EWOULDBLOCK`: another
+    /// daemon holds it).
+    ///
+    /// A daemon killed a moment ago still holds the lock until its last thread has exited, a little after its
+    /// main thread turned zombie (`kill -9` then `daemon start` lost that race about one time in four with fifty
+    /// servers). So while the pid file names (`holder`) a process that is gone or a zombie, the lock is tried again
+    /// until `patience` has passed; a live holder is a refusal at once.
+    static func lockOnceTheLastDaemonIsGone(
+        _ descriptor: Int32, holder: () -> Int32?, patience: Duration = .seconds(5)
+    ) -> Int32 {
+        let deadline = ContinuousClock.now + patience
+        while true {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return 0 }
+            let code = errno
+            guard code == EWOULDBLOCK, ContinuousClock.now < deadline, let pid = holder(), !ProcessIdentity.isLive(pid)
+            else { return code }
+            usleep(20_000)
+        }
+    }
+
     public static func readPID(_ root: ProjectRoot) -> Int32? {
         (try? String(contentsOfFile: root.daemonPIDFile, encoding: .utf8))
             .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }

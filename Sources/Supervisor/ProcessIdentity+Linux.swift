@@ -16,6 +16,12 @@ public enum ProcessIdentity {
             && environment[LaunchSpec.instanceMarker] == run.instance
     }
 
+    /// Whether `pid` is a process that runs: it exists and is neither a zombie nor dead.
+    public static func isLive(_ pid: Int32) -> Bool {
+        guard pid > 0, let state = ProcFS.stat(pid)?.state else { return false }
+        return state != "Z" && state != "X"
+    }
+
     /// The start time of a process in clock ticks since boot, or `nil` when it is gone.
     public static func startTime(of pid: Int32) -> UInt64? {
         ProcFS.stat(pid)?.startTime
