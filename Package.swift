@@ -1,28 +1,12 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// The language settings of every target: Swift 6 language mode with the upcoming features on.
-let languageSettings: [SwiftSetting] = [
+/// The settings of every target: Swift 6 language mode with the upcoming features on.
+let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
-
-/// Every target but the library product's: release builds put each function in a section of its own, so that
-/// the link can lay the daemon's hot code out together (see the llama-orch target's linker settings). A library
-/// product keeps to `languageSettings`: SwiftPM refuses a versioned dependency on a product with unsafe flags.
-let swiftSettings: [SwiftSetting] =
-    languageSettings + [
-        .unsafeFlags(["-Xfrontend", "-function-sections"], .when(platforms: [.linux], configuration: .release))
-    ]
-
-/// The same for the C targets.
-let cSettings: [CSetting] = [
-    .unsafeFlags(["-ffunction-sections", "-fdata-sections"], .when(platforms: [.linux], configuration: .release))
-]
-
-/// The idle daemon's hot symbols, in layout order (see the llama-orch target's linker settings).
-let daemonOrder = "\(Context.packageDirectory)/Sources/llama-orch/daemon.order"
 
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
@@ -34,7 +18,7 @@ let unixSignals: Target.Dependency = .product(name: "UnixSignals", package: "swi
 
 let package = Package(
     name: "llama-orch",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "llama-orch", targets: ["llama-orch"]),
         .library(name: "OrchestratorCore", targets: ["OrchestratorCore"]),
@@ -47,10 +31,12 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // Domain types and protocols only: no C, no processes, no SQL, no network.
-        .target(name: "OrchestratorCore", dependencies: [logging], swiftSettings: languageSettings),
+        .target(name: "OrchestratorCore", dependencies: [logging], swiftSettings: swiftSettings),
         .target(name: "GGUF", dependencies: ["OrchestratorCore"], swiftSettings: swiftSettings),
         .target(name: "Scheduler", dependencies: ["OrchestratorCore", "GGUF"], swiftSettings: swiftSettings),
         // Writes GGUF files: fixtures for tests, the accuracy bench and the demo model.
@@ -89,14 +75,18 @@ let package = Package(
             )
         ),
         // Runs llama-server processes: launcher, health checkers, restart policies, log files, re-adoption.
-        .target(name: "CSupervisorShims", cSettings: cSettings),
+        .target(name: "CSupervisorShims"),
         .target(
             name: "Supervisor",
-            dependencies: ["OrchestratorCore", "StateStore", "CSupervisorShims", "PlainHTTP", "CPlainHTTP", logging],
+            dependencies: [
+                "OrchestratorCore", "StateStore", "CSupervisorShims", "PlainHTTP", "CPlainHTTP", logging,
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
             swiftSettings: swiftSettings
         ),
         // One blocking HTTP/1.1 exchange over TCP or a unix socket: health probes and the CLI's control client.
-        .target(name: "CPlainHTTP", cSettings: cSettings),
+        .target(name: "CPlainHTTP"),
         .target(name: "PlainHTTP", dependencies: ["CPlainHTTP"], swiftSettings: swiftSettings),
         // The daemon's control API on state/daemon.sock: HTTP server, client and the shared JSON types.
         .target(
@@ -129,25 +119,7 @@ let package = Package(
                 "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", "ControlAPI", "Daemon",
                 "Supervisor", "Dashboard", argumentParser, logging,
             ],
-            exclude: ["daemon.order"],
-            swiftSettings: swiftSettings,
-            linkerSettings: [
-                // `--static-swift-stdlib` links with `-export-dynamic`, which lists the 30,000 symbols of the
-                // packages' own code in the dynamic symbol table: 1.7 MiB more in every process's memory and a
-                // slower start. Nothing looks them up (a build with the shared runtime, as the tests', has none).
-                .unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux])),
-                // Release links put the code and constants that the idle daemon uses together, in the order of
-                // daemon.order (scripts/profile-layout.sh writes it), so that faulting them back in after an idle
-                // trim doesn't bring megabytes of cold neighbours with them. lld (it ships with the toolchain)
-                // reads a symbol order; a symbol the code no longer has is skipped.
-                .unsafeFlags(
-                    [
-                        "-use-ld=lld", "-Xlinker", "--symbol-ordering-file=\(daemonOrder)", "-Xlinker",
-                        "--no-warn-symbol-ordering",
-                    ],
-                    .when(platforms: [.linux], configuration: .release)
-                ),
-            ]
+            swiftSettings: swiftSettings
         ),
         // Helpers for tests and for driver authors: GGUF fixture writer, temporary project folders, CLI runner.
         .target(

@@ -54,7 +54,7 @@ public enum DaemonRunner {
         let (store, storeWarnings) = try StateStore.open(path: root.stateDatabase, logger: logger)
         let trim = IdleTrim {
             store.releaseMemory()
-            _ = csupervisor_release_code_pages()
+            _ = csupervisor_trim_malloc()
         }
         let manager = InstanceManager(
             root: root, store: store, environment: environment, logger: logger, warnings: storeWarnings,

@@ -1,14 +1,12 @@
 import Foundation
 import Supervisor
 
-/// Gives back what a burst of work left resident once the daemon has been quiet for a while.
+/// Gives back the heap a burst of work left behind once the daemon has been quiet for a while.
 ///
-/// Starting fifty servers, answering `up` and `ps`, or writing events runs code (placement, JSON, SQLite,
-/// the HTTP server) that supervising running servers never touches again, yet its pages stay mapped: the
-/// kernel maps code 64 KiB around each page that faults, so a burst leaves tens of MiB of the executable
-/// resident. After `quietFor` without a control request or a state change, the daemon unmaps the pages of
-/// code and read-only data (`csupervisor_release_code_pages`: segments never written, which come back from the
-/// page cache when next used) and trims malloc's free memory. Only what the probes run comes back.
+/// Starting fifty servers, answering `up` and `ps`, or writing events allocates memory (placement, JSON, SQLite's
+/// page cache) that supervising running servers never needs again, and malloc keeps what was freed. After
+/// `quietFor` without a control request or a state change, the daemon asks SQLite to release its caches and
+/// malloc to return its free pages (`csupervisor_trim_malloc`).
 ///
 /// The first activity after a trim starts a task that sleeps (on `CoalescingClock`) until the daemon has been
 /// quiet long enough, trims and ends: an idle daemon has no timer for it.
@@ -26,8 +24,7 @@ public final class IdleTrim: @unchecked Sendable {
 
     /// - Parameters:
     ///   - automatic: whether activity schedules the trim itself (tests that drive `trimIfQuiet` say no).
-    ///   - release: what a trim does (the daemon frees SQLite's caches and releases code pages with
-    ///     `csupervisor_release_code_pages`).
+    ///   - release: what a trim does (the daemon frees SQLite's caches and trims malloc).
     public init(
         quietFor: Duration = .seconds(3), automatic: Bool = true, release: @escaping @Sendable () -> Void
     ) {

@@ -5,7 +5,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The daemon gives back the code pages and heap a burst of work left resident, once it has been quiet.
+/// The daemon gives back the heap a burst of work left resident, once it has been quiet.
 @Suite struct IdleTrimTests {
     private final class Count: @unchecked Sendable {
         private let lock = NSLock()
@@ -44,71 +44,30 @@ import Testing
         #expect(trims.current == 1, "one trim per quiet spell")
     }
 
-    /// The daemon trims itself: a few seconds after `up`, with no request since, its resident code is smaller.
-    @Test func theDaemonTrimsOnceQuietAfterAnUp() async throws {
+    /// The real trim, in this test process: heap freed in the middle of malloc's arena (a live block above it
+    /// keeps it from shrinking by itself) goes back to the system.
+    @Test func trimmingMallocReturnsFreedHeapToTheSystem() throws {
         #if os(Linux)
-            let harness = try DaemonHarness("idle-trim")
-            defer { harness.cleanUp() }
-            try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort())
-            try harness.ok(["up", "alpha", "--wait", "--timeout", "30"])
-            let daemon = try #require(harness.daemonPID)
-            let busy = try #require(Self.residentFileKiB(of: "\(daemon)"))
-            var quiet = busy
-            let trimmed = try await DaemonHarness.eventually(.seconds(15)) {
-                quiet = Self.residentFileKiB(of: "\(daemon)") ?? busy
-                return quiet < busy * 3 / 4
+            let blockSize = 16 << 10  // below malloc's mmap threshold: carved from the arena
+            let blocks = (0..<4096).map { _ -> UnsafeMutableRawPointer in
+                let block = malloc(blockSize)!
+                memset(block, 1, blockSize)
+                return block
             }
-            #expect(trimmed, "the daemon's RssFile stayed at \(quiet) kB (\(busy) kB after up)")
-            #expect(try harness.ps().first { $0.name == "alpha" }?.health == "healthy")
+            let pin = malloc(blockSize)!  // above the freed blocks
+            defer { free(pin) }
+            blocks.forEach { free($0) }
+            let before = try #require(Self.residentKiB("RssAnon:"))
+            _ = csupervisor_trim_malloc()
+            let after = try #require(Self.residentKiB("RssAnon:"))
+            // 64 MiB were freed; at least half of it must leave the resident set.
+            #expect(before - after >= 32 << 10, "RssAnon \(before) kB before the trim, \(after) kB after")
         #endif
     }
 
-    /// The real release, in this test process: the resident pages of the test binary's code drop, and the code
-    /// keeps running (it comes back from the page cache).
-    @Test func releasingCodePagesShrinksTheResidentFileBackedMemoryAndCodeStillRuns() throws {
-        #if os(Linux)
-            // Code that runs before the release (its pages then dropped) runs again after it and computes the same.
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            let encode = { String(decoding: try encoder.encode(["still": "running", "and": "right"]), as: UTF8.self) }
-            #expect(try encode() == #"{"and":"right","still":"running"}"#)
-            let before = try #require(Self.residentFileKiB())
-            let released = csupervisor_release_code_pages()
-            let after = try #require(Self.residentFileKiB())
-            #expect(released > 0)
-            #expect(after < before, "RssFile \(before) kB before, \(after) kB after")
-            #expect(try encode() == #"{"and":"right","still":"running"}"#)
-        #endif
-    }
-
-    /// In a private mapping of a file, the pages read are released and the page written is kept, with what
-    /// was written in it.
-    @Test func onlyUnwrittenPagesOfAFileMappingAreReleased() throws {
-        #if os(Linux)
-            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-            let path = NSTemporaryDirectory() + "idle-trim-\(UUID().uuidString)"
-            try #require(FileManager.default.createFile(atPath: path, contents: Data(repeating: 7, count: 3 * page)))
-            defer { try? FileManager.default.removeItem(atPath: path) }
-            let descriptor = open(path, O_RDONLY)
-            try #require(descriptor >= 0)
-            defer { close(descriptor) }
-            let mapping = try #require(
-                mmap(nil, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE, descriptor, 0), "mmap")
-            try #require(mapping != MAP_FAILED)
-            defer { munmap(mapping, 3 * page) }
-            let bytes = mapping.assumingMemoryBound(to: UInt8.self)
-            #expect(bytes[0] == 7 && bytes[2 * page] == 7)  // read: file pages
-            bytes[page] = 42  // written: a private copy
-            let released = csupervisor_release_unwritten_pages(mapping, 3 * page)
-            #expect(released == 2 * page)
-            #expect(bytes[page] == 42, "the written page keeps what was written")
-            #expect(bytes[0] == 7 && bytes[2 * page] == 7, "released pages come back from the file")
-        #endif
-    }
-
-    private static func residentFileKiB(of process: String = "self") -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("RssFile:") {
+    private static func residentKiB(_ field: String) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix(field) {
             return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
         }
         return nil

@@ -45,13 +45,8 @@ void csupervisor_condition_wait(csupervisor_condition *condition);
 /// Waits (the lock held) until signalled or `nanoseconds` have passed; 1 when woken before, 0 on timeout.
 int csupervisor_condition_wait_for(csupervisor_condition *condition, long long nanoseconds);
 
-/// Gives back the memory a burst of work left resident: the pages of code and read-only data of the executable
-/// and its libraries (segments never written, so they come back from the page cache on their next use), and
-/// the free memory of malloc's arenas. Returns the bytes of code and data unmapped (0 where unsupported).
-long long csupervisor_release_code_pages(void);
-
-/// The pages of [start, start + length) (whole pages inside it) that are mapped from a file and were never
-/// written by this process are unmapped; pages it wrote (private copies) are kept. Returns the bytes unmapped.
-long long csupervisor_release_unwritten_pages(void *start, size_t length);
+/// Returns the free memory of malloc's arenas to the system (malloc_trim(0)); 1 when some was released, 0 when none
+/// was or where unsupported.
+int csupervisor_trim_malloc(void);
 
 #endif
