@@ -32,7 +32,6 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // Domain types and protocols only: no C, no processes, no SQL, no network.
@@ -79,13 +78,13 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "OrchestratorCore", "StateStore", "CSupervisorShims", "PlainHTTP", "CPlainHTTP", logging,
+                "OrchestratorCore", "StateStore", "CSupervisorShims", logging, nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: swiftSettings
         ),
-        // One blocking HTTP/1.1 exchange over TCP or a unix socket: health probes and the CLI's control client.
+        // One blocking HTTP/1.1 exchange over a unix socket (or TCP): the CLI's control client.
         .target(name: "CPlainHTTP"),
         .target(name: "PlainHTTP", dependencies: ["CPlainHTTP"], swiftSettings: swiftSettings),
         // The daemon's control API on state/daemon.sock: HTTP server, client and the shared JSON types.
@@ -149,7 +148,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StateStoreTests",
-            dependencies: ["StateStore", "TestSupport", "state-stress"],
+            dependencies: ["StateStore", "TestSupport", "state-stress", grdb],
             swiftSettings: swiftSettings
         ),
         // Test helper: a stand-in llama-server (health, completion, crashes, hangs, forks, log lines).

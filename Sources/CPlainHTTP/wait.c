@@ -11,13 +11,3 @@ int cplainhttp_wait(int descriptor, short events, long long nanoseconds) {
     return poll(&entry, 1, milliseconds > 2147483647LL ? 2147483647 : (int)milliseconds);
 #endif
 }
-
-int cplainhttp_wait_many(struct pollfd *entries, int count, long long nanoseconds) {
-#if defined(__linux__)
-    struct timespec timeout = {.tv_sec = nanoseconds / 1000000000LL, .tv_nsec = nanoseconds % 1000000000LL};
-    return ppoll(entries, (nfds_t)count, &timeout, NULL);
-#else
-    long long milliseconds = (nanoseconds + 999999LL) / 1000000LL;
-    return poll(entries, (nfds_t)count, milliseconds > 2147483647LL ? 2147483647 : (int)milliseconds);
-#endif
-}

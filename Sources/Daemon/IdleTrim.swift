@@ -8,7 +8,7 @@ import Supervisor
 /// `quietFor` without a control request or a state change, the daemon asks SQLite to release its caches and
 /// malloc to return its free pages (`csupervisor_trim_malloc`).
 ///
-/// The first activity after a trim starts a task that sleeps (on `CoalescingClock`) until the daemon has been
+/// The first activity after a trim starts a task that sleeps until the daemon has been
 /// quiet long enough, trims and ends: an idle daemon has no timer for it.
 public final class IdleTrim: @unchecked Sendable {
     /// How long the daemon must be quiet before a trim.
@@ -47,10 +47,9 @@ public final class IdleTrim: @unchecked Sendable {
 
     /// Sleeps until the daemon has been quiet for `quietFor`, trims, and ends.
     private func trimWhenQuiet() async {
-        let clock = CoalescingClock()
         while true {
             let quietAt = lock.withLock { lastActivity.advanced(by: quietFor) }
-            try? await clock.sleep(until: quietAt, tolerance: .milliseconds(500))
+            try? await Task.sleep(until: quietAt)
             let done = lock.withLock { () -> Bool in
                 guard lastActivity.advanced(by: quietFor) <= ContinuousClock.now else { return false }
                 scheduled = false

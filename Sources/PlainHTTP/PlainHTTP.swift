@@ -8,8 +8,8 @@ import Synchronization
 #endif
 
 /// One HTTP/1.1 exchange (`Connection: close`) over a blocking socket with a deadline: a TCP port or a unix
-/// socket. What the health probes and the CLI's control client need, without an event loop or a TLS stack:
-/// a process that asks one question starts in a few milliseconds, and a probe costs a handful of system calls.
+/// socket. What the CLI's control client needs, without an event loop or a TLS stack: a command that asks the
+/// daemon one question starts no threads and answers in a few milliseconds.
 ///
 /// Every call blocks the calling thread until the answer or the deadline, never longer.
 public enum PlainHTTP {
@@ -57,13 +57,11 @@ public enum PlainHTTP {
         timeout: Duration
     ) -> Result<Response, PlainHTTPFailure> {
         let exchange = Exchange(endpoint, method: method, path: path, headers: headers, body: body, timeout: timeout)
-        return exchange.run(until: nil) ?? .failure(.timedOut("waiting for the answer"))
+        return exchange.run()
     }
 
-    /// One exchange that can be driven in steps: a caller may wait a little on its own thread, and hand what is
-    /// left to another thread if the answer is slow (health probes do: most answers take well under a
-    /// millisecond, and a thread hop costs more than that on a busy machine).
-    public final class Exchange: @unchecked Sendable {
+    /// One exchange, step by step: connect, send, receive, each waiting on the socket until the deadline.
+    final class Exchange {
         private enum Phase {
             case start, connecting, sending, receiving
             case done(Result<Response, PlainHTTPFailure>)
@@ -80,7 +78,7 @@ public enum PlainHTTP {
         private var received: [UInt8] = []
 
         /// Prepares the request; nothing is sent before the first `run`. `timeout` counts from now.
-        public init(
+        init(
             _ endpoint: Endpoint, method: String, path: String, headers: [(String, String)] = [],
             body: [UInt8]? = nil, timeout: Duration
         ) {
@@ -101,7 +99,7 @@ public enum PlainHTTP {
 
         /// An exchange that only connects: it ends, with an empty response of status 0, as soon as something
         /// accepts the connection (which it then closes). `timeout` counts from now.
-        public init(connectingTo endpoint: Endpoint, timeout: Duration) {
+        init(connectingTo endpoint: Endpoint, timeout: Duration) {
             self.endpoint = endpoint
             deadline = ContinuousClock.now.advanced(by: timeout)
             request = []
@@ -112,23 +110,8 @@ public enum PlainHTTP {
             if descriptor >= 0 { close(descriptor) }
         }
 
-        /// What the exchange waits for now: its socket and the `poll` events; `nil` before it starts and once it
-        /// is done. For a caller that waits on many exchanges at once and calls `run(until: .now)` on the ready.
-        public var waitingFor: (descriptor: Int32, events: Int16)? {
-            switch phase {
-            case .connecting, .sending: (descriptor, Int16(POLLOUT))
-            case .receiving: (descriptor, Int16(POLLIN))
-            case .start, .done: nil
-            }
-        }
-
-        /// When the exchange times out.
-        public var expires: ContinuousClock.Instant { deadline }
-
-        /// Goes on with the exchange until it ends or `pause` passes (`nil`: until it ends); returns the
-        /// outcome, or `nil` when paused first. The exchange's own deadline always ends it with `.timedOut`.
-        public func run(until pause: ContinuousClock.Instant?) -> Result<Response, PlainHTTPFailure>? {
-            let stop = pause.map { min($0, deadline) } ?? deadline
+        /// Goes on with the exchange until it ends: an answer, a failure, or its deadline (`.timedOut`).
+        func run() -> Result<Response, PlainHTTPFailure> {
             while true {
                 switch phase {
                 case .done(let outcome):
@@ -137,8 +120,7 @@ public enum PlainHTTP {
                     switch PlainHTTP.startConnect(endpoint) {
                     case .failure(.busy):
                         // A daemon busy accepting: again in a millisecond, until the deadline.
-                        guard ContinuousClock.now < stop else {
-                            if stop < deadline { return nil }
+                        guard ContinuousClock.now < deadline else {
                             finish(.failure(.timedOut("connecting")))
                             continue
                         }
@@ -150,8 +132,7 @@ public enum PlainHTTP {
                         if connected && connectOnly { finish(.success(Response(status: 0))) }
                     }
                 case .connecting:
-                    guard PlainHTTP.wait(descriptor, for: Int16(POLLOUT), until: stop) else {
-                        if stop < deadline { return nil }
+                    guard PlainHTTP.wait(descriptor, for: Int16(POLLOUT), until: deadline) else {
                         finish(.failure(.timedOut("connecting")))
                         continue
                     }
@@ -175,8 +156,7 @@ public enum PlainHTTP {
                             finish(.failure(.system("send", errno)))
                             continue
                         }
-                        guard PlainHTTP.wait(descriptor, for: Int16(POLLOUT), until: stop) else {
-                            if stop < deadline { return nil }
+                        guard PlainHTTP.wait(descriptor, for: Int16(POLLOUT), until: deadline) else {
                             finish(.failure(.timedOut("sending")))
                             continue
                         }
@@ -185,8 +165,7 @@ public enum PlainHTTP {
                     sent += count
                     if sent == request.count { phase = .receiving }
                 case .receiving:
-                    guard PlainHTTP.wait(descriptor, for: Int16(POLLIN), until: stop) else {
-                        if stop < deadline { return nil }
+                    guard PlainHTTP.wait(descriptor, for: Int16(POLLIN), until: deadline) else {
                         finish(.failure(.timedOut("waiting for the answer")))
                         continue
                     }
@@ -235,9 +214,9 @@ public enum PlainHTTP {
 
     /// Opens a connection and closes it again: whether something accepts on `endpoint`.
     public static func connectOnly(_ endpoint: Endpoint, timeout: Duration) -> PlainHTTPFailure? {
-        switch Exchange(connectingTo: endpoint, timeout: timeout).run(until: nil) {
+        switch Exchange(connectingTo: endpoint, timeout: timeout).run() {
         case .failure(let failure): failure
-        case .success, .none: nil
+        case .success: nil
         }
     }
 

@@ -1,5 +1,4 @@
 import OrchestratorCore
-import PlainHTTP
 
 /// `http`: GET `healthcheck.path` (`/health`) and key on the status code, as llama-server's contract says:
 /// 200 is healthy, 503 means loading (counted only against the start period), anything else a failure.
@@ -7,12 +6,13 @@ public struct HTTPHealthChecker: HealthChecker {
     public init() {}
 
     public func check(_ target: HealthCheckTarget) async -> HealthCheckResult {
-        let answer = await ProbeConnection.request(
-            host: target.host, port: target.port, method: "GET", path: target.path, timeout: target.timeout)
+        let answer = await HealthProbeClient.request(
+            host: target.host, port: target.port, path: target.path, timeout: target.timeout)
         return Self.judge(answer, request: "GET \(target.path)")
     }
 
-    static func judge(_ answer: Result<PlainHTTP.Response, PlainHTTPFailure>, request: String) -> HealthCheckResult {
+    static func judge(_ answer: Result<HealthProbeClient.Response, ProbeFailure>, request: String) -> HealthCheckResult
+    {
         switch answer {
         case .failure(let failure):
             return .failed("\(request): \(failure)")

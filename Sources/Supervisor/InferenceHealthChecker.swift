@@ -11,8 +11,8 @@ public struct InferenceHealthChecker: HealthChecker {
     public init() {}
 
     public func check(_ target: HealthCheckTarget) async -> HealthCheckResult {
-        let answer = await ProbeConnection.request(
-            host: target.host, port: target.port, method: "POST", path: "/completion", body: Self.requestBody,
+        let answer = await HealthProbeClient.request(
+            host: target.host, port: target.port, path: "/completion", body: Self.requestBody,
             timeout: target.timeout)
         return HTTPHealthChecker.judge(answer, request: "POST /completion")
     }

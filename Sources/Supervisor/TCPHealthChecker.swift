@@ -5,8 +5,7 @@ public struct TCPHealthChecker: HealthChecker {
     public init() {}
 
     public func check(_ target: HealthCheckTarget) async -> HealthCheckResult {
-        if let failure = await ProbeConnection.connectOnly(
-            host: target.host, port: target.port, timeout: target.timeout)
+        if let failure = await HealthProbeClient.connect(host: target.host, port: target.port, timeout: target.timeout)
         {
             return .failed("connect to port \(target.port): \(failure)")
         }

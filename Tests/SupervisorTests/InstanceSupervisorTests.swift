@@ -129,24 +129,6 @@ import Testing
         }
     }
 
-    /// Every probe runs on the supervision thread (not the cooperative pool, whose workers a probe every few
-    /// seconds would start and end each time).
-    @Test func probesRunOnTheSupervisionThread() async throws {
-        let harness = try SupervisorHarness("probe-thread")
-        let checker = ThreadNoting()
-        let supervisor = InstanceSupervisor(
-            instance: harness.instance, spec: harness.spec(), settings: SupervisorHarness.settings(),
-            checker: checker, policy: try Registry<any RestartPolicy>.standardRestartPolicies.lookup("on-failure"),
-            root: harness.project.root, store: harness.store, clock: ContinuousClock())
-        try await harness.with(supervisor) { supervisor in
-            try await supervisor.start()
-            #expect(await SupervisorHarness.wait(for: .healthy, supervisor))
-            #expect(await SupervisorHarness.eventually { checker.seen.count >= 5 })
-        }
-        let seen = checker.seen
-        #expect(seen.count >= 5 && seen.allSatisfy { $0 }, "probes on the supervision thread: \(seen)")
-    }
-
     @Test func loadingCountsOnlyAgainstTheStartPeriod() async throws {
         let harness = try SupervisorHarness("loading")
         // Loads for 0.8 s with a start period of 2 s and a single allowed failure: no restart.
@@ -459,19 +441,5 @@ import Testing
             #expect(runs[1].endedAt == nil)
             #expect(try harness.store.restartCount(for: harness.instance) == 1)
         }
-    }
-}
-
-/// The `process` checker, noting for each probe whether it ran on the supervision thread.
-private final class ThreadNoting: HealthChecker, @unchecked Sendable {
-    private let lock = NSLock()
-    private var notes: [Bool] = []
-
-    var seen: [Bool] { lock.withLock { notes } }
-
-    func check(_ target: HealthCheckTarget) async -> HealthCheckResult {
-        let onThread = SupervisionThread.shared.isCurrent
-        lock.withLock { notes.append(onThread) }
-        return await ProcessHealthChecker().check(target)
     }
 }

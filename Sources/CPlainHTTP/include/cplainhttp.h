@@ -8,7 +8,4 @@
 /// returns poll's result: > 0 ready, 0 timed out, < 0 error (errno set).
 int cplainhttp_wait(int descriptor, short events, long long nanoseconds);
 
-/// Waits up to `nanoseconds` for any of `count` descriptors (ppoll where there is one).
-int cplainhttp_wait_many(struct pollfd *entries, int count, long long nanoseconds);
-
 #endif
