@@ -39,14 +39,12 @@ public struct DaemonInfo: Sendable, Equatable, Codable {
 public struct InstanceStatus: Sendable, Equatable, Codable {
     /// The instance's name.
     public var name: String
-    /// `starting`, `loading`, `healthy`, `unhealthy`, `restarting`, `stopped`, `failed`; `queued` while it waits
-    /// to start behind another instance on its device; `invalid` for a config
-    /// that does not validate.
-    public var state: String
+    /// The supervisor's state, or `queued` / `invalid`.
+    public var state: State
     /// What the user last asked: `running` or `stopped`.
-    public var desiredState: String
-    /// `healthy`, `unhealthy`, `starting` (not yet healthy) or `-` (not running).
-    public var health: String
+    public var desiredState: DesiredState
+    /// Whether it serves: `healthy`, `unhealthy`, `starting` (not yet healthy) or `-` (not running).
+    public var health: Health
     /// The server's pid while one runs.
     public var pid: Int32?
     /// The port the server listens on (the config's when none runs).
@@ -67,7 +65,7 @@ public struct InstanceStatus: Sendable, Equatable, Codable {
     public var since: Double?
 
     public init(
-        name: String, state: String, desiredState: String, health: String, pid: Int32? = nil, port: Int? = nil,
+        name: String, state: State, desiredState: DesiredState, health: Health, pid: Int32? = nil, port: Int? = nil,
         backend: String? = nil, devices: String? = nil, model: String? = nil, startedAt: Double? = nil,
         restarts: Int = 0, reason: String? = nil, since: Double? = nil
     ) {
@@ -101,6 +99,40 @@ public struct InstanceStatus: Sendable, Equatable, Codable {
         case restarts
         case reason
         case since
+    }
+}
+
+extension InstanceStatus {
+    /// An instance's state as `ps` shows it: the supervisor's `InstanceState`, or one of two that only the
+    /// daemon knows.
+    public enum State: String, Sendable, Codable, CaseIterable {
+        case starting, loading, healthy, unhealthy, restarting, stopped, failed
+        /// Placed, waiting to start behind another instance on its device.
+        case queued
+        /// Its config does not validate.
+        case invalid
+
+        public init(_ state: InstanceState) {
+            self =
+                switch state {
+                case .starting: .starting
+                case .loading: .loading
+                case .healthy: .healthy
+                case .unhealthy: .unhealthy
+                case .restarting: .restarting
+                case .stopped: .stopped
+                case .failed: .failed
+                }
+        }
+    }
+
+    /// Whether an instance serves, in one word.
+    public enum Health: String, Sendable, Codable {
+        case healthy, unhealthy
+        /// Running, not yet healthy (loading, restarting, queued).
+        case starting
+        /// Not running.
+        case notRunning = "-"
     }
 }
 

@@ -70,7 +70,7 @@ public enum ControlServer {
         }
         router.get("/v1/instances") { request, _ in
             let all = ["1", "true", "yes"].contains(request.uri.queryParameters.get("all") ?? "")
-            return json(bytes: InstanceStatus.controlJSON(await handler.instances(all: all)))
+            return json(await handler.instances(all: all))
         }
         router.get("/v1/instances/:name") { _, context in
             let name = context.parameters.get("name") ?? ""
@@ -128,11 +128,8 @@ public enum ControlServer {
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        json(bytes: Array((try? JSONEncoder.control.encode(value)) ?? Data("{}".utf8)), status: status)
-    }
-
-    static func json(bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
-        Response(
+        let bytes = (try? JSONEncoder.control.encode(value)) ?? Data("{}".utf8)
+        return Response(
             status: status, headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }

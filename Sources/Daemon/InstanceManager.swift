@@ -15,7 +15,7 @@ import Supervisor
 public actor InstanceManager: ControlHandler {
     /// One instance the daemon knows.
     struct Entry {
-        var supervisor: InstanceSupervisor<CoalescingClock>
+        var supervisor: InstanceSupervisor<ContinuousClock>
         var config: InstanceConfig?
         /// The driver that placed it.
         var backend: String?
@@ -33,9 +33,7 @@ public actor InstanceManager: ControlHandler {
     /// How long a server gets between SIGTERM and SIGKILL.
     let stopGrace: Duration
     private(set) var warnings: [String] = []
-    private var entries: [String: Entry] = [:]
-    /// `placementSummary` by run id.
-    private var placementSummaries: [String: (backend: String?, devices: String?)] = [:]
+    var entries: [String: Entry] = [:]
     /// Built once: the driver registry does not change while the daemon runs.
     private let knownNames = KnownNames(backends: DriverCatalog.registry().names)
     private var instanceLocks: [String: AsyncLock] = [:]
@@ -83,12 +81,12 @@ public actor InstanceManager: ControlHandler {
 
     // MARK: Configs
 
-    private var validator: ConfigValidator {
+    var validator: ConfigValidator {
         ConfigValidator(knownNames: knownNames)
     }
 
     /// The instance folders under `instances/`.
-    private func configuredNames() -> [String] {
+    func configuredNames() -> [String] {
         ConfigValidator.instanceNames(in: root)
     }
 
@@ -97,92 +95,6 @@ public actor InstanceManager: ControlHandler {
         let lock = AsyncLock()
         instanceLocks[name] = lock
         return lock
-    }
-
-    // MARK: Boot
-
-    /// Re-adopts the servers a previous daemon left running, closes the runs whose process is gone, and
-    /// reports marked processes of this root that no run records. Restarts nothing.
-    public func recover() async {
-        let open: [RunInfo]
-        do {
-            open = try store.openRuns()
-        } catch {
-            warn("cannot read the open runs: \(error)")
-            return
-        }
-        for run in open.reversed() {
-            let alreadyAdopted = entries[run.instance] != nil
-            if !alreadyAdopted && ProcessIdentity.matches(run: run) {
-                let config = try? validator.validate(instance: run.instance, in: root).get()
-                var environment = run.environment
-                environment.removeValue(forKey: LaunchSpec.instanceMarker)
-                environment.removeValue(forKey: LaunchSpec.runMarker)
-                let spec = LaunchSpec(
-                    argv: run.argv, environment: environment, host: config?.server.host ?? "127.0.0.1", port: run.port,
-                    placementJSON: run.placementJSON, workingDirectory: root.path)
-                do {
-                    let supervisor = try makeSupervisor(run.instance, config: config, spec: spec)
-                    try await supervisor.adopt(run)
-                    entries[run.instance] = Entry(
-                        supervisor: supervisor, config: config, backend: Self.backend(ofPlacement: run.placementJSON))
-                    logger.info("re-adopted \(run.instance): pid \(run.pid), run \(run.runID)")
-                    continue
-                } catch {
-                    warn("\(run.instance): cannot re-adopt pid \(run.pid): \(error)")
-                }
-            }
-            do {
-                try store.recordRunEnd(id: run.id, at: Date().timeIntervalSince1970, exitStatus: nil, exitSignal: nil)
-                record(
-                    run.instance, "run-closed",
-                    "run \(run.runID) (pid \(run.pid)) ended while no daemon watched it; closed")
-            } catch {
-                warn("cannot close run \(run.runID): \(error)")
-            }
-        }
-        for process in unrecordedProcesses() {
-            let message =
-                "pid \(process.pid) (group \(process.processGroup)) carries instance \(process.instance)'s marker but no run records it; 'llama-orch down --all' stops it"
-            warn(message)
-            record(process.instance, "unrecorded", message)
-        }
-    }
-
-    /// Marked processes started in this root (their working folder) that no open run records.
-    private func unrecordedProcesses() -> [MarkedProcess] {
-        let known = (try? store.openRuns()) ?? []
-        // /proc shows the working folder with symbolic links resolved.
-        let folder = URL(fileURLWithPath: root.path).resolvingSymlinksInPath().path
-        return ProcessIdentity.unrecorded(knownRuns: known).filter { process in
-            let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(process.pid)/cwd")
-            return cwd == root.path || cwd == folder
-        }
-    }
-
-    /// Starts what should run with the daemon: configs with `"autostart": true`, and instances whose desired
-    /// state is `running` when their restart policy says so; one at a time per device.
-    public func autostart() async {
-        let desired = (try? store.desiredStates()) ?? [:]
-        var names: [String] = []
-        for name in configuredNames() {
-            guard let config = try? validator.validate(instance: name, in: root).get() else { continue }
-            let wanted = desired[name] ?? .stopped
-            let startsWithDaemon =
-                (try? policies.lookup(config.restartPolicy.type))?.startsWithDaemon(
-                    desiredState: wanted) ?? false
-            if config.autostart || startsWithDaemon { names.append(name) }
-        }
-        guard !names.isEmpty else { return }
-        logger.info("autostart: \(names.joined(separator: ", "))")
-        do {
-            let response = try await up(InstancesRequest(names: names))
-            for outcome in response.outcomes where outcome.result == .failed {
-                warn("autostart \(outcome.name): \(outcome.message)")
-            }
-        } catch {
-            warn("autostart: \(error)")
-        }
     }
 
     // MARK: ControlHandler
@@ -209,7 +121,7 @@ public actor InstanceManager: ControlHandler {
         var list: [InstanceStatus] = []
         for name in names {
             let status = await status(of: name, desired: desired[name] ?? .stopped, restarts: restarts[name] ?? 0)
-            if all || (status.state != InstanceState.stopped.rawValue && status.state != "invalid") {
+            if all || (status.state != .stopped && status.state != .invalid) {
                 list.append(status)
             }
         }
@@ -225,42 +137,24 @@ public actor InstanceManager: ControlHandler {
 
     /// The status of one instance, from its supervisor and run (a supervised one) or its config file.
     private func status(of name: String, desired: DesiredState, restarts: Int) async -> InstanceStatus {
-        let entry = entries[name]
         let last = lastTransitions.withValue { $0[name] }
-        guard let entry else {
-            let report = validator.validate(instance: name, in: root)
-            let config = report.config
-            let state =
-                report.isValid || !FileManager.default.fileExists(atPath: root.configFile(name)) ? "stopped" : "invalid"
-            return InstanceStatus(
-                name: name, state: state, desiredState: desired.rawValue, health: "-", port: config?.server.port,
-                backend: config?.gpu.backend, model: config?.model.path, restarts: restarts,
-                reason: report.isValid ? last?.reason : report.errors.first?.description, since: last?.time)
+        guard let entry = entries[name] else {
+            return InstanceStatusProjection.unsupervised(
+                name, report: validator.validate(instance: name, in: root),
+                configFileExists: FileManager.default.fileExists(atPath: root.configFile(name)), desired: desired,
+                restarts: restarts, last: last)
         }
         let state = await entry.supervisor.state
-        let run = await entry.supervisor.currentRun
         // A running instance shows the config it runs with; a stopped one what its file says now.
         let config: InstanceConfig? =
             state == .stopped ? validator.validate(instance: name, in: root).config ?? entry.config : entry.config
         if entry.pendingPlacement != nil {
-            return InstanceStatus(
-                name: name, state: "queued", desiredState: desired.rawValue, health: "starting",
-                port: config?.server.port, backend: entry.backend, model: config?.model.path, restarts: restarts,
-                reason: "placed; waits for the instance before it on the same device", since: last?.time)
+            return InstanceStatusProjection.queued(
+                name, config: config, backend: entry.backend, desired: desired, restarts: restarts, last: last)
         }
-        let health: String =
-            switch state {
-            case .healthy: "healthy"
-            case .unhealthy: "unhealthy"
-            case .starting, .loading, .restarting: "starting"
-            case .stopped, .failed: "-"
-            }
-        let placed = run.map { placementSummary($0) }
-        return InstanceStatus(
-            name: name, state: state.rawValue, desiredState: desired.rawValue, health: health, pid: run?.pid,
-            port: run?.port ?? config?.server.port, backend: placed?.backend ?? entry.backend,
-            devices: placed?.devices, model: config?.model.path,
-            startedAt: run?.startedAt, restarts: restarts, reason: last?.reason, since: last?.time)
+        return InstanceStatusProjection.supervised(
+            name, state: state, run: await entry.supervisor.currentRun, config: config, backend: entry.backend,
+            desired: desired, restarts: restarts, last: last)
     }
 
     public func up(_ request: InstancesRequest) async throws -> InstancesResponse {
@@ -365,7 +259,7 @@ public actor InstanceManager: ControlHandler {
         for (key, value) in planned.command.environment { environment[key] = value }
         let spec = LaunchSpec(
             argv: planned.command.argv, environment: environment, host: config.server.host, port: config.server.port,
-            placementJSON: Self.placementJSON(planned.placement, backend: backend), workingDirectory: root.path)
+            placement: planned.placement, backend: backend, workingDirectory: root.path)
         let supervisor = try makeSupervisor(name, config: config, spec: spec)
         entries[name] = Entry(
             supervisor: supervisor, config: config, backend: backend, pendingPlacement: planned.placement)
@@ -383,12 +277,7 @@ public actor InstanceManager: ControlHandler {
             // The next start on this device waits until this one is healthy, failed or past its start period.
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await supervisor.waitForState([.healthy, .failed, .stopped]) }
-                // On the coalescing clock: cancelled, its timer is gone. A cancelled `Task.sleep` still fires its
-                // dispatch timer at the end of the period, waking a worker thread for each instance started.
-                group.addTask {
-                    let clock = CoalescingClock()
-                    try? await clock.sleep(until: clock.now.advanced(by: startPeriod), tolerance: .milliseconds(100))
-                }
+                group.addTask { try? await Task.sleep(for: startPeriod) }
                 await group.next()
                 group.cancelAll()
             }
@@ -398,7 +287,7 @@ public actor InstanceManager: ControlHandler {
 
     /// Starts a queued instance, unless a `down` came first or a newer `up` replaced its supervisor.
     private func startQueued(
-        _ name: String, _ supervisor: InstanceSupervisor<CoalescingClock>
+        _ name: String, _ supervisor: InstanceSupervisor<ContinuousClock>
     ) async
         -> InstanceOutcome
     {
@@ -522,10 +411,10 @@ public actor InstanceManager: ControlHandler {
         return request.names.filter { seen.insert($0).inserted }
     }
 
-    private func makeSupervisor(
+    func makeSupervisor(
         _ name: String, config: InstanceConfig?, spec: LaunchSpec
     ) throws
-        -> InstanceSupervisor<CoalescingClock>
+        -> InstanceSupervisor<ContinuousClock>
     {
         let settings =
             config.map { SupervisionSettings(config: $0, stopGrace: stopGrace) }
@@ -535,7 +424,7 @@ public actor InstanceManager: ControlHandler {
         let (box, onActivity) = (lastTransitions, onActivity)
         return InstanceSupervisor(
             instance: name, spec: spec, settings: settings, checker: checker, policy: policy, root: root.path,
-            store: store, clock: CoalescingClock(), logger: logger,
+            store: store, clock: ContinuousClock(), logger: logger,
             onTransition: { transition in
                 box.withValue { $0[transition.instance] = transition }
                 onActivity()
@@ -548,12 +437,12 @@ public actor InstanceManager: ControlHandler {
             name: name, result: .failed, message: "\(error)", exitCode: code.rawValue)
     }
 
-    private func warn(_ message: String) {
+    func warn(_ message: String) {
         logger.warning("\(message)")
         warnings.append(message)
     }
 
-    private func record(_ instance: String, _ kind: String, _ message: String) {
+    func record(_ instance: String, _ kind: String, _ message: String) {
         do {
             try store.appendEvent(
                 InstanceEvent(time: Date().timeIntervalSince1970, instance: instance, kind: kind, message: message))
@@ -566,75 +455,5 @@ public actor InstanceManager: ControlHandler {
     static func queueKey(_ placement: Placement) -> String {
         guard let first = placement.shares.first else { return "host" }
         return first.llamaName ?? first.deviceID
-    }
-
-    /// The placement as the run records it: the scheduler's `Placement` plus the backend that placed it.
-    static func placementJSON(_ placement: Placement, backend: String) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(placement),
-            var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-        else { return "{}" }
-        object["backend"] = backend
-        guard let joined = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
-            return "{}"
-        }
-        return String(decoding: joined, as: UTF8.self)
-    }
-
-    /// The backend recorded in a run's placement JSON.
-    /// The backend and devices of a run's placement, decoded once per run.
-    private func placementSummary(_ run: RunInfo) -> (backend: String?, devices: String?) {
-        if let known = placementSummaries[run.runID] { return known }
-        let summary = (Self.backend(ofPlacement: run.placementJSON), Self.devices(ofPlacement: run.placementJSON))
-        // Only the current runs matter: drop the others rather than grow with every restart.
-        if placementSummaries.count > 4 * max(entries.count, 16) { placementSummaries = [:] }
-        placementSummaries[run.runID] = summary
-        return summary
-    }
-
-    static func backend(ofPlacement json: String) -> String? {
-        ((try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any])?["backend"] as? String
-    }
-
-    /// The devices of a run's placement: llama.cpp's names of its GPUs, or `host`.
-    static func devices(ofPlacement json: String) -> String? {
-        guard let placement = try? JSONDecoder().decode(Placement.self, from: Data(json.utf8)) else { return nil }
-        if placement.shares.isEmpty { return "host" }
-        return placement.shares.map { $0.llamaName ?? $0.deviceID }.joined(separator: ",")
-    }
-}
-
-/// The version the daemon reports.
-public enum DaemonVersion {
-    public static let string = "0.1.0"
-}
-
-/// A request the daemon refuses.
-public enum DaemonError: OrchestratorError, Equatable {
-    case noSuchInstance(String)
-    case noNames
-    /// Another daemon holds the root's lock: its pid, when the pid file says.
-    case alreadyRunning(root: String, pid: Int32?)
-    /// The daemon could not set itself up: the socket, the lock, the state folder.
-    case cannotStart(String)
-
-    public var exitCode: OrchestratorExitCode {
-        switch self {
-        case .noSuchInstance: .notFound
-        case .noNames: .usage
-        case .alreadyRunning, .cannotStart: .daemonUnreachable
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .noSuchInstance(let name):
-            "no instance '\(name)' (no instances/\(name)/config.json); create it with 'llama-orch init \(name) --model PATH'"
-        case .noNames: "name at least one instance, or pass --all"
-        case .alreadyRunning(let root, let pid):
-            "a daemon already runs for \(root)\(pid.map { " (pid \($0))" } ?? ""); stop it with 'llama-orch daemon stop'"
-        case .cannotStart(let reason): "cannot start the daemon: \(reason)"
-        }
     }
 }

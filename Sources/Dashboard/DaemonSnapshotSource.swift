@@ -66,13 +66,13 @@ public struct DaemonSnapshotSource: SnapshotSource {
         if let devices = status.devices, !devices.isEmpty {
             row.device = devices.split(separator: ",").joined(separator: "+")
         }
-        if status.state == "invalid" {
+        if status.state == .invalid {
             row.model = "config invalid: 'llama-orch config validate'"
         } else if let model = status.model {
             row.model = URL(fileURLWithPath: model).lastPathComponent
         }
         row.restarts = status.restarts
-        row.desired = DesiredState(rawValue: status.desiredState) ?? row.desired
+        row.desired = status.desiredState
         if status.pid != nil {
             row.startedAt = status.startedAt ?? row.startedAt
             if row.estimatedBytes == nil {
@@ -89,29 +89,34 @@ public struct DaemonSnapshotSource: SnapshotSource {
     }
 
     /// The dashboard's state for the daemon's word: `queued` waits to start, `invalid` cannot.
-    static func state(_ word: String) -> InstanceState {
-        if let state = InstanceState(rawValue: word) { return state }
-        switch word {
-        case "queued": return .starting
-        case "invalid": return .failed
-        default: return .stopped
+    static func state(_ state: InstanceStatus.State) -> InstanceState {
+        switch state {
+        case .starting: .starting
+        case .loading: .loading
+        case .healthy: .healthy
+        case .unhealthy: .unhealthy
+        case .restarting: .restarting
+        case .stopped: .stopped
+        case .failed: .failed
+        case .queued: .starting
+        case .invalid: .failed
         }
     }
 
     /// The health column: `ok` when healthy, the failed-probe count the events recorded when failing,
     /// `queued` for an instance waiting its turn, the state's word while it starts, `-` without a server.
     static func health(_ status: InstanceStatus, base: InstanceRow?) -> String {
-        if status.state == "queued" { return "queued" }
-        if status.state == "invalid" { return "invalid" }
+        if status.state == .queued { return "queued" }
+        if status.state == .invalid { return "invalid" }
         switch status.health {
-        case "healthy": return "ok"
-        case "unhealthy":
+        case .healthy: return "ok"
+        case .unhealthy:
             if let base, base.health.hasSuffix(" failed") { return base.health }
             return "failing"
-        case "starting":
+        case .starting:
             if let base, base.health.hasSuffix(" failed") { return base.health }
-            return status.state == "loading" ? "loading" : "starting"
-        default: return status.pid == nil ? "-" : status.health
+            return status.state == .loading ? "loading" : "starting"
+        case .notRunning: return "-"
         }
     }
 }

@@ -151,7 +151,7 @@ public final class StateStoreSnapshotSource: SnapshotSource, @unchecked Sendable
 
     /// The state a `state` event moved to: `details.to`, else the word after `→` in the message.
     static func stateAfter(_ event: InstanceEvent) -> InstanceState? {
-        if let to = event.details?["to"], let state = InstanceState(rawValue: to) {
+        if let to = event.details["to"], let state = InstanceState(rawValue: to) {
             return state
         }
         guard let arrow = event.message.range(of: "→ ") else { return nil }
@@ -161,7 +161,7 @@ public final class StateStoreSnapshotSource: SnapshotSource, @unchecked Sendable
 
     static func health(_ state: InstanceState, failures: InstanceEvent?) -> String {
         if let failures,
-            let count = failures.details?["failures"]
+            let count = failures.details["failures"]
         {
             return "\(count) failed"
         }

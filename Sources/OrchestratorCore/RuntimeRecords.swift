@@ -19,8 +19,10 @@ public struct RunInfo: Sendable, Equatable, Codable {
     public var port: Int
     public var argv: [String]
     public var environment: [String: String]
-    /// The placement as JSON text, as the scheduler produced it.
-    public var placementJSON: String
+    /// Where the scheduler placed the run (`nil`: not recorded, or by a daemon whose record can't be read).
+    public var placement: Placement?
+    /// The backend driver that placed it (`vulkan`, `cpu`...).
+    public var backend: String?
     public var startedAt: Double
     public var endedAt: Double?
     public var exitStatus: Int32?
@@ -28,8 +30,9 @@ public struct RunInfo: Sendable, Equatable, Codable {
 
     public init(
         id: Int64 = 0, instance: String, runID: String, pid: Int32, processGroup: Int32, processStartTime: UInt64,
-        port: Int, argv: [String], environment: [String: String], placementJSON: String, startedAt: Double,
-        endedAt: Double? = nil, exitStatus: Int32? = nil, exitSignal: Int32? = nil
+        port: Int, argv: [String], environment: [String: String], placement: Placement? = nil,
+        backend: String? = nil, startedAt: Double, endedAt: Double? = nil, exitStatus: Int32? = nil,
+        exitSignal: Int32? = nil
     ) {
         self.id = id
         self.instance = instance
@@ -40,7 +43,8 @@ public struct RunInfo: Sendable, Equatable, Codable {
         self.port = port
         self.argv = argv
         self.environment = environment
-        self.placementJSON = placementJSON
+        self.placement = placement
+        self.backend = backend
         self.startedAt = startedAt
         self.endedAt = endedAt
         self.exitStatus = exitStatus
@@ -60,25 +64,18 @@ public struct InstanceEvent: Sendable, Equatable, Codable {
     /// A short machine-readable kind (`state`, `started`, `exited`, `probe-failed`).
     public var kind: String
     public var message: String
-    /// Extra facts as JSON text (`{}` when none).
-    public var detailsJSON: String
+    /// Extra facts (`pid`, `port`, `from`, `to`...), empty when none.
+    public var details: [String: String]
 
     public init(
-        id: Int64 = 0, time: Double, instance: String, kind: String, message: String, detailsJSON: String = "{}"
+        id: Int64 = 0, time: Double, instance: String, kind: String, message: String,
+        details: [String: String] = [:]
     ) {
         self.id = id
         self.time = time
         self.instance = instance
         self.kind = kind
         self.message = message
-        self.detailsJSON = detailsJSON
-    }
-}
-
-extension InstanceEvent {
-    /// The extra facts (`detailsJSON`) as the supervisor records them, a string map; `nil` when the text is not
-    /// one.
-    public var details: [String: String]? {
-        try? JSONDecoder().decode([String: String].self, from: Data(detailsJSON.utf8))
+        self.details = details
     }
 }

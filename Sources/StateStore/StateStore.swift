@@ -261,7 +261,8 @@ public final class StateStore: Sendable {
                         """,
                     arguments: [
                         run.instance, run.runID, run.pid, run.processGroup, Int64(bitPattern: run.processStartTime),
-                        run.port, try Self.json(run.argv), try Self.json(run.environment), run.placementJSON,
+                        run.port, try Self.json(run.argv), try Self.json(run.environment),
+                        try Self.json(PlacementColumn(placement: run.placement, backend: run.backend)),
                         run.startedAt,
                     ])
                 var recorded = run
@@ -299,12 +300,15 @@ public final class StateStore: Sendable {
         try access {
             try pool.read { db in
                 try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-                    RunInfo(
+                    // A placement an older daemon wrote in another shape is left out, not an error.
+                    let placed = try? Self.decode(row["placement"] as String) as PlacementColumn
+                    return RunInfo(
                         id: row["id"], instance: row["instance"], runID: row["run_id"], pid: row["pid"],
                         processGroup: row["process_group"],
                         processStartTime: UInt64(bitPattern: row["process_start_time"] as Int64), port: row["port"],
                         argv: try Self.decode(row["argv"]), environment: try Self.decode(row["environment"]),
-                        placementJSON: row["placement"], startedAt: row["started_at"], endedAt: row["ended_at"],
+                        placement: placed?.placement, backend: placed?.backend, startedAt: row["started_at"],
+                        endedAt: row["ended_at"],
                         exitStatus: row["exit_status"], exitSignal: row["exit_signal"])
                 }
             }
@@ -320,7 +324,7 @@ public final class StateStore: Sendable {
             try pool.write { db in
                 try db.execute(
                     sql: "INSERT INTO events (time, instance, kind, message, details) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [event.time, event.instance, event.kind, event.message, event.detailsJSON])
+                    arguments: [event.time, event.instance, event.kind, event.message, try Self.json(event.details)])
                 var recorded = event
                 recorded.id = db.lastInsertedRowID
                 return recorded
@@ -342,9 +346,10 @@ public final class StateStore: Sendable {
                         db, sql: "SELECT * FROM events ORDER BY id DESC LIMIT ?", arguments: [limit])
                 }
                 return rows.reversed().map { row in
+                    // Details an older daemon wrote in another shape are dropped, not an error.
                     InstanceEvent(
                         id: row["id"], time: row["time"], instance: row["instance"], kind: row["kind"],
-                        message: row["message"], detailsJSON: row["details"])
+                        message: row["message"], details: (try? Self.decode(row["details"] as String)) ?? [:])
                 }
             }
         }
@@ -400,5 +405,30 @@ public enum StateStoreError: OrchestratorError, Equatable {
         case .failed(let path, let reason):
             "state store \(path): \(reason)"
         }
+    }
+}
+
+/// The `placement` column of a run: the scheduler's `Placement` with the backend beside its fields, one flat
+/// JSON object (`{}` when the run has none).
+struct PlacementColumn: Codable, Equatable {
+    var placement: Placement?
+    var backend: String?
+
+    private enum CodingKeys: String, CodingKey { case backend }
+
+    init(placement: Placement?, backend: String?) {
+        self.placement = placement
+        self.backend = backend
+    }
+
+    init(from decoder: any Decoder) throws {
+        backend = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .backend)
+        placement = try? Placement(from: decoder)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try placement?.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(backend, forKey: .backend)
     }
 }

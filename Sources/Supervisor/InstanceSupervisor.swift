@@ -317,8 +317,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         }
         await withTaskGroup(of: WatchEvent.self) { group in
             group.addTask { await server.waitForExitUnlessCancelled().map(WatchEvent.exited) ?? .done }
-            // Probes run on the supervision thread with every other instance's (see `SupervisionThread`).
-            group.addTask(executorPreference: SupervisionThread.shared) { await self.probe(server) }
+            group.addTask { await self.probe(server) }
             // The one place that signals the server: SIGTERM goes once, whether the probes or `stop` ask.
             var terminating = false
             for await event in group {
@@ -402,12 +401,9 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         let startPeriodEnds = launchedAt.advanced(by: settings.startPeriod)
         var passed = false
         var next = launchedAt.advanced(by: startInterval)
-        // Once the server has passed, a probe may come a tenth of the interval late (at most a second): the
-        // timers of many instances then fire together, and an idle daemon wakes a few times less often.
-        let tolerance = min(settings.probeInterval / 10, .seconds(1))
         while true {
             do {
-                try await clock.sleep(until: next, tolerance: passed ? tolerance : nil)
+                try await clock.sleep(until: next, tolerance: nil)
             } catch {
                 return .done
             }
@@ -485,7 +481,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         var run = RunInfo(
             instance: instance, runID: runID, pid: server.pid, processGroup: server.processGroup,
             processStartTime: server.startTime, port: spec.port, argv: spec.argv, environment: environment,
-            placementJSON: spec.placementJSON, startedAt: Date().timeIntervalSince1970)
+            placement: spec.placement, backend: spec.backend, startedAt: Date().timeIntervalSince1970)
         if let store {
             do {
                 run = try store.recordRunStart(run)
@@ -528,7 +524,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         guard let store else { return }
         let event = InstanceEvent(
             time: Date().timeIntervalSince1970, instance: instance, kind: kind, message: message,
-            detailsJSON: Self.json(details))
+            details: details)
         write("record event \(kind)") { _ = try store.appendEvent(event) }
     }
 
@@ -550,28 +546,6 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         guard let held = heldWrites else { return }
         heldWrites = nil
         for (what, body) in held { write(what, body) }
-    }
-
-    /// A flat string map as JSON with sorted keys (event details: a few short values, no encoder needed).
-    static func json(_ details: [String: String]) -> String {
-        func quoted(_ text: String) -> String {
-            var out = "\""
-            for scalar in text.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-                default: out.unicodeScalars.append(scalar)
-                }
-            }
-            return out + "\""
-        }
-        return "{"
-            + details.sorted { $0.key < $1.key }.map { "\(quoted($0.key)):\(quoted($0.value))" }.joined(separator: ",")
-            + "}"
     }
 
     static func seconds(_ duration: Duration) -> String {

@@ -1,3 +1,5 @@
+import OrchestratorCore
+
 /// Everything needed to start one llama-server: the command line the scheduler built and where it listens.
 ///
 /// The supervisor adds only the instance markers (`LLAMA_ORCH_INSTANCE`, `LLAMA_ORCH_RUN_ID`) to the
@@ -10,20 +12,22 @@ public struct LaunchSpec: Sendable, Equatable {
     /// The address the server listens on, for the port check and the probes.
     public var host: String
     public var port: Int
-    /// The placement as JSON text, recorded with the run.
-    public var placementJSON: String
+    /// Where the scheduler placed it and which backend driver did, recorded with the run.
+    public var placement: Placement?
+    public var backend: String?
     /// The folder the server starts in (`nil`: the supervisor's own).
     public var workingDirectory: String?
 
     public init(
         argv: [String], environment: [String: String], host: String = "127.0.0.1", port: Int,
-        placementJSON: String = "{}", workingDirectory: String? = nil
+        placement: Placement? = nil, backend: String? = nil, workingDirectory: String? = nil
     ) {
         self.argv = argv
         self.environment = environment
         self.host = host
         self.port = port
-        self.placementJSON = placementJSON
+        self.placement = placement
+        self.backend = backend
         self.workingDirectory = workingDirectory
     }
 

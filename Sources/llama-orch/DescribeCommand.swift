@@ -83,7 +83,7 @@ struct DescribeCommand: AsyncParsableCommand {
             var kind: String
             var message: String
             /// The event's facts (`pid`, `port`, ...), as recorded.
-            var details: [String: String]?
+            var details: [String: String]
 
             init(_ event: InstanceEvent) {
                 time = event.time
@@ -112,7 +112,9 @@ struct DescribeCommand: AsyncParsableCommand {
         if json { return try printJSON(description) }
         let now = Date().timeIntervalSince1970
         print("name: \(name)")
-        print("state: \(status.state) (desired: \(status.desiredState)), health: \(status.health)")
+        print(
+            "state: \(status.state.rawValue) (desired: \(status.desiredState.rawValue)), "
+                + "health: \(status.health.rawValue)")
         if let reason = status.reason { print("last change: \(reason)") }
         print("config: \(root.configFile(name))\(report.isValid ? "" : " (invalid)")")
         for issue in report.issues { print("  \(issue.severity.rawValue): \(issue)") }
@@ -128,7 +130,12 @@ struct DescribeCommand: AsyncParsableCommand {
             if let status = run.exitStatus { print("  exit status \(status)") }
             if let signal = run.exitSignal { print("  killed by signal \(signal)") }
             print("  restarts: \(status.restarts)")
-            print("placement: \(run.placementJSON)")
+            if let placement = run.placement {
+                let shares = placement.shares.map { "\($0.llamaName ?? $0.deviceID) \(formatBytes($0.bytes))" }
+                print(
+                    "placement: \(placement.mode.rawValue) by \(run.backend ?? "?"): "
+                        + (shares + ["host \(formatBytes(placement.hostBytes))"]).joined(separator: ", "))
+            }
             print("command: \(run.argv.map(shellQuoted).joined(separator: " "))")
         } else {
             print("run: never started")

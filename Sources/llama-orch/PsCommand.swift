@@ -28,7 +28,7 @@ struct PsCommand: ParsableCommand {
         let rows = list.map { status -> [String] in
             let placed = [status.backend, status.devices].compactMap { $0 }.joined(separator: ":")
             return [
-                status.name, status.state, status.health, status.pid.map { "\($0)" } ?? "-",
+                status.name, status.state.rawValue, status.health.rawValue, status.pid.map { "\($0)" } ?? "-",
                 status.port.map { "\($0)" } ?? "-", placed.isEmpty ? "-" : placed,
                 status.model.map { $0.split(separator: "/").last.map(String.init) ?? $0 } ?? "-",
                 status.startedAt.map { formatElapsed(now - $0) } ?? "-", "\(status.restarts)",
@@ -68,14 +68,14 @@ struct HealthCommand: AsyncParsableCommand {
     func run() async throws {
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
-        var previous: [String: String] = [:]
+        var previous: [String: InstanceStatus.State] = [:]
         while true {
             var list = all ? try await client.instances(all: false) : [try await client.instance(named: name ?? "")]
             let now = Date().timeIntervalSince1970
             if watch && all {
                 // The list holds supervised instances only: one that left it was stopped, and that is a change.
                 let listed = Set(list.map(\.name))
-                for gone in previous.keys.sorted() where !listed.contains(gone) && previous[gone] != "stopped" {
+                for gone in previous.keys.sorted() where !listed.contains(gone) && previous[gone] != .stopped {
                     if let status = try? await client.instance(named: gone) {
                         list.append(status)
                     } else {
@@ -91,14 +91,14 @@ struct HealthCommand: AsyncParsableCommand {
                     print(String(decoding: try encoder.encode(status), as: UTF8.self))
                 } else if !json {
                     let since = status.since.map { " for \(formatElapsed(now - $0))" } ?? ""
-                    print("\(status.name): \(status.state)\(since)\(status.reason.map { ": \($0)" } ?? "")")
+                    print("\(status.name): \(status.state.rawValue)\(since)\(status.reason.map { ": \($0)" } ?? "")")
                 }
             }
             // Each change as it happens, also into a pipe or a file (stdout is block-buffered there).
             if watch { fflush(nil) }
             if !watch {
                 if json { try printJSON(list) }
-                if list.isEmpty || list.contains(where: { $0.health != "healthy" }) { throw ExitCodeError(1) }
+                if list.isEmpty || list.contains(where: { $0.health != .healthy }) { throw ExitCodeError(1) }
                 return
             }
             try await Task.sleep(for: .seconds(1))

@@ -81,15 +81,15 @@ struct UpCommand: AsyncParsableCommand {
             let status = try await client.instance(named: name)
             let elapsed = formatElapsed(Date().timeIntervalSince(start))
             switch status.state {
-            case "healthy":
+            case .healthy:
                 progress.clear()
                 print(
                     "\(name): healthy after \(elapsed) (pid \(status.pid.map { "\($0)" } ?? "?"), port \(status.port.map { "\($0)" } ?? "?"))"
                 )
                 return nil
-            case "failed", "stopped", "invalid":
+            case .failed, .stopped, .invalid:
                 progress.clear()
-                printError("\(name): \(status.state): \(status.reason ?? "no reason recorded")")
+                printError("\(name): \(status.state.rawValue): \(status.reason ?? "no reason recorded")")
                 let tail = InstanceLogs.lastLinesText(of: stderrLog, count: 10)
                 if !tail.isEmpty {
                     FileHandle.standardError.write(Data("last lines of \(stderrLog):\n\(tail)\n".utf8))
@@ -97,11 +97,11 @@ struct UpCommand: AsyncParsableCommand {
                 return 1
             default:
                 let line = lastLogLine(stderrLog).map { " · \($0)" } ?? ""
-                progress.show("\(name): \(status.state) \(elapsed)\(line)")
+                progress.show("\(name): \(status.state.rawValue) \(elapsed)\(line)")
             }
             if Date() > deadline {
                 progress.clear()
-                printError("\(name): not healthy within \(Int(timeout)) s (still \(status.state))")
+                printError("\(name): not healthy within \(Int(timeout)) s (still \(status.state.rawValue))")
                 return 1
             }
             try await Task.sleep(for: .milliseconds(250))

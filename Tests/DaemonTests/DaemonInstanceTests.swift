@@ -19,8 +19,8 @@ import Testing
         #expect(up.stderr.contains("started the daemon (pid"), "\(up.stderr)")
         #expect(up.stdout.contains("alpha: healthy after"), "\(up.stdout)")
         let listed = try #require(try harness.ps().first { $0.name == "alpha" })
-        #expect(listed.state == "healthy")
-        #expect(listed.desiredState == "running")
+        #expect(listed.state == .healthy)
+        #expect(listed.desiredState == .running)
         #expect(listed.port == port)
         #expect(listed.backend == "cpu" && listed.devices == "host")
         let pid = try #require(listed.pid)
@@ -66,7 +66,7 @@ import Testing
         #expect(!DaemonHarness.isAlive(pid))
         #expect(harness.markedProcesses().isEmpty)
         let after = try #require(try harness.ps().first { $0.name == "alpha" })
-        #expect(after.state == "stopped" && after.desiredState == "stopped" && after.pid == nil)
+        #expect(after.state == .stopped && after.desiredState == .stopped && after.pid == nil)
         #expect(try harness.ok(["ps"]).stdout.split(separator: "\n").count == 1, "only the header")
     }
 
@@ -113,7 +113,7 @@ import Testing
         #expect(upped.stdout.contains("not started: stopped while being placed"), "\(upped.stdout) \(upped.stderr)")
         try await Task.sleep(for: .milliseconds(500))
         let listed = try harness.ps().first { $0.name == "alpha" }
-        #expect(listed?.state == "stopped" && listed?.desiredState == "stopped", "\(String(describing: listed))")
+        #expect(listed?.state == .stopped && listed?.desiredState == .stopped, "\(String(describing: listed))")
         #expect(harness.markedProcesses().isEmpty)
         #expect(try await LlamaServerProbe.healthStatus(port: port) == 0, "nothing answers on alpha's port")
     }
@@ -146,7 +146,7 @@ import Testing
         #expect(up.stdout.contains("b-next: queued"), "\(up.stdout)")
         #expect(
             try await DaemonHarness.eventually(.seconds(10)) {
-                try harness.ps().first { $0.name == "b-next" }?.state == "healthy"
+                try harness.ps().first { $0.name == "b-next" }?.state == .healthy
             })
         let events = try harness.store().events(limit: 200)
         let slow = try #require(events.first { $0.instance == "a-slow" && $0.kind == "started" })
@@ -175,7 +175,7 @@ import Testing
         let adopted = try #require(try harness.ps().first { $0.name == "alpha" })
         #expect(adopted.pid == pid, "the same server, re-adopted")
         #expect(
-            try await DaemonHarness.eventually { try harness.ps().first { $0.name == "alpha" }?.state == "healthy" })
+            try await DaemonHarness.eventually { try harness.ps().first { $0.name == "alpha" }?.state == .healthy })
         try await Task.sleep(for: .milliseconds(500))
         let after = try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int ?? 0
         #expect(after > before, "the server keeps writing its log")
@@ -218,14 +218,14 @@ import Testing
         // Whatever order they ran in, each instance ends as its desired state says.
         try await Task.sleep(for: .milliseconds(500))
         for status in try harness.ps() {
-            if status.desiredState == "running" {
-                #expect(["starting", "loading", "healthy"].contains(status.state), "\(status)")
+            if status.desiredState == .running {
+                #expect([.starting, .loading, .healthy].contains(status.state), "\(status)")
                 #expect(status.pid.map(DaemonHarness.isAlive) == true, "\(status)")
             } else {
-                #expect(status.state == "stopped" && status.pid == nil, "\(status)")
+                #expect(status.state == .stopped && status.pid == nil, "\(status)")
             }
         }
-        #expect(try harness.ps().first { $0.name == "two" }?.desiredState == "running")
+        #expect(try harness.ps().first { $0.name == "two" }?.desiredState == .running)
         try harness.ok(["down", "--all"])
         #expect(harness.markedProcesses().isEmpty)
     }
@@ -246,7 +246,7 @@ import Testing
         #expect(
             try await DaemonHarness.eventually {
                 let status = try harness.ps().first { $0.name == "alpha" }
-                return status?.state == "healthy" && status?.pid != pid
+                return status?.state == .healthy && status?.pid != pid
             })
         let runs = try store.runs(of: "alpha")
         #expect(runs.count == 2 && runs.filter(\.isOpen).count == 1)

@@ -45,7 +45,7 @@ import Testing
         #expect(curl.status == 0, "\(curl.stderr)")
         let listed = try JSONDecoder.snakeCase.decode([InstanceStatus].self, from: Data(curl.stdout.utf8))
         #expect(listed.map(\.name) == ["alpha"])
-        #expect(listed.first?.state == "stopped")
+        #expect(listed.first?.state == .stopped)
         let missing = try CommandRunner.run(
             "curl", ["-sS", "-w", "\n%{http_code}", "--unix-socket", socket, "http://localhost/v1/instances/nope"])
         #expect(missing.stdout.hasSuffix("404"), "\(missing.stdout)")
@@ -144,7 +144,7 @@ import Testing
         let up = try harness.ok(["up", "alpha", "--wait", "--timeout", "30"])
         #expect(up.stdout.contains("alpha: healthy after"), "\(up.stdout)")
         #expect(try FileManager.default.attributesOfItem(atPath: socket)[.type] as? FileAttributeType == .typeSocket)
-        #expect(try harness.ps().first { $0.name == "alpha" }?.state == "healthy")
+        #expect(try harness.ps().first { $0.name == "alpha" }?.state == .healthy)
         try harness.ok(["down", "alpha"])
         try harness.ok(["daemon", "stop"])
         #expect(!FileManager.default.fileExists(atPath: socket))
@@ -177,7 +177,7 @@ import Testing
         try harness.ok(["daemon", "start"])
         #expect(
             try await DaemonHarness.eventually {
-                try harness.ps().first { $0.name == "marked" }?.state == "healthy"
+                try harness.ps().first { $0.name == "marked" }?.state == .healthy
             })
         try harness.ok(["up", "manual", "--wait", "--timeout", "30"])
         // `daemon stop` stops the servers but keeps what the user asked: the next daemon brings both back.
@@ -187,10 +187,10 @@ import Testing
         #expect(
             try await DaemonHarness.eventually {
                 let states = try harness.ps()
-                return states.first { $0.name == "marked" }?.state == "healthy"
-                    && states.first { $0.name == "manual" }?.state == "healthy"
+                return states.first { $0.name == "marked" }?.state == .healthy
+                    && states.first { $0.name == "manual" }?.state == .healthy
             })
-        #expect(try harness.ps().first { $0.name == "idle" }?.state == "stopped")
+        #expect(try harness.ps().first { $0.name == "idle" }?.state == .stopped)
         let health = try harness.ok(["health", "--all", "--json"]).stdout
         let statuses = try JSONDecoder.snakeCase.decode([InstanceStatus].self, from: Data(health.utf8))
         #expect(Set(statuses.map(\.name)) == ["marked", "manual"])

@@ -37,7 +37,7 @@ import Testing
         #expect(answer["content"] is String, "\(answer)")
 
         let listed = try #require(try harness.ps().first { $0.name == "tiny" })
-        #expect(listed.state == "healthy")
+        #expect(listed.state == .healthy)
         let pid = try #require(listed.pid)
         #expect(harness.markedProcesses().contains(pid))
         let describe = try harness.ok(["describe", "tiny", "--json"]).stdout

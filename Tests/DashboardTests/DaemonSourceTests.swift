@@ -13,16 +13,16 @@ struct DaemonSourceTests {
         let base = SnapshotFixtures.busy()
         let statuses = [
             InstanceStatus(
-                name: "chat", state: "healthy", desiredState: "running", health: "healthy", pid: 5555, port: 8001,
+                name: "chat", state: .healthy, desiredState: .running, health: .healthy, pid: 5555, port: 8001,
                 backend: "vulkan", devices: "Vulkan0", model: "/models/llama.gguf",
                 startedAt: SnapshotFixtures.now - 60, restarts: 1),
             InstanceStatus(
-                name: "code", state: "stopped", desiredState: "stopped", health: "-", port: 8002,
+                name: "code", state: .stopped, desiredState: .stopped, health: .notRunning, port: 8002,
                 model: "/models/qwen.gguf"),
             InstanceStatus(
-                name: "new", state: "queued", desiredState: "running", health: "starting", port: 8009,
+                name: "new", state: .queued, desiredState: .running, health: .starting, port: 8009,
                 backend: "cpu", devices: "Vulkan0,Vulkan1", model: "m.gguf"),
-            InstanceStatus(name: "broken", state: "invalid", desiredState: "stopped", health: "-"),
+            InstanceStatus(name: "broken", state: .invalid, desiredState: .stopped, health: .notRunning),
         ]
         let snapshot = DaemonSnapshotSource.merge(base, info: Self.info, statuses: statuses)
         #expect(snapshot.daemon == DaemonStatus(running: true, summary: "running (pid 812)", banner: nil))
@@ -59,11 +59,11 @@ struct DaemonSourceTests {
     @Test func failingHealthKeepsTheProbeCount() {
         let base = InstanceRow(name: "flaky", state: .unhealthy, health: "2 failed", pid: 9)
         let status = InstanceStatus(
-            name: "flaky", state: "unhealthy", desiredState: "running", health: "unhealthy", pid: 9)
+            name: "flaky", state: .unhealthy, desiredState: .running, health: .unhealthy, pid: 9)
         #expect(DaemonSnapshotSource.row(status, base: base).health == "2 failed")
         #expect(DaemonSnapshotSource.row(status, base: nil).health == "failing")
         let loading = InstanceStatus(
-            name: "x", state: "loading", desiredState: "running", health: "starting", pid: 10)
+            name: "x", state: .loading, desiredState: .running, health: .starting, pid: 10)
         #expect(DaemonSnapshotSource.row(loading, base: nil).health == "loading")
     }
 

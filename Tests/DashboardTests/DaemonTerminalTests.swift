@@ -68,7 +68,7 @@ import Testing
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             let now = try Self.ps(root)
-            if let pid = now["one"]?.pid, pid != firstPID, now["one"]?.state == "healthy" {
+            if let pid = now["one"]?.pid, pid != firstPID, now["one"]?.state == .healthy {
                 newPID = pid
                 break
             }

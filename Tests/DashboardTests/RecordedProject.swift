@@ -56,14 +56,12 @@ final class RecordedProject {
                 ],
                 offloadedBlocks: 16, offloadsOutput: true, blockCount: 16, hostBytes: Self.gib / 2,
                 reasons: ["GPU-A holds it all"])
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
             let run = try store.recordRunStart(
                 RunInfo(
                     instance: name, runID: UUID().uuidString, pid: pid, processGroup: pid,
                     processStartTime: ProcessLiveness.startTime(of: pid) ?? 0, port: ports[name] ?? 0,
                     argv: [CommandRunner.product("stub-llama-server"), "--port", String(ports[name] ?? 0)],
-                    environment: [:], placementJSON: String(decoding: try encoder.encode(placement), as: UTF8.self),
+                    environment: [:], placement: placement, backend: "vulkan",
                     startedAt: Self.now - 600))
             try store.setDesiredState(.running, for: name)
             try event(name, "started", "pid \(pid) on port \(run.port)", [:])
@@ -80,7 +78,7 @@ final class RecordedProject {
             RunInfo(
                 instance: "gamma", runID: UUID().uuidString, pid: gone,
                 processGroup: gone, processStartTime: 1, port: ports["gamma"] ?? 0, argv: ["x"],
-                environment: [:], placementJSON: "{}", startedAt: Self.now - 30))
+                environment: [:], startedAt: Self.now - 30))
         for _ in 0..<3 { try store.incrementRestartCount(for: "gamma") }
         try store.setDesiredState(.running, for: "gamma")
         try transition("gamma", from: .restarting, to: .starting)
@@ -156,12 +154,8 @@ final class RecordedProject {
     }
 
     private func event(_ name: String, _ kind: String, _ message: String, _ details: [String: String]) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         try store.appendEvent(
-            InstanceEvent(
-                time: Self.now - 300, instance: name, kind: kind, message: message,
-                detailsJSON: String(decoding: try encoder.encode(details), as: UTF8.self)))
+            InstanceEvent(time: Self.now - 300, instance: name, kind: kind, message: message, details: details))
     }
 
     /// Stops the servers and removes the folder.

@@ -56,7 +56,7 @@ enum SnapshotFixtures {
                 ),
                 InstanceEvent(
                     id: 2, time: now - 3 * 3600 - 100, instance: "chat", kind: "state",
-                    message: "loading → healthy: probe passed", detailsJSON: #"{"from":"loading","to":"healthy"}"#),
+                    message: "loading → healthy: probe passed", details: ["from": "loading", "to": "healthy"]),
             ]
         ]
         return DashboardSnapshot(

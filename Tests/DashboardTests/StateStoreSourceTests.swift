@@ -130,7 +130,7 @@ import Testing
 
     @Test func stateEventsAreReadFromDetailsOrTheMessage() {
         let withDetails = InstanceEvent(
-            time: 0, instance: "x", kind: "state", message: "?", detailsJSON: #"{"from":"starting","to":"loading"}"#)
+            time: 0, instance: "x", kind: "state", message: "?", details: ["from": "starting", "to": "loading"])
         #expect(StateStoreSnapshotSource.stateAfter(withDetails) == .loading)
         let fromMessage = InstanceEvent(
             time: 0, instance: "x", kind: "state", message: "loading → healthy: probe passed")

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import OrchestratorCore
 import StateStore
 import TestSupport
@@ -19,7 +20,7 @@ import Testing
                     instance: "demo", runID: "run-1", pid: 4242, processGroup: 4242, processStartTime: 123_456,
                     port: 8001,
                     argv: ["llama-server", "-m", "m.gguf"], environment: ["LLAMA_ORCH_RUN_ID": "run-1"],
-                    placementJSON: #"{"mode":"cpu"}"#, startedAt: 1000))
+                    placement: Self.placement, backend: "cpu", startedAt: 1000))
             #expect(run.id > 0)
             try store.appendEvent(InstanceEvent(time: 1001, instance: "demo", kind: "state", message: "starting"))
         }
@@ -31,10 +32,56 @@ import Testing
         #expect(open.count == 1)
         #expect(open.first?.argv == ["llama-server", "-m", "m.gguf"])
         #expect(open.first?.processStartTime == 123_456)
+        #expect(open.first?.placement == Self.placement && open.first?.backend == "cpu")
         try store.recordRunEnd(id: open[0].id, at: 2000, exitStatus: nil, exitSignal: 9)
         #expect(try store.openRuns().isEmpty)
         #expect(try store.runs(of: "demo").first?.exitSignal == 9)
         #expect(try store.events(of: "demo").map(\.message) == ["starting"])
+    }
+
+    static let placement = Placement(
+        instance: "demo", mode: .partialOffload,
+        shares: [
+            DeviceShare(
+                deviceID: "gpu-0", llamaName: "Vulkan0", firstBlock: 4, blockCount: 4, holdsOutput: true, bytes: 512)
+        ], offloadedBlocks: 4, offloadsOutput: true, blockCount: 8, hostBytes: 1024, reasons: ["fits"])
+
+    /// The placement column holds the placement's fields with the backend beside them, as earlier daemons wrote
+    /// it; a column in another shape reads as no placement, never as an error.
+    @Test func placementColumnReadsWhatEarlierDaemonsWroteAndSurvivesGarbage() throws {
+        let project = try TemporaryProject("placement-column")
+        defer { project.remove() }
+        let path = project.root + "/state/state.sqlite"
+        let (store, _) = try StateStore.open(path: path)
+        let placement = String(decoding: try JSONEncoder().encode(Self.placement), as: UTF8.self)
+        let flat = placement.dropLast() + #","backend":"vulkan"}"#
+        for (runID, column) in [("flat", String(flat)), ("garbage", "not json"), ("empty", "{}")] {
+            try store.recordRunStart(
+                RunInfo(
+                    instance: runID, runID: runID, pid: 1, processGroup: 1, processStartTime: 1, port: 1, argv: [],
+                    environment: [:], startedAt: 1))
+            try DatabaseQueue(path: path).write { db in
+                try db.execute(sql: "UPDATE runs SET placement = ? WHERE run_id = ?", arguments: [column, runID])
+            }
+        }
+        let runs = Dictionary(uniqueKeysWithValues: try store.openRuns().map { ($0.runID, $0) })
+        #expect(runs["flat"]?.placement == Self.placement && runs["flat"]?.backend == "vulkan")
+        #expect(runs["garbage"]?.placement == nil && runs["garbage"]?.backend == nil)
+        #expect(runs["empty"]?.placement == nil && runs["empty"]?.backend == nil)
+    }
+
+    /// Event details go in as a string map and come out the same, whatever characters they hold.
+    @Test func eventDetailsRoundTrip() throws {
+        let project = try TemporaryProject("event-details")
+        defer { project.remove() }
+        let (store, _) = try StateStore.open(path: project.root + "/state/state.sqlite")
+        let details = [
+            "status": #"exited with "status" 1"#, "path": #"C:\models\a.gguf"#, "log": "line one\nline two\ttab\r",
+            "bell": "\u{7}\u{1F}", "unicode": "Grüße 🦙", "": "empty key",
+        ]
+        try store.appendEvent(InstanceEvent(time: 1, instance: "x", kind: "exited", message: "m", details: details))
+        try store.appendEvent(InstanceEvent(time: 2, instance: "x", kind: "plain", message: "m"))
+        #expect(try store.events(of: "x").map(\.details) == [details, [:]])
     }
 
     @Test(arguments: ["garbage", "truncated"])

@@ -38,7 +38,7 @@ import Testing
     private static func run(of server: ServerProcess, instance: String = "exit-monitor") -> RunInfo {
         RunInfo(
             instance: instance, runID: server.runID, pid: server.pid, processGroup: server.processGroup,
-            processStartTime: server.startTime, port: 1, argv: [], environment: [:], placementJSON: "{}",
+            processStartTime: server.startTime, port: 1, argv: [], environment: [:],
             startedAt: 0)
     }
 

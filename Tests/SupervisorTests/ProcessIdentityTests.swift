@@ -20,7 +20,7 @@ import Testing
         // A row that names the stranger's pid and even its start time: the marker is missing.
         let run = RunInfo(
             instance: "ghost", runID: "run-of-a-dead-server", pid: pid, processGroup: getpgid(pid),
-            processStartTime: startTime, port: 1, argv: ["llama-server"], environment: [:], placementJSON: "{}",
+            processStartTime: startTime, port: 1, argv: ["llama-server"], environment: [:],
             startedAt: 0)
         #expect(!ProcessIdentity.matches(run: run))
         var reused = run
@@ -90,7 +90,7 @@ import Testing
             RunInfo(
                 instance: harness.instance, runID: runID, pid: server.pid, processGroup: server.processGroup,
                 processStartTime: server.startTime, port: spec.port, argv: spec.argv, environment: [:],
-                placementJSON: spec.placementJSON, startedAt: Date().timeIntervalSince1970))
+                placement: spec.placement, startedAt: Date().timeIntervalSince1970))
         try await harness.with(try harness.supervisor(spec, SupervisorHarness.settings())) { supervisor in
             var stale = run
             stale.processStartTime += 1

@@ -36,7 +36,7 @@ struct SupervisorHarness {
         LaunchSpec(
             argv: [Self.stubPath, "--port", "\(port)", "-m", "models/tiny.gguf"] + arguments,
             environment: ProcessInfo.processInfo.environment, host: "127.0.0.1", port: port,
-            placementJSON: #"{"mode":"cpu"}"#)
+            placement: nil)
     }
 
     /// Fast settings for tests: probes every 50 ms, backoff in tenths of a second.

@@ -1,0 +1,94 @@
+import ControlAPI
+import Foundation
+import Logging
+import OrchestratorCore
+import StateStore
+import Supervisor
+
+// What the daemon does once when it starts: re-adopt the servers an earlier daemon left running, then start
+// what should run with it.
+extension InstanceManager {
+    /// Re-adopts the servers a previous daemon left running, closes the runs whose process is gone, and
+    /// reports marked processes of this root that no run records. Restarts nothing.
+    public func recover() async {
+        let open: [RunInfo]
+        do {
+            open = try store.openRuns()
+        } catch {
+            warn("cannot read the open runs: \(error)")
+            return
+        }
+        for run in open.reversed() {
+            let alreadyAdopted = entries[run.instance] != nil
+            if !alreadyAdopted && ProcessIdentity.matches(run: run) {
+                let config = try? validator.validate(instance: run.instance, in: root).get()
+                var environment = run.environment
+                environment.removeValue(forKey: LaunchSpec.instanceMarker)
+                environment.removeValue(forKey: LaunchSpec.runMarker)
+                let spec = LaunchSpec(
+                    argv: run.argv, environment: environment, host: config?.server.host ?? "127.0.0.1", port: run.port,
+                    placement: run.placement, backend: run.backend, workingDirectory: root.path)
+                do {
+                    let supervisor = try makeSupervisor(run.instance, config: config, spec: spec)
+                    try await supervisor.adopt(run)
+                    entries[run.instance] = Entry(
+                        supervisor: supervisor, config: config, backend: run.backend)
+                    logger.info("re-adopted \(run.instance): pid \(run.pid), run \(run.runID)")
+                    continue
+                } catch {
+                    warn("\(run.instance): cannot re-adopt pid \(run.pid): \(error)")
+                }
+            }
+            do {
+                try store.recordRunEnd(id: run.id, at: Date().timeIntervalSince1970, exitStatus: nil, exitSignal: nil)
+                record(
+                    run.instance, "run-closed",
+                    "run \(run.runID) (pid \(run.pid)) ended while no daemon watched it; closed")
+            } catch {
+                warn("cannot close run \(run.runID): \(error)")
+            }
+        }
+        for process in unrecordedProcesses() {
+            let message =
+                "pid \(process.pid) (group \(process.processGroup)) carries instance \(process.instance)'s marker but no run records it; 'llama-orch down --all' stops it"
+            warn(message)
+            record(process.instance, "unrecorded", message)
+        }
+    }
+
+    /// Marked processes started in this root (their working folder) that no open run records.
+    func unrecordedProcesses() -> [MarkedProcess] {
+        let known = (try? store.openRuns()) ?? []
+        // /proc shows the working folder with symbolic links resolved.
+        let folder = URL(fileURLWithPath: root.path).resolvingSymlinksInPath().path
+        return ProcessIdentity.unrecorded(knownRuns: known).filter { process in
+            let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(process.pid)/cwd")
+            return cwd == root.path || cwd == folder
+        }
+    }
+
+    /// Starts what should run with the daemon: configs with `"autostart": true`, and instances whose desired
+    /// state is `running` when their restart policy says so; one at a time per device.
+    public func autostart() async {
+        let desired = (try? store.desiredStates()) ?? [:]
+        var names: [String] = []
+        for name in configuredNames() {
+            guard let config = try? validator.validate(instance: name, in: root).get() else { continue }
+            let wanted = desired[name] ?? .stopped
+            let startsWithDaemon =
+                (try? policies.lookup(config.restartPolicy.type))?.startsWithDaemon(
+                    desiredState: wanted) ?? false
+            if config.autostart || startsWithDaemon { names.append(name) }
+        }
+        guard !names.isEmpty else { return }
+        logger.info("autostart: \(names.joined(separator: ", "))")
+        do {
+            let response = try await up(InstancesRequest(names: names))
+            for outcome in response.outcomes where outcome.result == .failed {
+                warn("autostart \(outcome.name): \(outcome.message)")
+            }
+        } catch {
+            warn("autostart: \(error)")
+        }
+    }
+}
