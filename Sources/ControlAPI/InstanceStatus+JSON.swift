@@ -1,3 +1,5 @@
+import OrchestratorCore
+
 extension InstanceStatus {
     /// `[InstanceStatus]` exactly as `JSONEncoder.control` writes it (pretty-printed, sorted keys, slashes as
     /// they are), written directly: the daemon answers `ps` with every instance, and the generic encoder was a
@@ -12,19 +14,19 @@ extension InstanceStatus {
             out.append("  {\n")
             out.first = true
             // Sorted by key, as `.sortedKeys` puts them; absent optionals are left out, as `encodeIfPresent` does.
-            out.field("backend", status.backend.map(JSONText.string))
-            out.field("desired_state", JSONText.string(status.desiredState))
-            out.field("devices", status.devices.map(JSONText.string))
-            out.field("health", JSONText.string(status.health))
-            out.field("model", status.model.map(JSONText.string))
-            out.field("name", JSONText.string(status.name))
+            out.field("backend", status.backend.map(jsonQuoted))
+            out.field("desired_state", jsonQuoted(status.desiredState))
+            out.field("devices", status.devices.map(jsonQuoted))
+            out.field("health", jsonQuoted(status.health))
+            out.field("model", status.model.map(jsonQuoted))
+            out.field("name", jsonQuoted(status.name))
             out.field("pid", status.pid.map { "\($0)" })
             out.field("port", status.port.map { "\($0)" })
-            out.field("reason", status.reason.map(JSONText.string))
+            out.field("reason", status.reason.map(jsonQuoted))
             out.field("restarts", "\(status.restarts)")
             out.field("since", status.since.flatMap(JSONText.number))
             out.field("started_at", status.startedAt.flatMap(JSONText.number))
-            out.field("state", JSONText.string(status.state))
+            out.field("state", jsonQuoted(status.state))
             out.append("\n  }")
         }
         out.append("\n]")
@@ -47,27 +49,6 @@ private struct JSONText {
         append(key)
         append("\" : ")
         append(value)
-    }
-
-    /// A string literal: `"` and `\` escaped, control characters as `\n`, `\t`... or `\u00XX`; everything else
-    /// (slashes, DEL, non-ASCII) as it is.
-    static func string(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar.value {
-            case 0x22: out += "\\\""
-            case 0x5C: out += "\\\\"
-            case 0x08: out += "\\b"
-            case 0x0C: out += "\\f"
-            case 0x0A: out += "\\n"
-            case 0x0D: out += "\\r"
-            case 0x09: out += "\\t"
-            case 0x00..<0x10: out += "\\u000" + String(scalar.value, radix: 16)
-            case 0x10..<0x20: out += "\\u001" + String(scalar.value - 0x10, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// A number as the encoder writes a Double: its shortest description, without a trailing `.0`. `nil` (the

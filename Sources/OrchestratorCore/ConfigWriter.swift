@@ -35,18 +35,18 @@ public struct NewInstanceConfig: Sendable, Equatable {
     public var jsonText: String {
         """
         {
-          "name": \(quoted(name)),
+          "name": \(jsonQuoted(name)),
           "model": {
-            "path": \(quoted(modelPath)),
+            "path": \(jsonQuoted(modelPath)),
             "context_size": \(contextSize)
           },
           "server": {
-            "host": \(quoted(host)),
+            "host": \(jsonQuoted(host)),
             "port": \(port),
             "parallel": \(parallel)
           },
           "gpu": {
-            "backend": \(quoted(backend)),
+            "backend": \(jsonQuoted(backend)),
             "layers": "auto"
           },
           "healthcheck": {
@@ -63,12 +63,6 @@ public struct NewInstanceConfig: Sendable, Equatable {
         }
 
         """
-    }
-
-    private func quoted(_ text: String) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
-        let array = String(decoding: data, as: UTF8.self)
-        return String(array.dropFirst().dropLast())
     }
 }
 

@@ -554,24 +554,9 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
 
     /// A flat string map as JSON with sorted keys (event details: a few short values, no encoder needed).
     static func json(_ details: [String: String]) -> String {
-        func quoted(_ text: String) -> String {
-            var out = "\""
-            for scalar in text.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-                default: out.unicodeScalars.append(scalar)
-                }
-            }
-            return out + "\""
-        }
-        return "{"
-            + details.sorted { $0.key < $1.key }.map { "\(quoted($0.key)):\(quoted($0.value))" }.joined(separator: ",")
-            + "}"
+        "{"
+            + details.sorted { $0.key < $1.key }.map { jsonQuoted($0.key) + ":" + jsonQuoted($0.value) }
+            .joined(separator: ",") + "}"
     }
 
     static func seconds(_ duration: Duration) -> String {
