@@ -112,6 +112,11 @@ struct ShapeChecker {
             guard let value = Double(literal), value.isFinite else {
                 return "expected \(Self.describe(type, knownNames)), found \(literal) (too large for any number type)"
             }
+            // JSONDecoder refuses a literal that rounds to 0 without being 0 (`1e-400`).
+            let mantissa = literal.prefix { $0 != "e" && $0 != "E" }
+            if value == 0, mantissa.contains(where: { $0 >= "1" && $0 <= "9" }) {
+                return "expected \(Self.describe(type, knownNames)), found \(literal) (too small for any number type)"
+            }
             let aboveLow = exclusive ? value > low : value >= low
             let belowHigh = high.map { value <= $0 } ?? true
             return aboveLow && belowHigh ? nil : "expected \(Self.describe(type, knownNames)), found \(literal)"
