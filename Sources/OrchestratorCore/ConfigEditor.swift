@@ -34,7 +34,7 @@ public enum ConfigEditor {
             let start = existing.node.position.offset
             edited.replaceSubrange(start..<valueEnd(bytes, from: start), with: Array(literal.utf8))
         } else {
-            let member = Array(quoted(key).utf8) + Array(": ".utf8) + Array(literal.utf8)
+            let member = Array(jsonQuoted(key).utf8) + Array(": ".utf8) + Array(literal.utf8)
             if let first = members.first {
                 // `{<ws>"first"` becomes `{<ws>"key": literal,<ws>"first"`; with no whitespace, one space.
                 let whitespace = Array(bytes[(open + 1)..<first.keyPosition.offset])
@@ -96,21 +96,6 @@ public enum ConfigEditor {
             index += 1
         }
         return index
-    }
-
-    private static func quoted(_ key: String) -> String {
-        var result = "\""
-        for scalar in key.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
     }
 }
 

@@ -1,23 +1,46 @@
+import Foundation
+
 /// The instance config schema as data: the validator, `llama-orch config schema` and the README's
 /// reference are all derived from this one table, so they can't drift apart.
 public struct ConfigField: Sendable {
     public var key: String
     public var type: ConfigFieldType
     public var summary: String
-    /// The default as a user reads it (`4096`, `physical cores`), or `nil` when the field is optional
-    /// with no default, or required.
+    /// The default as a user reads it (`4096`, `physical cores`), made from the `ConfigDefault` given, or
+    /// `nil` when the field is optional with no default, or required.
     public var defaultValue: String?
     public var required: Bool
 
     public init(
-        _ key: String, _ type: ConfigFieldType, _ summary: String, default defaultValue: String? = nil,
+        _ key: String, _ type: ConfigFieldType, _ summary: String, default: ConfigDefault? = nil,
         required: Bool = false
     ) {
         self.key = key
         self.type = type
         self.summary = summary
-        self.defaultValue = defaultValue
+        self.defaultValue = `default`?.text
         self.required = required
+    }
+}
+
+/// What a field is when a config leaves it out.
+public enum ConfigDefault {
+    /// A value the decoder fills in, one of `InstanceConfig.Defaults`; shown as JSON, strings unquoted.
+    case value(any Encodable)
+    /// Words for what is no value llama-orch fills in: `physical cores` (the host decides), `{}` (an object
+    /// whose fields take their own defaults).
+    case words(String)
+
+    var text: String {
+        switch self {
+        case .value(let value):
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .withoutEscapingSlashes
+            let json = String(decoding: try! encoder.encode(value), as: UTF8.self)
+            return json.hasPrefix("\"") ? String(json.dropFirst().dropLast()) : json
+        case .words(let words):
+            return words
+        }
     }
 }
 
@@ -75,6 +98,8 @@ public struct KnownNames: Sendable {
     }
 }
 
+private typealias Defaults = InstanceConfig.Defaults
+
 /// The instance config schema.
 public enum ConfigSpec {
     public static let namePattern = "^[a-z0-9][a-z0-9._-]{0,62}$"
@@ -90,29 +115,35 @@ public enum ConfigSpec {
         ConfigField(
             "name", .string(pattern: namePattern), "instance name; must equal the folder name under instances/",
             required: true),
-        ConfigField("tags", .array(.string()), "free-form labels", default: "[]"),
-        ConfigField("autostart", .boolean, "start with the daemon at boot", default: "false"),
+        ConfigField("tags", .array(.string()), "free-form labels", default: .value(Defaults.tags)),
+        ConfigField("autostart", .boolean, "start with the daemon at boot", default: .value(Defaults.autostart)),
         ConfigField(
             "model",
             .object([
                 ConfigField(
                     "path", .string(pattern: "^.+$"),
                     "GGUF model file, relative to the config file's folder or absolute", required: true),
-                ConfigField("context_size", .integer(min: 256, max: 1_048_576), "context length (-c)", default: "4096"),
-                ConfigField("batch_size", .integer(min: 1, max: 1_048_576), "logical batch size (-b)", default: "512"),
+                ConfigField(
+                    "context_size", .integer(min: 256, max: 1_048_576), "context length (-c)",
+                    default: .value(Defaults.contextSize)),
+                ConfigField(
+                    "batch_size", .integer(min: 1, max: 1_048_576), "logical batch size (-b)",
+                    default: .value(Defaults.batchSize)),
                 ConfigField(
                     "ubatch_size", .integer(min: 1, max: 1_048_576), "physical batch size (-ub); at most batch_size",
-                    default: "llama-server's (512)"),
-                ConfigField("threads", .integer(min: 1, max: 4096), "CPU threads (-t)", default: "physical cores"),
+                    default: .words("llama-server's (512)")),
+                ConfigField(
+                    "threads", .integer(min: 1, max: 4096), "CPU threads (-t)", default: .words("physical cores")),
                 ConfigField(
                     "cache_type_k", .string(allowed: .fixed(CacheType.allCases.map(\.rawValue))), "K cache type",
-                    default: "f16"),
+                    default: .value(Defaults.cacheType)),
                 ConfigField(
                     "cache_type_v", .string(allowed: .fixed(CacheType.allCases.map(\.rawValue))),
-                    "V cache type (quantized types need flash attention)", default: "f16"),
+                    "V cache type (quantized types need flash attention)",
+                    default: .value(Defaults.cacheType)),
                 ConfigField(
                     "flash_attention", .string(allowed: .fixed(FlashAttention.allCases.map(\.rawValue))),
-                    "flash attention", default: "auto"),
+                    "flash attention", default: .value(Defaults.flashAttention)),
             ]),
             "the model and how it is loaded", required: true),
         ConfigField(
@@ -120,9 +151,11 @@ public enum ConfigSpec {
             .object([
                 ConfigField(
                     "host", .string(pattern: "^[A-Za-z0-9.:_\\[\\]-]+$"), "address to listen on",
-                    default: "127.0.0.1"),
+                    default: .value(Defaults.host)),
                 ConfigField("port", .integer(min: 1024, max: 65535), "port to listen on", required: true),
-                ConfigField("parallel", .integer(min: 1, max: 256), "slots, concurrent requests (-np)", default: "1"),
+                ConfigField(
+                    "parallel", .integer(min: 1, max: 256), "slots, concurrent requests (-np)",
+                    default: .value(Defaults.parallel)),
                 ConfigField("timeout", seconds, "server read/write timeout in seconds (--timeout)"),
             ]),
             "where llama-server listens", required: true),
@@ -132,74 +165,88 @@ public enum ConfigSpec {
                 ConfigField(
                     "backend", .string(allowed: .backends),
                     "backend driver: auto (vulkan, then fallback, then cpu) or a name from 'llama-orch drivers'",
-                    default: "auto"),
+                    default: .value(Defaults.gpu.backend)),
                 ConfigField("device_id", deviceSelector, "one device, by index or name"),
                 ConfigField("devices", .array(deviceSelector), "several devices, by index or name"),
                 ConfigField(
                     "layers",
                     .anyOf([.integer(min: 0, max: 100_000), .constant("auto"), .constant("all")]),
-                    "layers to offload: a number, auto (the scheduler decides) or all", default: "auto"),
+                    "layers to offload: a number, auto (the scheduler decides) or all",
+                    default: .value(Defaults.gpu.layers)),
             ]),
-            "devices and offload", default: "{}"),
+            "devices and offload", default: .words("{}")),
         ConfigField(
             "healthcheck",
             .object([
                 ConfigField(
                     "type", .string(allowed: .healthCheckers), "health checker: http, tcp, process or inference",
-                    default: "http"),
-                ConfigField("path", .string(pattern: "^/"), "HTTP path probed by http", default: "/health"),
-                ConfigField("interval", seconds, "seconds between probes", default: "10"),
+                    default: .value(Defaults.healthcheck.type)),
+                ConfigField(
+                    "path", .string(pattern: "^/"), "HTTP path probed by http",
+                    default: .value(Defaults.healthcheck.path)),
+                ConfigField(
+                    "interval", seconds, "seconds between probes",
+                    default: .value(Defaults.healthcheck.interval)),
                 ConfigField(
                     "start_interval", seconds,
                     "seconds between probes until the first pass, within start_period (at most interval)",
-                    default: "1"),
-                ConfigField("timeout", seconds, "seconds before a probe fails", default: "5"),
+                    default: .value(Defaults.healthcheck.startInterval)),
+                ConfigField(
+                    "timeout", seconds, "seconds before a probe fails",
+                    default: .value(Defaults.healthcheck.timeout)),
                 ConfigField(
                     "retries", .integer(min: 1, max: 1000), "consecutive failures that make it unhealthy",
-                    default: "3"),
+                    default: .value(Defaults.healthcheck.retries)),
                 ConfigField(
                     "start_period", seconds, "seconds a loading server may fail probes (startup probe)",
-                    default: "60"),
+                    default: .value(Defaults.healthcheck.startPeriod)),
             ]),
-            "health probing", default: "{}"),
+            "health probing", default: .words("{}")),
         ConfigField(
             "restart_policy",
             .object([
                 ConfigField(
                     "type", .string(allowed: .restartPolicies),
-                    "restart policy: never, on-failure, always or unless-stopped", default: "on-failure"),
+                    "restart policy: never, on-failure, always or unless-stopped",
+                    default: .value(Defaults.restartPolicy.type)),
                 ConfigField("enabled", .boolean, "the original schema's switch: false means type never"),
                 ConfigField(
                     "max_retries", .integer(min: 0, max: 1_000_000), "restarts before the instance is failed",
-                    default: "5"),
+                    default: .value(Defaults.restartPolicy.maxRetries)),
                 ConfigField(
                     "initial_delay", .number(min: 0, exclusiveMinimum: false, max: 86400), "first delay, seconds",
-                    default: "1"),
+                    default: .value(Defaults.restartPolicy.initialDelay)),
                 ConfigField(
                     "backoff_multiplier", .number(min: 1, exclusiveMinimum: false, max: 100),
-                    "growth of the delay per restart", default: "2.0"),
+                    "growth of the delay per restart",
+                    default: .value(Defaults.restartPolicy.backoffMultiplier)),
                 ConfigField(
                     "max_delay", .number(min: 0, exclusiveMinimum: false, max: 86400), "delay cap, seconds",
-                    default: "300"),
+                    default: .value(Defaults.restartPolicy.maxDelay)),
                 ConfigField(
-                    "reset_after", seconds, "seconds of stable running that reset the backoff", default: "600"),
+                    "reset_after", seconds, "seconds of stable running that reset the backoff",
+                    default: .value(Defaults.restartPolicy.resetAfter)),
                 ConfigField(
                     "jitter", .number(min: 0, exclusiveMinimum: false, max: 1),
                     "random spread of each delay, a fraction",
-                    default: "0.1"),
+                    default: .value(Defaults.restartPolicy.jitter)),
             ]),
-            "restarts with exponential backoff", default: "{}"),
-        ConfigField("env", .map(.string()), "environment variables for llama-server", default: "{}"),
+            "restarts with exponential backoff", default: .words("{}")),
+        ConfigField("env", .map(.string()), "environment variables for llama-server", default: .value(Defaults.env)),
         ConfigField(
-            "args", .array(.string()), "extra llama-server arguments, appended last (they win)", default: "[]"),
+            "args", .array(.string()), "extra llama-server arguments, appended last (they win)",
+            default: .value(Defaults.args)),
         ConfigField(
             "logs",
             .object([
                 ConfigField(
-                    "max_size_mb", .integer(min: 1, max: 1_048_576), "rotate a log past this size", default: "100"),
-                ConfigField("rotation", .integer(min: 0, max: 1000), "rotated files kept", default: "5"),
+                    "max_size_mb", .integer(min: 1, max: 1_048_576), "rotate a log past this size",
+                    default: .value(Defaults.logs.maxSizeMB)),
+                ConfigField(
+                    "rotation", .integer(min: 0, max: 1000), "rotated files kept",
+                    default: .value(Defaults.logs.rotation)),
             ]),
-            "log rotation", default: "{}"),
+            "log rotation", default: .words("{}")),
         ConfigField(
             "binary",
             .object([
@@ -207,6 +254,6 @@ public enum ConfigSpec {
                     "path", .string(pattern: "^.+$"),
                     "llama-server binary, relative to the config file's folder or absolute")
             ]),
-            "which llama-server to run", default: "{}"),
+            "which llama-server to run", default: .words("{}")),
     ]
 }

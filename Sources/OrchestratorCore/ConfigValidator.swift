@@ -1,7 +1,7 @@
 import Foundation
 
 /// Checks instance config files against `ConfigSpec` and the registries, reporting every problem of a
-/// file at once, and builds `InstanceConfig` values with the defaults filled in.
+/// file at once, and decodes the valid ones into `InstanceConfig` values with the defaults filled in.
 public struct ConfigValidator: Sendable {
     public var knownNames: KnownNames
     /// The host's physical core count is not resolved here; `threads` stays `nil` when unset.
@@ -69,12 +69,20 @@ public struct ConfigValidator: Sendable {
         var checker = ShapeChecker(knownNames: knownNames)
         checker.checkObject(members, fields: ConfigSpec.fields, path: "", position: root.position)
         issues = checker.issues
-        var reader = ObjectReader(members: members)
-        issues += semanticIssues(reader: &reader, folder: folder, expectedName: expectedName)
+        issues += semanticIssues(reader: ObjectReader(members: members), folder: folder, expectedName: expectedName)
         guard !issues.contains(where: { $0.severity == .error }) else {
             return ConfigReport(file: file, name: expectedName, config: nil, issues: issues)
         }
-        let config = buildConfig(reader: reader, folder: folder)
+        var config: InstanceConfig
+        do {
+            config = try JSONDecoder().decode(InstanceConfig.self, from: Data(bytes))
+        } catch {
+            // The shape check has passed, so this is a value it reads differently from Foundation.
+            issues.append(ConfigIssue(.error, path: "", message: "JSONDecoder refuses the file: \(error)"))
+            return ConfigReport(file: file, name: expectedName, config: nil, issues: issues)
+        }
+        config.model.resolvedPath = resolve(config.model.path, against: folder)
+        config.binary.resolvedPath = config.binary.path.map { resolve($0, against: folder) }
         return ConfigReport(file: file, name: expectedName, config: config, issues: issues)
     }
 
@@ -116,7 +124,7 @@ public struct ConfigValidator: Sendable {
 
     // MARK: Rules across fields
 
-    private func semanticIssues(reader: inout ObjectReader, folder: String, expectedName: String) -> [ConfigIssue] {
+    private func semanticIssues(reader: ObjectReader, folder: String, expectedName: String) -> [ConfigIssue] {
         var issues: [ConfigIssue] = []
         if let name = reader.string("name"), name != expectedName {
             issues.append(
@@ -138,7 +146,7 @@ public struct ConfigValidator: Sendable {
             issues += modelFileIssues(path: path, folder: folder, position: model?.position("path"))
         }
         if let ubatch = model?.integer("ubatch_size") {
-            let batch = model?.integer("batch_size") ?? 512
+            let batch = model?.integer("batch_size") ?? InstanceConfig.Defaults.batchSize
             if ubatch > batch {
                 issues.append(
                     ConfigIssue(
@@ -147,8 +155,8 @@ public struct ConfigValidator: Sendable {
                         at: model?.position("ubatch_size")))
             }
         }
-        let cacheV = model?.string("cache_type_v") ?? "f16"
-        let flash = model?.string("flash_attention") ?? "auto"
+        let cacheV = model?.string("cache_type_v") ?? InstanceConfig.Defaults.cacheType.rawValue
+        let flash = model?.string("flash_attention") ?? InstanceConfig.Defaults.flashAttention.rawValue
         if !["f16", "f32", "bf16"].contains(cacheV) {
             if flash == "off" {
                 issues.append(
@@ -182,7 +190,7 @@ public struct ConfigValidator: Sendable {
             }
         }
         if let health = reader.object("healthcheck") {
-            let interval = health.double("interval") ?? 10
+            let interval = health.double("interval") ?? InstanceConfig.Defaults.healthcheck.interval
             if let timeout = health.double("timeout"), timeout > interval {
                 issues.append(
                     ConfigIssue(
@@ -249,67 +257,6 @@ public struct ConfigValidator: Sendable {
             ]
         }
         return []
-    }
-
-    // MARK: Building the value
-
-    private func buildConfig(reader: ObjectReader, folder: String) -> InstanceConfig {
-        let model = reader.object("model") ?? ObjectReader(members: [])
-        let server = reader.object("server") ?? ObjectReader(members: [])
-        let gpu = reader.object("gpu") ?? ObjectReader(members: [])
-        let health = reader.object("healthcheck") ?? ObjectReader(members: [])
-        let restart = reader.object("restart_policy") ?? ObjectReader(members: [])
-        let logs = reader.object("logs") ?? ObjectReader(members: [])
-        let binary = reader.object("binary") ?? ObjectReader(members: [])
-        let modelPath = model.string("path") ?? ""
-        var restartType = restart.string("type") ?? "on-failure"
-        if restart.bool("enabled") == false { restartType = "never" }
-        return InstanceConfig(
-            name: reader.string("name") ?? "",
-            tags: reader.strings("tags"),
-            autostart: reader.bool("autostart") ?? false,
-            model: .init(
-                path: modelPath,
-                resolvedPath: resolve(modelPath, against: folder),
-                contextSize: model.integer("context_size") ?? 4096,
-                batchSize: model.integer("batch_size") ?? 512,
-                ubatchSize: model.integer("ubatch_size"),
-                threads: model.integer("threads"),
-                cacheTypeK: CacheType(rawValue: model.string("cache_type_k") ?? "f16") ?? .f16,
-                cacheTypeV: CacheType(rawValue: model.string("cache_type_v") ?? "f16") ?? .f16,
-                flashAttention: FlashAttention(rawValue: model.string("flash_attention") ?? "auto") ?? .auto),
-            server: .init(
-                host: server.string("host") ?? "127.0.0.1",
-                port: server.integer("port") ?? 0,
-                parallel: server.integer("parallel") ?? 1,
-                timeout: server.double("timeout")),
-            gpu: .init(
-                backend: gpu.string("backend") ?? "auto",
-                deviceID: gpu.selector("device_id"),
-                devices: gpu.has("devices") ? gpu.selectors("devices") : nil,
-                layers: gpu.layers("layers") ?? .auto),
-            healthcheck: .init(
-                type: health.string("type") ?? "http",
-                path: health.string("path") ?? "/health",
-                interval: health.double("interval") ?? 10,
-                startInterval: health.double("start_interval") ?? 1,
-                timeout: health.double("timeout") ?? 5,
-                retries: health.integer("retries") ?? 3,
-                startPeriod: health.double("start_period") ?? 60),
-            restartPolicy: .init(
-                type: restartType,
-                maxRetries: restart.integer("max_retries") ?? 5,
-                initialDelay: restart.double("initial_delay") ?? 1,
-                backoffMultiplier: restart.double("backoff_multiplier") ?? 2,
-                maxDelay: restart.double("max_delay") ?? 300,
-                resetAfter: restart.double("reset_after") ?? 600,
-                jitter: restart.double("jitter") ?? 0.1),
-            env: reader.stringMap("env"),
-            args: reader.strings("args"),
-            logs: .init(maxSizeMB: logs.integer("max_size_mb") ?? 100, rotation: logs.integer("rotation") ?? 5),
-            binary: .init(
-                path: binary.string("path"),
-                resolvedPath: binary.string("path").map { resolve($0, against: folder) }))
     }
 }
 

@@ -6,6 +6,8 @@ import Foundation
     import Darwin
 #endif
 
+private typealias Defaults = InstanceConfig.Defaults
+
 /// Writes new instance configs (for `llama-orch init`): the fields a user is likely to edit, in the
 /// README's order, and atomically, so a failed write never leaves half a file.
 public struct NewInstanceConfig: Sendable, Equatable {
@@ -19,8 +21,9 @@ public struct NewInstanceConfig: Sendable, Equatable {
     public var backend: String
 
     public init(
-        name: String, modelPath: String, contextSize: Int = 4096, port: Int, host: String = "127.0.0.1",
-        parallel: Int = 1, backend: String = "auto"
+        name: String, modelPath: String, contextSize: Int = InstanceConfig.Defaults.contextSize, port: Int,
+        host: String = InstanceConfig.Defaults.host, parallel: Int = InstanceConfig.Defaults.parallel,
+        backend: String = InstanceConfig.Defaults.gpu.backend
     ) {
         self.name = name
         self.modelPath = modelPath
@@ -33,42 +36,37 @@ public struct NewInstanceConfig: Sendable, Equatable {
 
     /// The config as JSON text, two-space indented, ending with a newline.
     public var jsonText: String {
-        """
-        {
-          "name": \(quoted(name)),
-          "model": {
-            "path": \(quoted(modelPath)),
-            "context_size": \(contextSize)
-          },
-          "server": {
-            "host": \(quoted(host)),
-            "port": \(port),
-            "parallel": \(parallel)
-          },
-          "gpu": {
-            "backend": \(quoted(backend)),
-            "layers": "auto"
-          },
-          "healthcheck": {
-            "type": "http",
-            "interval": 10,
-            "timeout": 5,
-            "retries": 3,
-            "start_period": 60
-          },
-          "restart_policy": {
-            "type": "on-failure",
-            "max_retries": 5
-          }
-        }
+        let health = Defaults.healthcheck
+        return """
+            {
+              "name": \(jsonQuoted(name)),
+              "model": {
+                "path": \(jsonQuoted(modelPath)),
+                "context_size": \(contextSize)
+              },
+              "server": {
+                "host": \(jsonQuoted(host)),
+                "port": \(port),
+                "parallel": \(parallel)
+              },
+              "gpu": {
+                "backend": \(jsonQuoted(backend)),
+                "layers": \(jsonQuoted(Defaults.gpu.layers.description))
+              },
+              "healthcheck": {
+                "type": \(jsonQuoted(health.type)),
+                "interval": \(format(health.interval)),
+                "timeout": \(format(health.timeout)),
+                "retries": \(health.retries),
+                "start_period": \(format(health.startPeriod))
+              },
+              "restart_policy": {
+                "type": \(jsonQuoted(Defaults.restartPolicy.type)),
+                "max_retries": \(Defaults.restartPolicy.maxRetries)
+              }
+            }
 
-        """
-    }
-
-    private func quoted(_ text: String) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
-        let array = String(decoding: data, as: UTF8.self)
-        return String(array.dropFirst().dropLast())
+            """
     }
 }
 

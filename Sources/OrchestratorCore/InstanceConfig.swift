@@ -1,7 +1,8 @@
 /// One instance as declared in `instances/<name>/config.json`, with every default filled in.
 ///
-/// The schema is the original design's, extended; `ConfigValidator` builds it from the file and
-/// `ConfigSchema` describes it as a JSON Schema. Field documentation lives in the README.
+/// The schema is the original design's, extended; `ConfigValidator` checks the file's shape against
+/// `ConfigSpec`, then decodes it with `JSONDecoder`, which fills in `Defaults`. Field documentation lives
+/// in the README.
 public struct InstanceConfig: Sendable, Equatable, Codable {
     public var name: String
     public var tags: [String]
@@ -90,25 +91,6 @@ public struct InstanceConfig: Sendable, Equatable, Codable {
             case startInterval = "start_interval"
             case startPeriod = "start_period"
         }
-
-        public init(
-            type: String, path: String, interval: Double, startInterval: Double = 1, timeout: Double, retries: Int,
-            startPeriod: Double
-        ) {
-            (self.type, self.path, self.interval, self.startInterval) = (type, path, interval, startInterval)
-            (self.timeout, self.retries, self.startPeriod) = (timeout, retries, startPeriod)
-        }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            type = try container.decode(String.self, forKey: .type)
-            path = try container.decode(String.self, forKey: .path)
-            interval = try container.decode(Double.self, forKey: .interval)
-            startInterval = try container.decodeIfPresent(Double.self, forKey: .startInterval) ?? 1
-            timeout = try container.decode(Double.self, forKey: .timeout)
-            retries = try container.decode(Int.self, forKey: .retries)
-            startPeriod = try container.decode(Double.self, forKey: .startPeriod)
-        }
     }
 
     /// When and how fast the instance is restarted after it exits or turns unhealthy.
@@ -152,6 +134,142 @@ public struct InstanceConfig: Sendable, Equatable, Codable {
             case path
             case resolvedPath = "resolved_path"
         }
+    }
+}
+
+extension InstanceConfig {
+    /// What a config that leaves a field out gets: the decoder fills these in, and `ConfigSpec` shows them
+    /// (in `llama-orch config schema` and, checked by a test, the README).
+    public enum Defaults {
+        public static let tags: [String] = []
+        public static let autostart = false
+        public static let contextSize = 4096
+        public static let batchSize = 512
+        /// For both `cache_type_k` and `cache_type_v`.
+        public static let cacheType = CacheType.f16
+        public static let flashAttention = FlashAttention.auto
+        public static let host = "127.0.0.1"
+        public static let parallel = 1
+        public static let gpu = GPU(backend: "auto", deviceID: nil, devices: nil, layers: .auto)
+        public static let healthcheck = HealthCheck(
+            type: "http", path: "/health", interval: 10, startInterval: 1, timeout: 5, retries: 3, startPeriod: 60)
+        public static let restartPolicy = RestartPolicySettings(
+            type: "on-failure", maxRetries: 5, initialDelay: 1, backoffMultiplier: 2, maxDelay: 300, resetAfter: 600,
+            jitter: 0.1)
+        public static let env: [String: String] = [:]
+        public static let args: [String] = []
+        public static let logs = Logs(maxSizeMB: 100, rotation: 5)
+        public static let binary = Binary(path: nil, resolvedPath: nil)
+    }
+}
+
+private typealias Defaults = InstanceConfig.Defaults
+
+// The decoders fill in `Defaults` for absent keys. They sit in extensions so that the memberwise
+// initializers `Defaults` uses stay.
+
+extension InstanceConfig {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        tags = try container.decode(.tags, or: Defaults.tags)
+        autostart = try container.decode(.autostart, or: Defaults.autostart)
+        model = try container.decode(Model.self, forKey: .model)
+        server = try container.decode(Server.self, forKey: .server)
+        gpu = try container.decode(.gpu, or: Defaults.gpu)
+        healthcheck = try container.decode(.healthcheck, or: Defaults.healthcheck)
+        restartPolicy = try container.decode(.restartPolicy, or: Defaults.restartPolicy)
+        env = try container.decode(.env, or: Defaults.env)
+        args = try container.decode(.args, or: Defaults.args)
+        logs = try container.decode(.logs, or: Defaults.logs)
+        binary = try container.decode(.binary, or: Defaults.binary)
+    }
+}
+
+extension InstanceConfig.Model {
+    /// `resolvedPath` is `path` unless given; `ConfigValidator` resolves it against the config's folder.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        path = try container.decode(String.self, forKey: .path)
+        resolvedPath = try container.decode(.resolvedPath, or: path)
+        contextSize = try container.decode(.contextSize, or: Defaults.contextSize)
+        batchSize = try container.decode(.batchSize, or: Defaults.batchSize)
+        ubatchSize = try container.decodeIfPresent(Int.self, forKey: .ubatchSize)
+        threads = try container.decodeIfPresent(Int.self, forKey: .threads)
+        cacheTypeK = try container.decode(.cacheTypeK, or: Defaults.cacheType)
+        cacheTypeV = try container.decode(.cacheTypeV, or: Defaults.cacheType)
+        flashAttention = try container.decode(.flashAttention, or: Defaults.flashAttention)
+    }
+}
+
+extension InstanceConfig.Server {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        host = try container.decode(.host, or: Defaults.host)
+        port = try container.decode(Int.self, forKey: .port)
+        parallel = try container.decode(.parallel, or: Defaults.parallel)
+        timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
+    }
+}
+
+extension InstanceConfig.GPU {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        backend = try container.decode(.backend, or: Defaults.gpu.backend)
+        deviceID = try container.decodeIfPresent(DeviceSelector.self, forKey: .deviceID)
+        devices = try container.decodeIfPresent([DeviceSelector].self, forKey: .devices)
+        layers = try container.decode(.layers, or: Defaults.gpu.layers)
+    }
+}
+
+extension InstanceConfig.HealthCheck {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = Defaults.healthcheck
+        type = try container.decode(.type, or: defaults.type)
+        path = try container.decode(.path, or: defaults.path)
+        interval = try container.decode(.interval, or: defaults.interval)
+        startInterval = try container.decode(.startInterval, or: defaults.startInterval)
+        timeout = try container.decode(.timeout, or: defaults.timeout)
+        retries = try container.decode(.retries, or: defaults.retries)
+        startPeriod = try container.decode(.startPeriod, or: defaults.startPeriod)
+    }
+}
+
+extension InstanceConfig.RestartPolicySettings {
+    /// The original schema's `enabled` switch, read but not kept: `false` means type `never`.
+    private enum SwitchKey: String, CodingKey {
+        case enabled
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = Defaults.restartPolicy
+        type = try container.decode(.type, or: defaults.type)
+        if try decoder.container(keyedBy: SwitchKey.self).decodeIfPresent(Bool.self, forKey: .enabled) == false {
+            type = "never"
+        }
+        maxRetries = try container.decode(.maxRetries, or: defaults.maxRetries)
+        initialDelay = try container.decode(.initialDelay, or: defaults.initialDelay)
+        backoffMultiplier = try container.decode(.backoffMultiplier, or: defaults.backoffMultiplier)
+        maxDelay = try container.decode(.maxDelay, or: defaults.maxDelay)
+        resetAfter = try container.decode(.resetAfter, or: defaults.resetAfter)
+        jitter = try container.decode(.jitter, or: defaults.jitter)
+    }
+}
+
+extension InstanceConfig.Logs {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        maxSizeMB = try container.decode(.maxSizeMB, or: Defaults.logs.maxSizeMB)
+        rotation = try container.decode(.rotation, or: Defaults.logs.rotation)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// The value at `key`, or `fallback` when the key is absent.
+    fileprivate func decode<T: Decodable>(_ key: Key, or fallback: T) throws -> T {
+        try decodeIfPresent(T.self, forKey: key) ?? fallback
     }
 }
 

@@ -27,6 +27,31 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 }
 
+/// `text` as a JSON string literal, byte for byte as `JSONEncoder` writes it with `.withoutEscapingSlashes`:
+/// `"` and `\` escaped, control characters as `\n`, `\t`... or `\u00XX`; everything else (slashes, DEL,
+/// non-ASCII) as it is.
+///
+/// The one JSON string escaper: for text written around JSON values (new configs, in-place edits) and for
+/// replies written without an encoder (`ps`, where the encoder was a third of the reply's time).
+public func jsonQuoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar.value {
+        case 0x22: out += "\\\""
+        case 0x5C: out += "\\\\"
+        case 0x08: out += "\\b"
+        case 0x0C: out += "\\f"
+        case 0x0A: out += "\\n"
+        case 0x0D: out += "\\r"
+        case 0x09: out += "\\t"
+        case 0x00..<0x10: out += "\\u000" + String(scalar.value, radix: 16)
+        case 0x10..<0x20: out += "\\u001" + String(scalar.value - 0x10, radix: 16)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
 /// A value and where it starts in the file.
 public struct JSONNode: Sendable, Equatable {
     public var value: JSONValue

@@ -112,6 +112,11 @@ struct ShapeChecker {
             guard let value = Double(literal), value.isFinite else {
                 return "expected \(Self.describe(type, knownNames)), found \(literal) (too large for any number type)"
             }
+            // JSONDecoder refuses a literal that rounds to 0 without being 0 (`1e-400`).
+            let mantissa = literal.prefix { $0 != "e" && $0 != "E" }
+            if value == 0, mantissa.contains(where: { $0 >= "1" && $0 <= "9" }) {
+                return "expected \(Self.describe(type, knownNames)), found \(literal) (too small for any number type)"
+            }
             let aboveLow = exclusive ? value > low : value >= low
             let belowHigh = high.map { value <= $0 } ?? true
             return aboveLow && belowHigh ? nil : "expected \(Self.describe(type, knownNames)), found \(literal)"
@@ -174,7 +179,8 @@ struct ShapeChecker {
 
 func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : path + "." + key }
 
-/// Typed reads of members that `ShapeChecker` has already checked; a wrong shape reads as absent.
+/// Typed reads for the rules across fields, which run even when the shape check failed: a wrong shape
+/// reads as absent.
 struct ObjectReader {
     let members: [JSONMember]
 
@@ -215,39 +221,6 @@ struct ObjectReader {
         return elements.compactMap {
             if case .string(let text) = $0.value { return text }
             return nil
-        }
-    }
-
-    func stringMap(_ key: String) -> [String: String] {
-        guard case .object(let members)? = node(key)?.value else { return [:] }
-        var map: [String: String] = [:]
-        for member in members {
-            if case .string(let text) = member.node.value { map[member.key] = text }
-        }
-        return map
-    }
-
-    static func selector(_ node: JSONNode) -> DeviceSelector? {
-        switch node.value {
-        case .number(let literal): ShapeChecker.integerValue(literal).flatMap { Int(exactly: $0) }.map { .index($0) }
-        case .string(let text): .name(text)
-        default: nil
-        }
-    }
-
-    func selector(_ key: String) -> DeviceSelector? { node(key).flatMap(Self.selector) }
-
-    func selectors(_ key: String) -> [DeviceSelector] {
-        guard case .array(let elements)? = node(key)?.value else { return [] }
-        return elements.compactMap(Self.selector)
-    }
-
-    func layers(_ key: String) -> LayerCount? {
-        switch node(key)?.value {
-        case .number(let literal)?: ShapeChecker.integerValue(literal).flatMap { Int(exactly: $0) }.map { .count($0) }
-        case .string("all")?: .all
-        case .string("auto")?: .auto
-        default: nil
         }
     }
 }

@@ -59,6 +59,28 @@ let originalExample = """
         #expect(config.logs.maxSizeMB == 100)
     }
 
+    @Test func leftOutFieldsTakeTheDefaults() throws {
+        let project = try TemporaryProject("defaults")
+        defer { project.remove() }
+        try project.writeFakeModel()
+        let validator = ConfigValidator(knownNames: knownNames)
+        let minimal = try validator.validate(file: project.writeConfig("t", config()), expectedName: "t").get()
+        let defaults = InstanceConfig.Defaults.self
+        #expect(minimal.tags == defaults.tags && minimal.autostart == defaults.autostart)
+        #expect(minimal.model.contextSize == defaults.contextSize && minimal.model.batchSize == defaults.batchSize)
+        #expect(minimal.model.ubatchSize == nil && minimal.model.threads == nil)
+        #expect(
+            minimal.model.cacheTypeV == defaults.cacheType && minimal.model.flashAttention == defaults.flashAttention)
+        #expect(minimal.server.host == defaults.host && minimal.server.parallel == defaults.parallel)
+        #expect(minimal.gpu == defaults.gpu && minimal.healthcheck == defaults.healthcheck)
+        #expect(minimal.restartPolicy == defaults.restartPolicy && minimal.logs == defaults.logs)
+        #expect(minimal.env == defaults.env && minimal.args == defaults.args && minimal.binary == defaults.binary)
+        // An empty section is the same as a missing one.
+        let empty = config(extra: #""gpu": {}, "healthcheck": {}, "restart_policy": {}, "logs": {}, "binary": {}"#)
+        let emptySections = try validator.validate(file: project.writeConfig("t", empty), expectedName: "t").get()
+        #expect(emptySections == minimal)
+    }
+
     @Test func enabledFalseMeansNever() throws {
         let project = try TemporaryProject("never")
         defer { project.remove() }

@@ -137,6 +137,9 @@ let malformedConfigs: [MalformedConfig] = [
         "jitter above 1", config(extra: #""restart_policy": {"jitter": 1.5}"#), path: "restart_policy.jitter",
         "from 0 to 1"),
     MalformedConfig(
+        "jitter below any number", config(extra: #""restart_policy": {"jitter": 1e-400}"#),
+        path: "restart_policy.jitter", "too small", schemaRejects: false),
+    MalformedConfig(
         "enabled as string", config(extra: #""restart_policy": {"enabled": "yes"}"#), path: "restart_policy.enabled",
         "true or false"),
     MalformedConfig(

@@ -15,16 +15,32 @@ import Testing
         }
     }
 
-    @Test func everyConfigFieldIsDocumented() {
-        func keys(_ fields: [ConfigField], prefix: String) -> [String] {
-            fields.flatMap { field -> [String] in
-                let key = prefix + field.key
-                if case .object(let nested) = field.type { return keys(nested, prefix: key + ".") }
-                return [key]
-            }
+    /// Every field that is not an object, with its JSON path (`model.context_size`).
+    static func leafFields(_ fields: [ConfigField], prefix: String = "") -> [(key: String, field: ConfigField)] {
+        fields.flatMap { field -> [(key: String, field: ConfigField)] in
+            let key = prefix + field.key
+            if case .object(let nested) = field.type { return leafFields(nested, prefix: key + ".") }
+            return [(key, field)]
         }
-        for key in keys(ConfigSpec.fields, prefix: "") {
+    }
+
+    @Test func everyConfigFieldIsDocumented() {
+        for (key, _) in Self.leafFields(ConfigSpec.fields) {
             #expect(readme.contains("`\(key)`"), "README's config reference lacks `\(key)`")
+        }
+    }
+
+    /// The reference's default column shows what `config schema` shows, both from `InstanceConfig.Defaults`.
+    @Test func configReferenceShowsTheDefaults() throws {
+        let rows = readme.split(separator: "\n").map {
+            $0.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        for (key, field) in Self.leafFields(ConfigSpec.fields) {
+            guard let shown = field.defaultValue else { continue }
+            let row = try #require(
+                rows.first { $0.count == 6 && $0[1].components(separatedBy: ", ").contains("`\(key)`") },
+                "no README row for \(key)")
+            #expect(row[3].replacingOccurrences(of: "`", with: "") == shown, "README's default for `\(key)`")
         }
     }
 }
