@@ -73,12 +73,15 @@ let package = Package(
                 permissions: [.writeToPackageDirectory(reason: "Creates drivers/NAME and its test")]
             )
         ),
+        // The operating system: spawn, /proc, liveness, ports, file identity, log tails, short-lived programs. What
+        // Supervisor, Daemon, the CLI and the dashboard call; the one C shim is its own.
+        .target(name: "CHostShims"),
+        .target(name: "Host", dependencies: ["OrchestratorCore", "CHostShims"], swiftSettings: swiftSettings),
         // Runs llama-server processes: launcher, health checkers, restart policies, log files, re-adoption.
-        .target(name: "CSupervisorShims"),
         .target(
             name: "Supervisor",
             dependencies: [
-                "OrchestratorCore", "StateStore", "CSupervisorShims", logging, nioCore,
+                "OrchestratorCore", "StateStore", "Host", logging, nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -100,7 +103,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Supervisor", "CSupervisorShims", "Drivers",
+                "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Supervisor", "Host", "Drivers",
                 "ControlAPI", hummingbird, serviceLifecycle, unixSignals, logging,
             ],
             swiftSettings: swiftSettings
@@ -109,14 +112,14 @@ let package = Package(
         // the daemon-backed and the read-only sources.
         .target(
             name: "Dashboard",
-            dependencies: ["OrchestratorCore", "Scheduler", "StateStore", "ControlAPI"],
+            dependencies: ["OrchestratorCore", "Scheduler", "StateStore", "ControlAPI", "Host"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "llama-orch",
             dependencies: [
                 "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", "ControlAPI", "Daemon",
-                "Supervisor", "Dashboard", argumentParser, logging,
+                "Host", "Dashboard", argumentParser, logging,
             ],
             swiftSettings: swiftSettings
         ),
@@ -157,6 +160,7 @@ let package = Package(
             path: "Tests/stub-llama-server",
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "HostTests", dependencies: ["Host", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SupervisorTests",
             dependencies: ["Supervisor", "StateStore", "OrchestratorCore", "TestSupport", "stub-llama-server"],

@@ -1,5 +1,6 @@
 import ControlAPI
 import Foundation
+import Host
 import OrchestratorCore
 import Supervisor
 
@@ -45,7 +46,7 @@ public enum DaemonLauncher {
             }
             try? await Task.sleep(for: .milliseconds(50))
         }
-        let tail = InstanceLogs.lastLinesText(of: root.daemonLog, count: 5)
+        let tail = LogFile.lastLinesText(of: root.daemonLog, count: 5)
         throw .cannotStart(
             "no answer on \(root.daemonSocket) within \(timeout)\(tail.isEmpty ? "" : "; \(root.daemonLog) ends:\n\(tail)")"
         )

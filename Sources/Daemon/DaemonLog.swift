@@ -1,5 +1,5 @@
-import CSupervisorShims
 import Foundation
+import Host
 import Supervisor
 
 /// `logs/daemon.log`, where a daemon started in the background writes (its standard output and error): rotated

@@ -1,6 +1,6 @@
-import CSupervisorShims
 import ControlAPI
 import Foundation
+import Host
 import Logging
 import OrchestratorCore
 import ServiceLifecycle
@@ -22,7 +22,7 @@ public enum DaemonRunner {
         root: ProjectRoot, environment: [String: String], logger: Logger = Logger(label: "llama-orch.daemon")
     ) async throws {
         // Two malloc arenas, not one per thread: the daemon runs for weeks and its memory should stay flat.
-        _ = csupervisor_limit_malloc_arenas(2)
+        ProcessMemory.limitMallocArenas(2)
         do {
             try FileManager.default.createDirectory(atPath: root.stateDirectory, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: root.logsDirectory, withIntermediateDirectories: true)
@@ -54,7 +54,7 @@ public enum DaemonRunner {
         let (store, storeWarnings) = try StateStore.open(path: root.stateDatabase, logger: logger)
         let trim = IdleTrim {
             store.releaseMemory()
-            _ = csupervisor_trim_malloc()
+            ProcessMemory.trimMalloc()
         }
         let manager = InstanceManager(
             root: root, store: store, environment: environment, logger: logger, warnings: storeWarnings,

@@ -1,4 +1,5 @@
 import Foundation
+import Host
 import Supervisor
 
 /// Gives back the heap a burst of work left behind once the daemon has been quiet for a while.
@@ -6,7 +7,7 @@ import Supervisor
 /// Starting fifty servers, answering `up` and `ps`, or writing events allocates memory (placement, JSON, SQLite's
 /// page cache) that supervising running servers never needs again, and malloc keeps what was freed. After
 /// `quietFor` without a control request or a state change, the daemon asks SQLite to release its caches and
-/// malloc to return its free pages (`csupervisor_trim_malloc`).
+/// malloc to return its free pages (`ProcessMemory.trimMalloc`).
 ///
 /// The first activity after a trim starts a task that sleeps until the daemon has been
 /// quiet long enough, trims and ends: an idle daemon has no timer for it.

@@ -1,5 +1,6 @@
 import ControlAPI
 import Foundation
+import Host
 import Logging
 import OrchestratorCore
 import StateStore
@@ -23,8 +24,8 @@ extension InstanceManager {
             if !alreadyAdopted && ProcessIdentity.matches(run: run) {
                 let config = try? validator.validate(instance: run.instance, in: root).get()
                 var environment = run.environment
-                environment.removeValue(forKey: LaunchSpec.instanceMarker)
-                environment.removeValue(forKey: LaunchSpec.runMarker)
+                environment.removeValue(forKey: ProcessMarker.instance)
+                environment.removeValue(forKey: ProcessMarker.run)
                 let spec = LaunchSpec(
                     argv: run.argv, environment: environment, host: config?.server.host ?? "127.0.0.1", port: run.port,
                     placement: run.placement, backend: run.backend, workingDirectory: root.path)

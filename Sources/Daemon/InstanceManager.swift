@@ -1,6 +1,7 @@
 import ControlAPI
 import Drivers
 import Foundation
+import Host
 import Logging
 import OrchestratorCore
 import Scheduler
@@ -64,8 +65,8 @@ public actor InstanceManager: ControlHandler {
         self.root = root
         self.store = store
         var environment = environment
-        environment.removeValue(forKey: LaunchSpec.instanceMarker)
-        environment.removeValue(forKey: LaunchSpec.runMarker)
+        environment.removeValue(forKey: ProcessMarker.instance)
+        environment.removeValue(forKey: ProcessMarker.run)
         self.environment = environment
         self.checkers = checkers
         self.policies = policies

@@ -1,14 +1,15 @@
 import Foundation
+import Host
 
 /// Reads the end of an instance's log file: the lines the detail view tails, and the buffer sizes the
 /// server reported when it loaded (`load_tensors: Vulkan0 model buffer size = 4403.49 MiB`).
 public enum ServerLog {
-    /// The last `count` lines of the file, reading at most its last `maxBytes`; empty when it can't be read.
-    public static func tail(path: String, count: Int, maxBytes: Int = 64 * 1024) -> [String] {
-        guard count > 0, let text = readEnd(path: path, maxBytes: maxBytes) else { return [] }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    /// The last `count` lines of the file; empty when it can't be read.
+    public static func tail(path: String, count: Int) -> [String] {
+        guard count > 0, let bytes = LogFile.lastLines(of: path, count: count)?.bytes else { return [] }
+        var lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         if lines.last == "" { lines.removeLast() }
-        return Array(lines.suffix(count))
+        return lines.map(String.init)
     }
 
     /// The bytes the server's last load reported over all its buffers (model, KV cache, compute, output), or

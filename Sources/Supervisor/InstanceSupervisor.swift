@@ -1,4 +1,5 @@
 import Foundation
+import Host
 import Logging
 import OrchestratorCore
 import StateStore
@@ -476,8 +477,8 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         let server = try ServerProcess.spawn(
             spec, instance: instance, runID: runID, stdout: descriptors.stdout, stderr: descriptors.stderr)
         var environment = spec.environment
-        environment[LaunchSpec.instanceMarker] = instance
-        environment[LaunchSpec.runMarker] = runID
+        environment[ProcessMarker.instance] = instance
+        environment[ProcessMarker.run] = runID
         var run = RunInfo(
             instance: instance, runID: runID, pid: server.pid, processGroup: server.processGroup,
             processStartTime: server.startTime, port: spec.port, argv: spec.argv, environment: environment,

@@ -30,9 +30,4 @@ public struct LaunchSpec: Sendable, Equatable {
         self.backend = backend
         self.workingDirectory = workingDirectory
     }
-
-    /// The environment variable naming the instance a process belongs to.
-    public static let instanceMarker = "LLAMA_ORCH_INSTANCE"
-    /// The environment variable holding the run's id (`RunInfo.runID`).
-    public static let runMarker = "LLAMA_ORCH_RUN_ID"
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Host
 
 /// Looks at the logs of every running server from one thread: a daemon with fifty instances wakes once per
 /// check interval for all of them, not fifty times.

@@ -1,5 +1,6 @@
-import CSupervisorShims
+import CHostShims
 import Foundation
+import Host
 import OrchestratorCore
 
 #if canImport(Glibc)
@@ -34,8 +35,8 @@ public final class ServerProcess: Sendable {
             throw .invalidLaunch(reason: "the command line is empty")
         }
         var environment = spec.environment
-        environment[LaunchSpec.instanceMarker] = instance
-        environment[LaunchSpec.runMarker] = runID
+        environment[ProcessMarker.instance] = instance
+        environment[ProcessMarker.run] = runID
         let variables = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         // Everything else the daemon has open (the state store, sockets) stays out of the server; descriptors
         // are opened close-on-exec as well, where closefrom is missing.

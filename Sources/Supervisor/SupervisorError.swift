@@ -1,3 +1,4 @@
+import Host
 import OrchestratorCore
 
 #if canImport(Glibc)

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Drivers
 import Foundation
+import Host
 import OrchestratorCore
-import Supervisor
 
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import Host
 import OrchestratorCore
-import Supervisor
 
 /// `llama-orch logs`: an instance's server output, read from `logs/<name>/` (no daemon needed).
 struct LogsCommand: AsyncParsableCommand {
@@ -33,7 +33,7 @@ struct LogsCommand: AsyncParsableCommand {
         let path = folder + (stderr ? "/stderr.log" : "/stdout.log")
         // The bytes as the server wrote them (not decoded: a server may print part of a character), from the
         // end of the file (a log may be 100 MiB). A log not written yet is empty.
-        let (shown, end) = InstanceLogs.lastLines(of: path, count: min(max(0, n), 100_000_000)) ?? ([], 0)
+        let (shown, end) = LogFile.lastLines(of: path, count: min(max(0, n), 100_000_000)) ?? ([], 0)
         // Written straight to the descriptor: a follower killed later must not leave these in a stdio buffer.
         if !shown.isEmpty {
             FileHandle.standardOutput.write(Data(shown.last == UInt8(ascii: "\n") ? shown : shown + [10]))

@@ -2,8 +2,8 @@ import ArgumentParser
 import ControlAPI
 import Dashboard
 import Foundation
+import Host
 import OrchestratorCore
-import Supervisor
 
 /// `llama-orch up`: place and start instances through the daemon.
 struct UpCommand: AsyncParsableCommand {
@@ -90,7 +90,7 @@ struct UpCommand: AsyncParsableCommand {
             case .failed, .stopped, .invalid:
                 progress.clear()
                 printError("\(name): \(status.state.rawValue): \(status.reason ?? "no reason recorded")")
-                let tail = InstanceLogs.lastLinesText(of: stderrLog, count: 10)
+                let tail = LogFile.lastLinesText(of: stderrLog, count: 10)
                 if !tail.isEmpty {
                     FileHandle.standardError.write(Data("last lines of \(stderrLog):\n\(tail)\n".utf8))
                 }

@@ -1,5 +1,6 @@
 import ControlAPI
 import Foundation
+import Host
 import OrchestratorCore
 import Supervisor
 import TestSupport

@@ -1,7 +1,7 @@
-import CSupervisorShims
 import ControlAPI
 import Daemon
 import Foundation
+import Host
 import TestSupport
 import Testing
 
@@ -58,7 +58,7 @@ import Testing
             defer { free(pin) }
             blocks.forEach { free($0) }
             let before = try #require(Self.residentKiB("RssAnon:"))
-            _ = csupervisor_trim_malloc()
+            ProcessMemory.trimMalloc()
             let after = try #require(Self.residentKiB("RssAnon:"))
             // 64 MiB were freed; at least half of it must leave the resident set.
             #expect(before - after >= 32 << 10, "RssAnon \(before) kB before the trim, \(after) kB after")

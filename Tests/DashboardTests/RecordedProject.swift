@@ -1,5 +1,6 @@
 import Dashboard
 import Foundation
+import Host
 import OrchestratorCore
 import Scheduler
 import StateStore

@@ -1,4 +1,5 @@
 import Foundation
+import Host
 import TestSupport
 import Testing
 
@@ -234,7 +235,7 @@ import Testing
         defer { folder.remove() }
         let path = folder.path + "/stdout.log"
         try #require(FileManager.default.createFile(atPath: path, contents: Data(text)))
-        let read = try #require(InstanceLogs.lastLines(of: path, count: count))
+        let read = try #require(LogFile.lastLines(of: path, count: count))
         #expect(read.end == text.count)
         return read.bytes
     }
@@ -246,7 +247,7 @@ import Testing
         #expect(try lines(Array("one\n\n\nfour\n".utf8), 3) == Array("\n\nfour\n".utf8))
         #expect(try lines(Array("one\ntwo\n".utf8), 0) == [])
         #expect(try lines([], 3) == [])
-        #expect(InstanceLogs.lastLines(of: "/nonexistent/stdout.log", count: 3) == nil)
+        #expect(LogFile.lastLines(of: "/nonexistent/stdout.log", count: 3) == nil)
     }
 
     @Test func bytesThatAreNotUTF8ComeOutAsTheyAre() throws {
@@ -262,9 +263,9 @@ import Testing
         try #require(
             FileManager.default.createFile(
                 atPath: path, contents: Data(Array("loading\n\nerror: bad ".utf8) + [0xFF] + Array("\n\n".utf8))))
-        #expect(InstanceLogs.lastLinesText(of: path, count: 2) == "loading\nerror: bad \u{FFFD}")
-        #expect(InstanceLogs.lastLinesText(of: path, count: 1) == "error: bad \u{FFFD}")
-        #expect(InstanceLogs.lastLinesText(of: folder.path + "/missing.log", count: 3) == "")
+        #expect(LogFile.lastLinesText(of: path, count: 2) == "loading\nerror: bad \u{FFFD}")
+        #expect(LogFile.lastLinesText(of: path, count: 1) == "error: bad \u{FFFD}")
+        #expect(LogFile.lastLinesText(of: folder.path + "/missing.log", count: 3) == "")
     }
 
     @Test func aLargeLogIsReadFromItsEndAcrossChunks() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Host
 import OrchestratorCore
 import StateStore
 import Supervisor
@@ -40,7 +41,7 @@ import Testing
             let run = try #require(try harness.runs().first)
             #expect(run.pid == (await supervisor.pid))
             #expect(run.processStartTime == ProcessIdentity.startTime(of: run.pid))
-            #expect(run.environment[LaunchSpec.instanceMarker] == harness.instance)
+            #expect(run.environment[ProcessMarker.instance] == harness.instance)
             #expect(ProcessIdentity.matches(run: run))
             var otherRun = run
             otherRun.runID = UUID().uuidString

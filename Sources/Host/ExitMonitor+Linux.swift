@@ -1,4 +1,4 @@
-import CSupervisorShims
+import CHostShims
 import Foundation
 
 #if canImport(Glibc)
@@ -11,9 +11,9 @@ import Foundation
 /// from a previous one, so a single `poll` over all of them replaces a thread per server blocked in `waitpid`
 /// and the identity polling of re-adopted servers (which cost a re-adopting daemon a tenth of a core with 50
 /// servers). Where the kernel has no pidfds, `shared` is `nil` and each process gets its own thread.
-final class ExitMonitor: @unchecked Sendable {
+public final class ExitMonitor: @unchecked Sendable {
     /// The daemon's monitor, or `nil` without pidfds.
-    static let shared: ExitMonitor? = ExitMonitor()
+    public static let shared: ExitMonitor? = ExitMonitor()
 
     private let lock = NSLock()
     /// What to do when each watched pidfd becomes readable.
@@ -24,23 +24,23 @@ final class ExitMonitor: @unchecked Sendable {
     private let wakeWrite: Int32
 
     private init?() {
-        let own = csupervisor_pidfd_open(getpid())
+        let own = chost_pidfd_open(getpid())
         guard own >= 0 else { return nil }
         close(own)
         var ends: [Int32] = [-1, -1]
-        guard csupervisor_pipe_cloexec_nonblock(&ends) == 0 else { return nil }
+        guard chost_pipe_cloexec_nonblock(&ends) == 0 else { return nil }
         (wakeRead, wakeWrite) = (ends[0], ends[1])
     }
 
     /// A pidfd for `pid`, or `nil` when there is none (the process is gone and reaped, or no pidfds).
-    static func open(_ pid: Int32) -> Int32? {
-        let descriptor = csupervisor_pidfd_open(pid)
+    public static func open(_ pid: Int32) -> Int32? {
+        let descriptor = chost_pidfd_open(pid)
         return descriptor >= 0 ? descriptor : nil
     }
 
     /// Calls `handler` once, on the monitor's thread, when the process behind `pidfd` has ended; the monitor
     /// owns `pidfd` from now on and closes it then. The handler must be quick: it holds up every other exit.
-    func watch(_ pidfd: Int32, _ handler: @escaping @Sendable () -> Void) {
+    public func watch(_ pidfd: Int32, _ handler: @escaping @Sendable () -> Void) {
         lock.lock()
         handlers[pidfd] = handler
         if !started {
@@ -53,7 +53,7 @@ final class ExitMonitor: @unchecked Sendable {
     }
 
     /// How many processes are watched now.
-    var count: Int { lock.withLock { handlers.count } }
+    public var count: Int { lock.withLock { handlers.count } }
 
     private func run() {
         var buffer = [UInt8](repeating: 0, count: 64)

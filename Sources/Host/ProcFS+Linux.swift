@@ -6,26 +6,26 @@ import Foundation
 
 /// Reads `/proc`: process status lines, environments and open files. Linux only; every reader returns
 /// `nil` for a process that is gone or that this user may not read, never crashes on odd contents.
-enum ProcFS {
+public enum ProcFS {
     /// The fields of `/proc/<pid>/stat` that the supervisor uses.
-    struct Stat: Equatable {
+    public struct Stat: Equatable {
         /// One letter: R running, S sleeping, T stopped, Z zombie, ...
-        var state: Character
-        var parent: Int32
-        var processGroup: Int32
-        var session: Int32
+        public var state: Character
+        public var parent: Int32
+        public var processGroup: Int32
+        public var session: Int32
         /// Field 22: clock ticks since boot at which the process started.
-        var startTime: UInt64
+        public var startTime: UInt64
     }
 
     /// Parses a `/proc/<pid>/stat` line. The command name (field 2) may hold spaces and parentheses, so the
     /// fields are counted after the last `)`.
-    static func parseStat(_ line: String) -> Stat? {
+    public static func parseStat(_ line: String) -> Stat? {
         Array(line.utf8).withUnsafeBufferPointer { parseStat($0) }
     }
 
     /// The same on the bytes as read, byte by byte: a health check reads this for every server every interval.
-    static func parseStat(_ bytes: UnsafeBufferPointer<UInt8>) -> Stat? {
+    public static func parseStat(_ bytes: UnsafeBufferPointer<UInt8>) -> Stat? {
         guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
         var index = close + 1
         // Field 3 (state) is number 0 here, field N is number N - 3; fields 3 to 22 are read.
@@ -77,7 +77,7 @@ enum ProcFS {
     }
 
     /// `/proc/<pid>/stat`, read into a buffer on the stack (the line is well under 1 KiB).
-    static func stat(_ pid: Int32) -> Stat? {
+    public static func stat(_ pid: Int32) -> Stat? {
         let descriptor = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
@@ -94,7 +94,7 @@ enum ProcFS {
     }
 
     /// The environment of a process (`/proc/<pid>/environ`), as it was when the process last called `exec`.
-    static func environment(_ pid: Int32) -> [String: String]? {
+    public static func environment(_ pid: Int32) -> [String: String]? {
         guard let bytes = readBytes("/proc/\(pid)/environ") else { return nil }
         var environment: [String: String] = [:]
         for entry in bytes.split(separator: 0) {
@@ -106,18 +106,18 @@ enum ProcFS {
     }
 
     /// The short command name (`/proc/<pid>/comm`, at most 15 characters).
-    static func commandName(_ pid: Int32) -> String? {
+    public static func commandName(_ pid: Int32) -> String? {
         readText("/proc/\(pid)/comm")?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Every process id in `/proc`.
-    static func allPIDs() -> [Int32] {
+    public static func allPIDs() -> [Int32] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         return names.compactMap { Int32($0) }
     }
 
     /// Processes of group `group` that are alive (zombies, already dead, don't count).
-    static func livingMembers(ofGroup group: Int32) -> [Int32] {
+    public static func livingMembers(ofGroup group: Int32) -> [Int32] {
         allPIDs().filter { pid in
             guard let stat = stat(pid) else { return false }
             return stat.processGroup == group && stat.state != "Z" && stat.state != "X"
@@ -126,7 +126,7 @@ enum ProcFS {
 
     /// Calls `body` with each line of a file read 64 KiB at a time (the last, unterminated line too); the
     /// file's whole text is never held at once.
-    static func forEachLine(of path: String, _ body: (Substring) -> Void) {
+    public static func forEachLine(of path: String, _ body: (Substring) -> Void) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return }
         defer { close(descriptor) }
@@ -144,12 +144,12 @@ enum ProcFS {
         if !pending.isEmpty { String(decoding: pending, as: UTF8.self).split(separator: "\n").forEach(body) }
     }
 
-    static func readText(_ path: String) -> String? {
+    public static func readText(_ path: String) -> String? {
         readBytes(path).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Reads a whole file with plain `read(2)` (files in /proc report size 0, so no size is trusted).
-    static func readBytes(_ path: String) -> [UInt8]? {
+    public static func readBytes(_ path: String) -> [UInt8]? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }

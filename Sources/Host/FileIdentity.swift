@@ -1,4 +1,4 @@
-import CSupervisorShims
+import CHostShims
 
 /// A file's device, inode and size, from `stat` or `fstat`.
 ///
@@ -11,12 +11,12 @@ public struct FileIdentity: Sendable, Equatable {
 
     /// The file at `path` (links followed); `nil` when it can't be looked at (errno says why).
     public init?(path: String) {
-        self.init { csupervisor_file_identity(path, -1, &$0, &$1, &$2) }
+        self.init { chost_file_identity(path, -1, &$0, &$1, &$2) }
     }
 
     /// The file open on `descriptor`; `nil` when it isn't open (errno says why).
     public init?(descriptor: Int32) {
-        self.init { csupervisor_file_identity(nil, descriptor, &$0, &$1, &$2) }
+        self.init { chost_file_identity(nil, descriptor, &$0, &$1, &$2) }
     }
 
     /// Whether both name the same file (device and inode), whatever their sizes.

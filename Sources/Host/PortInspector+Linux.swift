@@ -22,27 +22,12 @@ public struct PortHolder: Sendable, Equatable, CustomStringConvertible {
 
 /// Checks a TCP port before a server is started, and names whoever holds it.
 public enum PortInspector {
-    /// Throws `SupervisorError.portInUse` naming the holder when `port` is taken on `host`, and
-    /// `invalidLaunch` saying why when it can't be listened on for another reason (an address that isn't
-    /// numeric or isn't this machine's, no descriptors left).
-    ///
-    /// The check binds with `SO_REUSEADDR`, as llama-server does, so connections of an earlier run lingering in
-    /// TIME_WAIT don't count as "in use"; only a listener does.
-    public static func ensureFree(host: String, port: Int) throws(SupervisorError) {
-        guard (1...65535).contains(port) else { throw .invalidLaunch(reason: "port \(port) is not 1...65535") }
-        switch bindCheck(host: host, port: port) {
-        case .free: return
-        case .inUse: throw .portInUse(port: port, holder: holder(of: port))
-        case .refused(let reason): throw .invalidLaunch(reason: "cannot listen on \(host) port \(port): \(reason)")
-        }
-    }
-
     /// Whether a listening socket could be bound to `host:port` now.
     public static func canBind(host: String, port: Int) -> Bool {
         bindCheck(host: host, port: port) == .free
     }
 
-    enum BindCheck: Equatable {
+    public enum BindCheck: Equatable, Sendable {
         case free
         /// Another socket listens there (EADDRINUSE).
         case inUse
@@ -50,7 +35,7 @@ public enum PortInspector {
         case refused(String)
     }
 
-    static func bindCheck(host: String, port: Int) -> BindCheck {
+    public static func bindCheck(host: String, port: Int) -> BindCheck {
         guard (1...65535).contains(port) else { return .refused("port \(port) is not 1...65535") }
         let isIPv6 = host.contains(":")
         let descriptor = socket(
@@ -136,7 +121,7 @@ public enum PortInspector {
         return ProcFS.allPIDs().filter { holds(pid: $0, anyOf: targets) }.map { pid in
             PortHolder(
                 pid: pid, command: ProcFS.commandName(pid),
-                instance: ProcFS.environment(pid)?[LaunchSpec.instanceMarker])
+                instance: ProcFS.environment(pid)?[ProcessMarker.instance])
         }
     }
 

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "CSupervisorShims.h"
+#include "CHostShims.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,7 +16,7 @@
 #include <malloc.h>
 #endif
 
-int csupervisor_spawn_setsid_flag(void) {
+int chost_spawn_setsid_flag(void) {
 #ifdef POSIX_SPAWN_SETSID
     return POSIX_SPAWN_SETSID;
 #else
@@ -24,7 +24,7 @@ int csupervisor_spawn_setsid_flag(void) {
 #endif
 }
 
-int csupervisor_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd) {
+int chost_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
     return posix_spawn_file_actions_addclosefrom_np(actions, lowfd);
 #else
@@ -34,7 +34,7 @@ int csupervisor_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, i
 #endif
 }
 
-int csupervisor_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
+int chost_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
     return posix_spawn_file_actions_addchdir_np(actions, path);
 #else
@@ -44,7 +44,7 @@ int csupervisor_file_actions_addchdir(posix_spawn_file_actions_t *actions, const
 #endif
 }
 
-int csupervisor_limit_malloc_arenas(int count) {
+int chost_limit_malloc_arenas(int count) {
 #if defined(__GLIBC__) && defined(M_ARENA_MAX)
     return mallopt(M_ARENA_MAX, count);
 #else
@@ -53,7 +53,7 @@ int csupervisor_limit_malloc_arenas(int count) {
 #endif
 }
 
-int csupervisor_pidfd_open(int pid) {
+int chost_pidfd_open(int pid) {
 #if defined(__linux__) && defined(SYS_pidfd_open)
     return (int)syscall(SYS_pidfd_open, pid, 0);
 #else
@@ -63,11 +63,11 @@ int csupervisor_pidfd_open(int pid) {
 #endif
 }
 
-int csupervisor_pipe_cloexec_nonblock(int fds[2]) {
+int chost_pipe_cloexec_nonblock(int fds[2]) {
     return pipe2(fds, O_CLOEXEC | O_NONBLOCK);
 }
 
-int csupervisor_file_identity(const char *path, int fd, unsigned long long *device, unsigned long long *inode,
+int chost_file_identity(const char *path, int fd, unsigned long long *device, unsigned long long *inode,
                               long long *size) {
     struct stat info;
     if ((path ? stat(path, &info) : fstat(fd, &info)) != 0) return -1;
@@ -77,14 +77,14 @@ int csupervisor_file_identity(const char *path, int fd, unsigned long long *devi
     return 0;
 }
 
-struct csupervisor_condition {
+struct chost_condition {
     pthread_mutex_t mutex;
     pthread_cond_t cond;
     clockid_t clock;
 };
 
-csupervisor_condition *csupervisor_condition_create(void) {
-    csupervisor_condition *condition = calloc(1, sizeof *condition);
+chost_condition *chost_condition_create(void) {
+    chost_condition *condition = calloc(1, sizeof *condition);
     if (!condition) return NULL;
     pthread_mutex_init(&condition->mutex, NULL);
     pthread_condattr_t attributes;
@@ -98,22 +98,22 @@ csupervisor_condition *csupervisor_condition_create(void) {
     return condition;
 }
 
-void csupervisor_condition_destroy(csupervisor_condition *condition) {
+void chost_condition_destroy(chost_condition *condition) {
     if (!condition) return;
     pthread_cond_destroy(&condition->cond);
     pthread_mutex_destroy(&condition->mutex);
     free(condition);
 }
 
-void csupervisor_condition_lock(csupervisor_condition *condition) { pthread_mutex_lock(&condition->mutex); }
-void csupervisor_condition_unlock(csupervisor_condition *condition) { pthread_mutex_unlock(&condition->mutex); }
-void csupervisor_condition_signal(csupervisor_condition *condition) { pthread_cond_signal(&condition->cond); }
-void csupervisor_condition_broadcast(csupervisor_condition *condition) { pthread_cond_broadcast(&condition->cond); }
-void csupervisor_condition_wait(csupervisor_condition *condition) {
+void chost_condition_lock(chost_condition *condition) { pthread_mutex_lock(&condition->mutex); }
+void chost_condition_unlock(chost_condition *condition) { pthread_mutex_unlock(&condition->mutex); }
+void chost_condition_signal(chost_condition *condition) { pthread_cond_signal(&condition->cond); }
+void chost_condition_broadcast(chost_condition *condition) { pthread_cond_broadcast(&condition->cond); }
+void chost_condition_wait(chost_condition *condition) {
     pthread_cond_wait(&condition->cond, &condition->mutex);
 }
 
-int csupervisor_condition_wait_for(csupervisor_condition *condition, long long nanoseconds) {
+int chost_condition_wait_for(chost_condition *condition, long long nanoseconds) {
     if (nanoseconds <= 0) return 0;
     struct timespec deadline;
     clock_gettime(condition->clock, &deadline);
@@ -129,7 +129,7 @@ int csupervisor_condition_wait_for(csupervisor_condition *condition, long long n
 #if defined(__linux__) && defined(__GLIBC__)
 #include <malloc.h>
 
-int csupervisor_trim_malloc(void) { return malloc_trim(0); }
+int chost_trim_malloc(void) { return malloc_trim(0); }
 #else
-int csupervisor_trim_malloc(void) { return 0; }
+int chost_trim_malloc(void) { return 0; }
 #endif

@@ -12,8 +12,8 @@ public enum ProcessIdentity {
             stat.startTime == run.processStartTime,
             let environment = ProcFS.environment(run.pid)
         else { return false }
-        return environment[LaunchSpec.runMarker] == run.runID
-            && environment[LaunchSpec.instanceMarker] == run.instance
+        return environment[ProcessMarker.run] == run.runID
+            && environment[ProcessMarker.instance] == run.instance
     }
 
     /// Whether `pid` is a process that runs: it exists and is neither a zombie nor dead.
@@ -33,12 +33,12 @@ public enum ProcessIdentity {
     /// group tells them apart.
     public static func markedProcesses() -> [MarkedProcess] {
         ProcFS.allPIDs().compactMap { pid in
-            guard let environment = ProcFS.environment(pid), let instance = environment[LaunchSpec.instanceMarker],
+            guard let environment = ProcFS.environment(pid), let instance = environment[ProcessMarker.instance],
                 let stat = ProcFS.stat(pid), stat.state != "Z"
             else { return nil }
             return MarkedProcess(
                 pid: pid, processGroup: stat.processGroup, startTime: stat.startTime, instance: instance,
-                runID: environment[LaunchSpec.runMarker] ?? "")
+                runID: environment[ProcessMarker.run] ?? "")
         }
     }
 
@@ -70,4 +70,13 @@ public struct MarkedProcess: Sendable, Equatable {
     public var instance: String
     /// The value of `LLAMA_ORCH_RUN_ID` (empty when missing).
     public var runID: String
+}
+
+/// The environment variables that mark a server as llama-orch's: the daemon puts them in every server's
+/// environment, and `ProcessIdentity` reads them back from `/proc/<pid>/environ`.
+public enum ProcessMarker {
+    /// Names the instance a process belongs to.
+    public static let instance = "LLAMA_ORCH_INSTANCE"
+    /// Holds the run's id (`RunInfo.runID`).
+    public static let run = "LLAMA_ORCH_RUN_ID"
 }

@@ -1,7 +1,8 @@
 import Foundation
+import Host
 import Testing
 
-@testable import Supervisor
+@testable import Host
 
 /// The timed waits of the probe timer and the log rotator: on the monotonic clock, woken by a signal.
 @Suite struct MonotonicConditionTests {

@@ -1,5 +1,5 @@
 import Foundation
-import Supervisor
+import Host
 import TestSupport
 import Testing
 

@@ -1,4 +1,4 @@
-import CSupervisorShims
+import CHostShims
 import Foundation
 
 #if canImport(Glibc)
@@ -43,8 +43,8 @@ public enum CleanSpawn {
             case .descriptor(let descriptor): posix_spawn_file_actions_adddup2(&actions, descriptor, target)
             }
         }
-        if closeOthers { _ = csupervisor_file_actions_addclosefrom(&actions, 3) }
-        if let workingDirectory { _ = csupervisor_file_actions_addchdir(&actions, workingDirectory) }
+        if closeOthers { _ = chost_file_actions_addclosefrom(&actions, 3) }
+        if let workingDirectory { _ = chost_file_actions_addchdir(&actions, workingDirectory) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -56,7 +56,7 @@ public enum CleanSpawn {
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setsigmask(&attributes, &none)
         let flags =
-            Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | (newSession ? csupervisor_spawn_setsid_flag() : 0)
+            Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | (newSession ? chost_spawn_setsid_flag() : 0)
         posix_spawnattr_setflags(&attributes, Int16(flags))
 
         let arguments = argv.map { strdup($0) } + [nil]

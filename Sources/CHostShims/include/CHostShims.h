@@ -1,52 +1,52 @@
 // The few GNU extensions of posix_spawn that the supervisor needs; glibc declares them only under
 // _GNU_SOURCE, which Swift's Glibc module does not define.
-#ifndef CSUPERVISOR_SHIMS_H
-#define CSUPERVISOR_SHIMS_H
+#ifndef CHOST_SHIMS_H
+#define CHOST_SHIMS_H
 
 #include <spawn.h>
 #include <stddef.h>
 
 /// POSIX_SPAWN_SETSID: the child starts a new session (and process group) before exec; 0 where unsupported.
-int csupervisor_spawn_setsid_flag(void);
+int chost_spawn_setsid_flag(void);
 
 /// Closes every descriptor from `lowfd` up in the child (posix_spawn_file_actions_addclosefrom_np).
-int csupervisor_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
+int chost_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
 
 /// Changes the child's working directory before exec (posix_spawn_file_actions_addchdir_np).
-int csupervisor_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path);
+int chost_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 
 /// Caps glibc's malloc arenas at `count` (mallopt M_ARENA_MAX): a daemon whose threads come and go (probes that
 /// wait off the cooperative pool) otherwise gets an arena per thread, each keeping freed memory; 0 where there
 /// is no such knob. Returns mallopt's result (1 on success).
-int csupervisor_limit_malloc_arenas(int count);
+int chost_limit_malloc_arenas(int count);
 
 /// pidfd_open(2): a close-on-exec descriptor for process `pid` that becomes readable when it ends, child or not;
 /// -1 with errno set when there is none (ENOSYS before Linux 5.3, ESRCH when the process is gone).
-int csupervisor_pidfd_open(int pid);
+int chost_pidfd_open(int pid);
 
 /// pipe2(fds, O_CLOEXEC | O_NONBLOCK): a pipe no spawned process inherits, even where closefrom is missing.
-int csupervisor_pipe_cloexec_nonblock(int fds[2]);
+int chost_pipe_cloexec_nonblock(int fds[2]);
 
 /// fstat(fd) when `path` is NULL, else stat(path): device, inode and size; 0 on success, -1 with errno set.
-int csupervisor_file_identity(const char *path, int fd, unsigned long long *device, unsigned long long *inode,
+int chost_file_identity(const char *path, int fd, unsigned long long *device, unsigned long long *inode,
                               long long *size);
 
 /// A mutex and a condition variable whose timed waits run on CLOCK_MONOTONIC (where the platform allows), so
 /// that setting the wall clock back doesn't stretch them. Opaque; NULL when it can't be made.
-typedef struct csupervisor_condition csupervisor_condition;
-csupervisor_condition *csupervisor_condition_create(void);
-void csupervisor_condition_destroy(csupervisor_condition *condition);
-void csupervisor_condition_lock(csupervisor_condition *condition);
-void csupervisor_condition_unlock(csupervisor_condition *condition);
-void csupervisor_condition_signal(csupervisor_condition *condition);
-void csupervisor_condition_broadcast(csupervisor_condition *condition);
+typedef struct chost_condition chost_condition;
+chost_condition *chost_condition_create(void);
+void chost_condition_destroy(chost_condition *condition);
+void chost_condition_lock(chost_condition *condition);
+void chost_condition_unlock(chost_condition *condition);
+void chost_condition_signal(chost_condition *condition);
+void chost_condition_broadcast(chost_condition *condition);
 /// Waits (the lock held) until signalled.
-void csupervisor_condition_wait(csupervisor_condition *condition);
+void chost_condition_wait(chost_condition *condition);
 /// Waits (the lock held) until signalled or `nanoseconds` have passed; 1 when woken before, 0 on timeout.
-int csupervisor_condition_wait_for(csupervisor_condition *condition, long long nanoseconds);
+int chost_condition_wait_for(chost_condition *condition, long long nanoseconds);
 
 /// Returns the free memory of malloc's arenas to the system (malloc_trim(0)); 1 when some was released, 0 when none
 /// was or where unsupported.
-int csupervisor_trim_malloc(void);
+int chost_trim_malloc(void);
 
 #endif
