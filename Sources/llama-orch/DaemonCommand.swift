@@ -120,7 +120,7 @@ struct DaemonStatusCommand: AsyncParsableCommand {
         print("daemon: running, pid \(info.pid), version \(info.version)")
         print("root: \(info.root)")
         print("socket: \(root.daemonSocket)")
-        print("up: \(formatElapsed(Date().timeIntervalSince1970 - info.startedAt))")
+        print("up: \(ElapsedTime.text(Date().timeIntervalSince1970 - info.startedAt))")
         print("instances supervised: \(info.supervised)")
         for warning in info.warnings { print("warning: \(warning)") }
     }

@@ -80,16 +80,6 @@ struct ExitCodeError: Error {
     init(_ code: Int32) { self.code = code }
 }
 
-/// A duration for people: `42s`, `3m12s`, `5h03m`, `2d04h`.
-func formatElapsed(_ seconds: Double) -> String {
-    let total = max(0, Int(seconds))
-    func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    if total < 60 { return "\(total)s" }
-    if total < 3600 { return "\(total / 60)m\(twoDigits(total % 60))s" }
-    if total < 86400 { return "\(total / 3600)h\(twoDigits(total % 3600 / 60))m" }
-    return "\(total / 86400)d\(twoDigits(total % 86400 / 3600))h"
-}
-
 /// The last non-empty line of a log file (read from its last 64 KiB), trimmed.
 func lastLogLine(_ path: String, maxLength: Int = 100) -> String? {
     guard let handle = FileHandle(forReadingAtPath: path) else { return nil }

@@ -124,7 +124,7 @@ struct DescribeCommand: AsyncParsableCommand {
         }
         if let run {
             print("run: \(run.runID)\(run.isOpen ? "" : " (ended)")")
-            print("  pid \(run.pid), port \(run.port), started \(formatElapsed(now - run.startedAt)) ago")
+            print("  pid \(run.pid), port \(run.port), started \(ElapsedTime.text(now - run.startedAt)) ago")
             if let status = run.exitStatus { print("  exit status \(status)") }
             if let signal = run.exitSignal { print("  killed by signal \(signal)") }
             print("  restarts: \(status.restarts)")

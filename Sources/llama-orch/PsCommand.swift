@@ -31,7 +31,7 @@ struct PsCommand: ParsableCommand {
                 status.name, status.state, status.health, status.pid.map { "\($0)" } ?? "-",
                 status.port.map { "\($0)" } ?? "-", placed.isEmpty ? "-" : placed,
                 status.model.map { $0.split(separator: "/").last.map(String.init) ?? $0 } ?? "-",
-                status.startedAt.map { formatElapsed(now - $0) } ?? "-", "\(status.restarts)",
+                status.startedAt.map { ElapsedTime.text(now - $0) } ?? "-", "\(status.restarts)",
             ]
         }
         printTable(
@@ -90,7 +90,7 @@ struct HealthCommand: AsyncParsableCommand {
                     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                     print(String(decoding: try encoder.encode(status), as: UTF8.self))
                 } else if !json {
-                    let since = status.since.map { " for \(formatElapsed(now - $0))" } ?? ""
+                    let since = status.since.map { " for \(ElapsedTime.text(now - $0))" } ?? ""
                     print("\(status.name): \(status.state)\(since)\(status.reason.map { ": \($0)" } ?? "")")
                 }
             }

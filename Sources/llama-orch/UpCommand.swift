@@ -79,7 +79,7 @@ struct UpCommand: AsyncParsableCommand {
         let stderrLog = root.logDirectory(name) + "/stderr.log"
         while true {
             let status = try await client.instance(named: name)
-            let elapsed = formatElapsed(Date().timeIntervalSince(start))
+            let elapsed = ElapsedTime.text(Date().timeIntervalSince(start))
             switch status.state {
             case "healthy":
                 progress.clear()
