@@ -79,16 +79,3 @@ struct ExitCodeError: Error {
     var code: Int32
     init(_ code: Int32) { self.code = code }
 }
-
-/// The last non-empty line of a log file (read from its last 64 KiB), trimmed.
-func lastLogLine(_ path: String, maxLength: Int = 100) -> String? {
-    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-    defer { try? handle.close() }
-    let size = (try? handle.seekToEnd()) ?? 0
-    try? handle.seek(toOffset: size > 65536 ? size - 65536 : 0)
-    let data = (try? handle.readToEnd()) ?? Data()
-    let line = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).last {
-        !$0.trimmingCharacters(in: .whitespaces).isEmpty
-    }
-    return line.map { String($0.trimmingCharacters(in: .whitespaces).prefix(maxLength)) }
-}

@@ -96,7 +96,8 @@ struct UpCommand: AsyncParsableCommand {
                 }
                 return 1
             default:
-                let line = lastLogLine(stderrLog).map { " · \($0)" } ?? ""
+                let last = InstanceLogs.lastLinesText(of: stderrLog, count: 1).trimmingCharacters(in: .whitespaces)
+                let line = last.isEmpty ? "" : " · \(last.prefix(100))"
                 progress.show("\(name): \(status.state) \(elapsed)\(line)")
             }
             if Date() > deadline {
