@@ -1,3 +1,4 @@
+import ArgumentParser
 import ControlAPI
 import Daemon
 import Foundation
@@ -70,12 +71,6 @@ enum DaemonConnection {
                 print("\(outcome.name): \(outcome.result.rawValue): \(outcome.message)")
             }
         }
-        if let failure { throw ExitCodeError(failure) }
+        if let failure { throw ExitCode(failure) }
     }
-}
-
-/// Ends a command with an exit code, its message already printed.
-struct ExitCodeError: Error {
-    var code: Int32
-    init(_ code: Int32) { self.code = code }
 }

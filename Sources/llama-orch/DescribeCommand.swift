@@ -7,7 +7,7 @@ import Scheduler
 import StateStore
 
 /// `llama-orch describe`: everything known about one instance.
-struct DescribeCommand: AsyncParsableCommand {
+struct DescribeCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "describe",
         abstract: "Show an instance's config, placement, exact command, runtime, recent events and health history.")
@@ -94,7 +94,7 @@ struct DescribeCommand: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
         let status = try await client.instance(named: name)

@@ -4,8 +4,8 @@ import Foundation
 import OrchestratorCore
 
 /// `llama-orch ps`: the instances the daemon supervises. Synchronous: the most frequent question asks and
-/// prints from the main thread, without starting the concurrency runtime's threads.
-struct PsCommand: ParsableCommand {
+/// prints with blocking calls, without tasks.
+struct PsCommand: SynchronousOrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "ps",
         abstract: "List the supervised instances (-a: every instance under instances/).")
@@ -18,7 +18,7 @@ struct PsCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    func run() throws {
+    func execute() throws {
         let root = try global.projectRoot()
         let client = try DaemonConnection.blockingClient(root)
         // The daemon's answer is already what --json prints: nothing to decode and encode again.
@@ -41,7 +41,7 @@ struct PsCommand: ParsableCommand {
 }
 
 /// `llama-orch health`: the health of instances, once or as it changes.
-struct HealthCommand: AsyncParsableCommand {
+struct HealthCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "health",
         abstract: "Show instances' health: exit 0 when every one is healthy, 1 otherwise.",
@@ -65,7 +65,7 @@ struct HealthCommand: AsyncParsableCommand {
         if (name == nil) == !all { throw ValidationError("name one instance, or pass --all") }
     }
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
         var previous: [String: String] = [:]
@@ -98,7 +98,7 @@ struct HealthCommand: AsyncParsableCommand {
             if watch { fflush(nil) }
             if !watch {
                 if json { try printJSON(list) }
-                if list.isEmpty || list.contains(where: { $0.health != "healthy" }) { throw ExitCodeError(1) }
+                if list.isEmpty || list.contains(where: { $0.health != "healthy" }) { throw ExitCode(1) }
                 return
             }
             try await Task.sleep(for: .seconds(1))

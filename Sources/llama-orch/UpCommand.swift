@@ -6,7 +6,7 @@ import OrchestratorCore
 import Supervisor
 
 /// `llama-orch up`: place and start instances through the daemon.
-struct UpCommand: AsyncParsableCommand {
+struct UpCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
         abstract: "Place and start instances (the daemon is started when none runs).",
@@ -36,7 +36,7 @@ struct UpCommand: AsyncParsableCommand {
         try validateTimeout(timeout)
     }
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
         let progress = ProgressLine()
@@ -68,7 +68,7 @@ struct UpCommand: AsyncParsableCommand {
                 }
             }
         }
-        if let failure { throw ExitCodeError(failure) }
+        if let failure { throw ExitCode(failure) }
     }
 
     /// Follows one instance until it is healthy (`nil`) or fails (the exit code), printing progress.
