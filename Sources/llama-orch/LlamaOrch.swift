@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import Foundation
 import OrchestratorCore
 
@@ -14,7 +15,7 @@ struct LlamaOrch: AsyncParsableCommand {
 
             Exit codes: \(OrchestratorExitCode.allCases.map { "\($0.rawValue) \($0.meaning)" }.joined(separator: "; ")).
             """,
-        version: LlamaOrchVersion.string,
+        version: DaemonVersion.string,
         subcommands: [
             InitCommand.self,
             ConfigCommand.self,
@@ -35,10 +36,6 @@ struct LlamaOrch: AsyncParsableCommand {
             DescribeCommand.self,
         ]
     )
-}
-
-enum LlamaOrchVersion {
-    static let string = "0.1.0"
 }
 
 /// Writes one line to standard error, prefixed with `llama-orch:`.

@@ -12,12 +12,8 @@ import Testing
         let result = try CommandRunner.llamaOrch(["config", "validate"], in: folder)
         #expect(result.status == 66)
         #expect(result.stdout.isEmpty)
-        let resolved = URL(fileURLWithPath: folder).standardizedFileURL.path
-        #expect(
-            result.stderr
-                == "llama-orch: no project root: neither '\(resolved)' nor any parent has an instances/ folder; "
-                + "run 'llama-orch init NAME --model PATH' in the project folder, or pass --root\n",
-            "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("llama-orch: no project root: "), "\(result.stderr)")
+        #expect(result.stderr.filter { $0 == "\n" }.count == 1 && result.stderr.hasSuffix("\n"), "\(result.stderr)")
     }
 
     @Test func usageErrorsAreArgumentParsersWithCode64() throws {
