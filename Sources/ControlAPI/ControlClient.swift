@@ -35,8 +35,7 @@ public struct ControlClient: Sendable {
 
     /// `GET /v1/instances[?all=1]` as the daemon wrote it: `[InstanceStatus]` in `JSONEncoder.control`'s form,
     /// for a caller that prints it (`ps --json`) rather than decoding it to encode it again. Waits on the
-    /// calling thread: for a synchronous command (no thread of the concurrency runtime started for one
-    /// question).
+    /// calling thread: one short exchange on the local socket.
     public func instancesJSONBlocking(all: Bool) throws(ControlError) -> [UInt8] {
         try body(of: exchange("GET", Self.instancesPath(all), payload: nil)())
     }

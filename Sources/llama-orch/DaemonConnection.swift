@@ -22,42 +22,10 @@ enum DaemonConnection {
         return client
     }
 
-    /// `client` for a synchronous command: nothing of the concurrency runtime starts unless a daemon has to
-    /// be started first (then the calling thread waits for that).
-    static func blockingClient(_ root: ProjectRoot, timeout: Duration = .seconds(600)) throws -> ControlClient {
-        let client = ControlClient(socketPath: root.daemonSocket, timeout: timeout, waitsInline: true)
-        if client.socketAccepts() {
-            warnIfReplaced(root)
-            return client
-        }
-        let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
-        // Detached: on the global executor whatever the caller's isolation, so the wait below can't block it.
-        Task.detached {
-            do {
-                _ = try await Self.client(root, timeout: timeout)
-                outcome.set(.success(()))
-            } catch {
-                outcome.set(.failure(error))
-            }
-            done.signal()
-        }
-        done.wait()
-        try outcome.get()
-        return client
-    }
-
     /// Warns on standard error when the running daemon's executable was replaced since it started (an
     /// upgrade or a rebuild): it still runs the old code. Three system calls; nothing when it can't be told.
     private static func warnIfReplaced(_ root: ProjectRoot) {
         if let warning = DaemonExecutable.replacedWarning(root: root) { printWarning(warning) }
-    }
-
-    private final class Outcome: @unchecked Sendable {
-        private let lock = NSLock()
-        private var result: Result<Void, any Error> = .success(())
-        func set(_ value: Result<Void, any Error>) { lock.withLock { result = value } }
-        func get() throws { try lock.withLock { result }.get() }
     }
 
     /// Prints each outcome (failures on standard error) and ends with the first failure's exit code.

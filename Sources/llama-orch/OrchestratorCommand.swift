@@ -17,18 +17,6 @@ extension OrchestratorCommand {
     }
 }
 
-/// `OrchestratorCommand` for a command that does its work with blocking calls, without tasks.
-protocol SynchronousOrchestratorCommand: ParsableCommand {
-    /// The command's work.
-    func execute() throws
-}
-
-extension SynchronousOrchestratorCommand {
-    func run() throws {
-        do { try execute() } catch { throw reported(error) }
-    }
-}
-
 /// `error` as ArgumentParser should end the process for it: an `OrchestratorError` is printed here
 /// (`llama-orch: message`) and becomes the `ExitCode` of its documented code; any other error is returned as
 /// it is.

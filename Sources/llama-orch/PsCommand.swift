@@ -3,9 +3,8 @@ import ControlAPI
 import Foundation
 import OrchestratorCore
 
-/// `llama-orch ps`: the instances the daemon supervises. Synchronous: the most frequent question asks and
-/// prints with blocking calls, without tasks.
-struct PsCommand: SynchronousOrchestratorCommand {
+/// `llama-orch ps`: the instances the daemon supervises.
+struct PsCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "ps",
         abstract: "List the supervised instances (-a: every instance under instances/).")
@@ -18,9 +17,9 @@ struct PsCommand: SynchronousOrchestratorCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    func execute() throws {
+    func execute() async throws {
         let root = try global.projectRoot()
-        let client = try DaemonConnection.blockingClient(root)
+        let client = try await DaemonConnection.client(root)
         // The daemon's answer is already what --json prints: nothing to decode and encode again.
         if json { return printJSON(bytes: try client.instancesJSONBlocking(all: all)) }
         let list = try client.instancesBlocking(all: all)
