@@ -18,6 +18,7 @@ import Testing
         #expect(ElapsedTime.text(-5) == "0s")
         #expect(ElapsedTime.text(.nan) == "0s")
         #expect(ElapsedTime.text(-.infinity) == "0s")
-        #expect(ElapsedTime.text(.infinity).hasSuffix("h"))
+        #expect(ElapsedTime.text(.infinity) == "0s")
+        #expect(ElapsedTime.text(1e300).hasSuffix("h"), "a huge finite value is clamped, not a trap")
     }
 }
