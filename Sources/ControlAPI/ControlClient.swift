@@ -35,8 +35,7 @@ public struct ControlClient: Sendable {
 
     /// `GET /v1/instances[?all=1]` as the daemon wrote it: `[InstanceStatus]` in `JSONEncoder.control`'s form,
     /// for a caller that prints it (`ps --json`) rather than decoding it to encode it again. Waits on the
-    /// calling thread: for a synchronous command (no thread of the concurrency runtime started for one
-    /// question).
+    /// calling thread: one short exchange on the local socket.
     public func instancesJSONBlocking(all: Bool) throws(ControlError) -> [UInt8] {
         try body(of: exchange("GET", Self.instancesPath(all), payload: nil)())
     }
@@ -75,8 +74,7 @@ public struct ControlClient: Sendable {
             "POST", "/v1/daemon/stop", body: DaemonStopRequest(keepInstances: keepInstances))
     }
 
-    /// One exchange on the socket (`PlainHTTP`: no event loop to start, so a command's first request costs a
-    /// connect and a few system calls), on a thread of its own.
+    /// `method path` with `body` as JSON, the answer decoded.
     private func send<Answer: Decodable>(
         _ method: String, _ path: String, body: (some Encodable)? = String?.none
     ) async throws(ControlError) -> Answer {
@@ -91,7 +89,9 @@ public struct ControlClient: Sendable {
         }
     }
 
-    /// The body of a 200 answer; an error answer is thrown.
+    /// One exchange on the socket (`PlainHTTP`: no event loop to start, so a command's first request costs a
+    /// connect and a few system calls), waited for on the calling thread or on a thread of its own
+    /// (`waitsInline`): the body of a 200 answer; an error answer is thrown.
     private func answer(
         _ method: String, _ path: String, body: (some Encodable)? = String?.none
     ) async throws(ControlError) -> [UInt8] {

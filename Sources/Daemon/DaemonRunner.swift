@@ -104,7 +104,6 @@ public enum DaemonRunner {
         try await group.run()
     }
 
-    /// The pid in `state/daemon.pid`, if any.
     /// Takes the exclusive lock on `descriptor`; returns 0, or the `errno` of the refusal (`EWOULDBLOCK`: another
     /// daemon holds it).
     ///
@@ -125,6 +124,7 @@ public enum DaemonRunner {
         }
     }
 
+    /// The pid in `state/daemon.pid`, if any.
     public static func readPID(_ root: ProjectRoot) -> Int32? {
         (try? String(contentsOfFile: root.daemonPIDFile, encoding: .utf8))
             .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }

@@ -125,7 +125,7 @@ struct ColumnLayout {
             let slots = row.slots.map { String($0) } ?? "-"
             return ("\(context)×\(slots)", .plain)
         case .memory: return (DashboardRenderer.memoryText(row), .plain)
-        case .uptime: return (row.uptime(at: time).map(DashboardRenderer.durationText) ?? "-", .plain)
+        case .uptime: return (row.uptime(at: time).map(ElapsedTime.text) ?? "-", .plain)
         case .restarts:
             let style: TextStyle =
                 row.isCrashLooping ? .colored(.red, bold: true) : row.restarts > 0 ? .colored(.yellow) : .plain

@@ -223,7 +223,7 @@ public enum DashboardRenderer {
         title.add(" · health \(row.health)")
         if let pid = row.pid { title.add(" · pid \(pid)") }
         if let port = row.port { title.add(" · port \(port)") }
-        if let uptime = row.uptime(at: snapshot.time) { title.add(" · up \(durationText(uptime))") }
+        if let uptime = row.uptime(at: snapshot.time) { title.add(" · up \(ElapsedTime.text(uptime))") }
         title.add(" · restarts \(row.restarts)", row.isCrashLooping ? .colored(.red, bold: true) : .plain)
         lines.append(title)
         var model = StyledLine("model ", .bold)
@@ -332,15 +332,6 @@ public enum DashboardRenderer {
         let seconds = Int(time.rounded(.down)) % 86_400
         let clamped = seconds < 0 ? seconds + 86_400 : seconds
         return String(format: "%02d:%02d:%02d", clamped / 3600, clamped / 60 % 60, clamped % 60)
-    }
-
-    /// `45s`, `12m05s`, `3h02m`, `4d06h`.
-    static func durationText(_ seconds: Double) -> String {
-        let total = Int(seconds.rounded(.down))
-        if total < 60 { return "\(total)s" }
-        if total < 3600 { return String(format: "%dm%02ds", total / 60, total % 60) }
-        if total < 86_400 { return String(format: "%dh%02dm", total / 3600, total / 60 % 60) }
-        return String(format: "%dd%02dh", total / 86_400, total / 3600 % 24)
     }
 
     /// Short bytes for narrow columns: `512M`, `7.3G`, `24G`.

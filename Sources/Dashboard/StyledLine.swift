@@ -148,7 +148,7 @@ public enum TerminalText {
         case .nonspacingMark, .enclosingMark, .format: return 0
         default: break
         }
-        if isWide(value) { return 2 }
+        if isWide(value) || isEmoji(character) { return 2 }
         return 1
     }
 
@@ -157,11 +157,21 @@ public enum TerminalText {
         text.reduce(0) { $0 + width(of: $1) }
     }
 
+    /// Whether `character` shows as an emoji picture, two cells wide: its first scalar is presented as emoji by
+    /// default (U+1F300–U+1FAFF, the emoji among U+2600–U+27BF such as ⚡ and ✅, regional-indicator flags,
+    /// ZWJ sequences), or it is a text-default emoji asked for as emoji with VS16 (☀️, ❤️, keycaps such as 1️⃣).
+    private static func isEmoji(_ character: Character) -> Bool {
+        guard let first = character.unicodeScalars.first else { return false }
+        if first.properties.isEmojiPresentation { return true }
+        return first.properties.isEmoji && character.unicodeScalars.contains("\u{FE0F}")
+    }
+
+    /// East Asian Wide and Fullwidth blocks (Hangul, CJK, kana, fullwidth forms).
     private static func isWide(_ value: UInt32) -> Bool {
         switch value {
         case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF,
             0xA000...0xA4CF, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60,
-            0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x2FFFD, 0x30000...0x3FFFD:
+            0xFFE0...0xFFE6, 0x20000...0x2FFFD, 0x30000...0x3FFFD:
             true
         default: false
         }

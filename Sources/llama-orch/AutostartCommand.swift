@@ -15,7 +15,7 @@ struct AutostartCommand: AsyncParsableCommand {
         subcommands: [AddCommand.self, RemoveCommand.self, ListCommand.self]
     )
 
-    struct AddCommand: AsyncParsableCommand {
+    struct AddCommand: OrchestratorCommand {
         static let configuration = CommandConfiguration(
             commandName: "add", abstract: "Set \"autostart\": true for instances.")
 
@@ -24,12 +24,12 @@ struct AutostartCommand: AsyncParsableCommand {
         @Argument(help: "Instances to start at boot.")
         var names: [String]
 
-        func run() async throws {
+        func execute() async throws {
             try setAutostart(true, names: names, global: global)
         }
     }
 
-    struct RemoveCommand: AsyncParsableCommand {
+    struct RemoveCommand: OrchestratorCommand {
         static let configuration = CommandConfiguration(
             commandName: "remove", abstract: "Set \"autostart\": false for instances (where the key is present).")
 
@@ -38,12 +38,12 @@ struct AutostartCommand: AsyncParsableCommand {
         @Argument(help: "Instances not to start at boot.")
         var names: [String]
 
-        func run() async throws {
+        func execute() async throws {
             try setAutostart(false, names: names, global: global)
         }
     }
 
-    struct ListCommand: AsyncParsableCommand {
+    struct ListCommand: OrchestratorCommand {
         static let configuration = CommandConfiguration(
             commandName: "list", abstract: "List the instances marked to start at boot.",
             discussion: "A marked instance whose config is invalid is listed with a note: the daemon won't start it."
@@ -54,7 +54,7 @@ struct AutostartCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Print the list as JSON.")
         var json = false
 
-        func run() async throws {
+        func execute() async throws {
             let root = try global.projectRoot()
             let validator = ConfigValidator(knownNames: KnownNames(backends: DriverCatalog.registry().names))
             var entries: [AutostartEntry] = []

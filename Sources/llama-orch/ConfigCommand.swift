@@ -11,7 +11,7 @@ struct ConfigCommand: AsyncParsableCommand {
         subcommands: [ValidateCommand.self, SchemaCommand.self]
     )
 
-    struct ValidateCommand: AsyncParsableCommand {
+    struct ValidateCommand: OrchestratorCommand {
         static let configuration = CommandConfiguration(
             commandName: "validate",
             abstract: "Check instance configs; all instances when none is named.",
@@ -26,7 +26,7 @@ struct ConfigCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Print the reports as JSON.")
         var json = false
 
-        func run() async throws {
+        func execute() async throws {
             let root = try global.projectRoot()
             let validator = ConfigValidator(knownNames: KnownNames(backends: DriverCatalog.registry().names))
             var reports = validator.validateAll(in: root)
@@ -105,13 +105,13 @@ struct ConfigCommand: AsyncParsableCommand {
         }
     }
 
-    struct SchemaCommand: AsyncParsableCommand {
+    struct SchemaCommand: OrchestratorCommand {
         static let configuration = CommandConfiguration(
             commandName: "schema",
             abstract: "Print the JSON Schema of instance configs (with this build's driver names)."
         )
 
-        func run() async throws {
+        func execute() async throws {
             print(ConfigSchema.text(knownNames: KnownNames(backends: DriverCatalog.registry().names)))
         }
     }

@@ -12,7 +12,7 @@ struct DaemonCommand: AsyncParsableCommand {
         subcommands: [DaemonStartCommand.self, DaemonStopCommand.self, DaemonStatusCommand.self])
 }
 
-struct DaemonStartCommand: AsyncParsableCommand {
+struct DaemonStartCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "start",
         abstract: "Start the daemon (in the background unless --foreground).",
@@ -28,7 +28,7 @@ struct DaemonStartCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Run in this process (what the boot unit runs) instead of in the background.")
     var foreground = false
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         if foreground {
             try await DaemonRunner.run(root: root, environment: global.environment)
@@ -45,7 +45,7 @@ struct DaemonStartCommand: AsyncParsableCommand {
     }
 }
 
-struct DaemonStopCommand: AsyncParsableCommand {
+struct DaemonStopCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "stop",
         abstract: "Stop the instances, then the daemon (--keep-instances leaves the servers running).",
@@ -67,7 +67,7 @@ struct DaemonStopCommand: AsyncParsableCommand {
         try validateTimeout(timeout)
     }
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let client = ControlClient(socketPath: root.daemonSocket, timeout: .seconds(timeout))
         guard let info = try? await client.daemonInfo() else {
@@ -95,7 +95,7 @@ func processExists(_ pid: Int32) -> Bool {
     return stat[stat.index(close, offsetBy: 2)] != "Z"
 }
 
-struct DaemonStatusCommand: AsyncParsableCommand {
+struct DaemonStatusCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Whether the daemon runs: pid, socket, uptime, instances supervised. Exit 69 when it doesn't.")
@@ -105,7 +105,7 @@ struct DaemonStatusCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let client = ControlClient(socketPath: root.daemonSocket, timeout: .seconds(5))
         guard let info = try? await client.daemonInfo() else {
@@ -114,13 +114,13 @@ struct DaemonStatusCommand: AsyncParsableCommand {
             } else {
                 print("no daemon runs for \(root.path)")
             }
-            throw ExitCodeError(OrchestratorExitCode.daemonUnreachable.rawValue)
+            throw ExitCode(OrchestratorExitCode.daemonUnreachable.rawValue)
         }
         if json { return try printJSON(DaemonStatusJSON(info: info)) }
         print("daemon: running, pid \(info.pid), version \(info.version)")
         print("root: \(info.root)")
         print("socket: \(root.daemonSocket)")
-        print("up: \(formatElapsed(Date().timeIntervalSince1970 - info.startedAt))")
+        print("up: \(ElapsedTime.text(Date().timeIntervalSince1970 - info.startedAt))")
         print("instances supervised: \(info.supervised)")
         for warning in info.warnings { print("warning: \(warning)") }
     }

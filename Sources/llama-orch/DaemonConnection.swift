@@ -1,3 +1,4 @@
+import ArgumentParser
 import ControlAPI
 import Daemon
 import Foundation
@@ -21,42 +22,10 @@ enum DaemonConnection {
         return client
     }
 
-    /// `client` for a synchronous command: nothing of the concurrency runtime starts unless a daemon has to
-    /// be started first (then the calling thread waits for that).
-    static func blockingClient(_ root: ProjectRoot, timeout: Duration = .seconds(600)) throws -> ControlClient {
-        let client = ControlClient(socketPath: root.daemonSocket, timeout: timeout, waitsInline: true)
-        if client.socketAccepts() {
-            warnIfReplaced(root)
-            return client
-        }
-        let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
-        // Detached: on the global executor whatever the caller's isolation, so the wait below can't block it.
-        Task.detached {
-            do {
-                _ = try await Self.client(root, timeout: timeout)
-                outcome.set(.success(()))
-            } catch {
-                outcome.set(.failure(error))
-            }
-            done.signal()
-        }
-        done.wait()
-        try outcome.get()
-        return client
-    }
-
     /// Warns on standard error when the running daemon's executable was replaced since it started (an
     /// upgrade or a rebuild): it still runs the old code. Three system calls; nothing when it can't be told.
     private static func warnIfReplaced(_ root: ProjectRoot) {
         if let warning = DaemonExecutable.replacedWarning(root: root) { printWarning(warning) }
-    }
-
-    private final class Outcome: @unchecked Sendable {
-        private let lock = NSLock()
-        private var result: Result<Void, any Error> = .success(())
-        func set(_ value: Result<Void, any Error>) { lock.withLock { result = value } }
-        func get() throws { try lock.withLock { result }.get() }
     }
 
     /// Prints each outcome (failures on standard error) and ends with the first failure's exit code.
@@ -70,35 +39,6 @@ enum DaemonConnection {
                 print("\(outcome.name): \(outcome.result.rawValue): \(outcome.message)")
             }
         }
-        if let failure { throw ExitCodeError(failure) }
+        if let failure { throw ExitCode(failure) }
     }
-}
-
-/// Ends a command with an exit code, its message already printed.
-struct ExitCodeError: Error {
-    var code: Int32
-    init(_ code: Int32) { self.code = code }
-}
-
-/// A duration for people: `42s`, `3m12s`, `5h03m`, `2d04h`.
-func formatElapsed(_ seconds: Double) -> String {
-    let total = max(0, Int(seconds))
-    func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    if total < 60 { return "\(total)s" }
-    if total < 3600 { return "\(total / 60)m\(twoDigits(total % 60))s" }
-    if total < 86400 { return "\(total / 3600)h\(twoDigits(total % 3600 / 60))m" }
-    return "\(total / 86400)d\(twoDigits(total % 86400 / 3600))h"
-}
-
-/// The last non-empty line of a log file (read from its last 64 KiB), trimmed.
-func lastLogLine(_ path: String, maxLength: Int = 100) -> String? {
-    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-    defer { try? handle.close() }
-    let size = (try? handle.seekToEnd()) ?? 0
-    try? handle.seek(toOffset: size > 65536 ? size - 65536 : 0)
-    let data = (try? handle.readToEnd()) ?? Data()
-    let line = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).last {
-        !$0.trimmingCharacters(in: .whitespaces).isEmpty
-    }
-    return line.map { String($0.trimmingCharacters(in: .whitespaces).prefix(maxLength)) }
 }

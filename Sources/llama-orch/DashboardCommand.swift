@@ -12,7 +12,7 @@ import OrchestratorCore
 #endif
 
 /// `llama-orch dashboard`: the live full-screen view, or one snapshot with `--once`.
-struct DashboardCommand: AsyncParsableCommand {
+struct DashboardCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "dashboard",
         abstract: "Watch every instance live: states, devices and memory, restarts, logs.",
@@ -45,7 +45,7 @@ struct DashboardCommand: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let base = makeSource(root: root)
         // A refresh must not hang the view: the snapshot client waits seconds, the actions client minutes.

@@ -7,7 +7,7 @@ import Scheduler
 import StateStore
 
 /// `llama-orch describe`: everything known about one instance.
-struct DescribeCommand: AsyncParsableCommand {
+struct DescribeCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "describe",
         abstract: "Show an instance's config, placement, exact command, runtime, recent events and health history.")
@@ -94,7 +94,7 @@ struct DescribeCommand: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
         let status = try await client.instance(named: name)
@@ -126,7 +126,7 @@ struct DescribeCommand: AsyncParsableCommand {
         }
         if let run {
             print("run: \(run.runID)\(run.isOpen ? "" : " (ended)")")
-            print("  pid \(run.pid), port \(run.port), started \(formatElapsed(now - run.startedAt)) ago")
+            print("  pid \(run.pid), port \(run.port), started \(ElapsedTime.text(now - run.startedAt)) ago")
             if let status = run.exitStatus { print("  exit status \(status)") }
             if let signal = run.exitSignal { print("  killed by signal \(signal)") }
             print("  restarts: \(status.restarts)")

@@ -4,7 +4,7 @@ import Foundation
 import OrchestratorCore
 
 /// `llama-orch devices`: the devices of the chosen backend and the host, with their memory.
-struct DevicesCommand: AsyncParsableCommand {
+struct DevicesCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
         abstract: "List the devices of a backend (default: auto) and the host, with free memory.",
@@ -19,7 +19,7 @@ struct DevicesCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    func run() async throws {
+    func execute() async throws {
         let inventory = try await DeviceInventory.discover(
             backend: DeviceInventory.backend(requested: options.backend, devicesFileOption: options.devicesFile),
             registry: DriverCatalog.registry(), context: options.driverContext())

@@ -4,7 +4,7 @@ import Foundation
 import OrchestratorCore
 
 /// `llama-orch down`: stop instances through the daemon.
-struct DownCommand: AsyncParsableCommand {
+struct DownCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "down",
         abstract: "Stop instances; returns when nothing of them is left.",
@@ -30,7 +30,7 @@ struct DownCommand: AsyncParsableCommand {
         try validateTimeout(timeout)
     }
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root, timeout: .seconds(timeout))
         try DaemonConnection.report(try await client.down(InstancesRequest(names: names, all: all)))
@@ -38,7 +38,7 @@ struct DownCommand: AsyncParsableCommand {
 }
 
 /// `llama-orch restart`: stop and start again, placed anew from the current config.
-struct RestartCommand: AsyncParsableCommand {
+struct RestartCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "restart",
         abstract: "Stop instances and start them again (placed anew, with a fresh restart count).")
@@ -48,7 +48,7 @@ struct RestartCommand: AsyncParsableCommand {
     @Argument(help: "Instances to restart.")
     var names: [String]
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
         try DaemonConnection.report(try await client.restart(InstancesRequest(names: names)))

@@ -4,7 +4,7 @@ import Foundation
 import OrchestratorCore
 
 /// `llama-orch drivers`: every built-in backend driver, whether it works here, and how many devices it sees.
-struct DriversCommand: AsyncParsableCommand {
+struct DriversCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "drivers",
         abstract: "List the backend drivers, whether each works here and why not.",
@@ -17,7 +17,7 @@ struct DriversCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    func run() async throws {
+    func execute() async throws {
         let statuses = await DeviceInventory.statuses(
             registry: DriverCatalog.registry(), context: options.driverContext())
         if json { return try printJSON(statuses) }

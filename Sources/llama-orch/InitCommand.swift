@@ -4,7 +4,7 @@ import Foundation
 import Host
 import OrchestratorCore
 
-struct InitCommand: AsyncParsableCommand {
+struct InitCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Write instances/<name>/config.json for a model.",
@@ -42,7 +42,7 @@ struct InitCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the result as JSON.")
     var json = false
 
-    func run() async throws {
+    func execute() async throws {
         guard name.range(of: ConfigSpec.namePattern, options: .regularExpression) != nil else {
             throw ValidationError(
                 "invalid instance name '\(name)': use 1 to 63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"

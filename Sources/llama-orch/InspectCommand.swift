@@ -5,7 +5,7 @@ import OrchestratorCore
 import Scheduler
 
 /// `llama-orch inspect MODEL.gguf`: what the scheduler knows about a model, read from its header only.
-struct InspectCommand: ParsableCommand {
+struct InspectCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract: "Show a GGUF model's profile, metadata, largest tensors and memory estimates.",
@@ -27,7 +27,7 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
-    func run() throws {
+    func execute() async throws {
         let gguf = try GGUFModel.open(path: model)
         let report = try InspectReport(model: gguf, contexts: context, tensorCount: tensors)
         if json {

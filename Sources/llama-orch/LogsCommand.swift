@@ -4,7 +4,7 @@ import Host
 import OrchestratorCore
 
 /// `llama-orch logs`: an instance's server output, read from `logs/<name>/` (no daemon needed).
-struct LogsCommand: AsyncParsableCommand {
+struct LogsCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
         abstract: "Print an instance's stdout.log (or --stderr: stderr.log); -f follows it across rotation.")
@@ -23,7 +23,7 @@ struct LogsCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "stderr.log (llama-server writes most of its log there).")
     var stderr = false
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let folder = root.logDirectory(name)
         guard

@@ -7,7 +7,7 @@ import OrchestratorCore
 import Scheduler
 import StateStore
 
-struct PlanCommand: AsyncParsableCommand {
+struct PlanCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Show where instances would go and the exact llama-server command for each.",
@@ -35,7 +35,7 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the plan as JSON.")
     var json = false
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let registry = DriverCatalog.registry()
         let validator = ConfigValidator(knownNames: KnownNames(backends: registry.names))

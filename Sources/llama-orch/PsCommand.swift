@@ -3,9 +3,8 @@ import ControlAPI
 import Foundation
 import OrchestratorCore
 
-/// `llama-orch ps`: the instances the daemon supervises. Synchronous: the most frequent question asks and
-/// prints from the main thread, without starting the concurrency runtime's threads.
-struct PsCommand: ParsableCommand {
+/// `llama-orch ps`: the instances the daemon supervises.
+struct PsCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "ps",
         abstract: "List the supervised instances (-a: every instance under instances/).")
@@ -18,9 +17,9 @@ struct PsCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    func run() throws {
+    func execute() async throws {
         let root = try global.projectRoot()
-        let client = try DaemonConnection.blockingClient(root)
+        let client = try await DaemonConnection.client(root)
         // The daemon's answer is already what --json prints: nothing to decode and encode again.
         if json { return printJSON(bytes: try client.instancesJSONBlocking(all: all)) }
         let list = try client.instancesBlocking(all: all)
@@ -31,7 +30,7 @@ struct PsCommand: ParsableCommand {
                 status.name, status.state.rawValue, status.health.rawValue, status.pid.map { "\($0)" } ?? "-",
                 status.port.map { "\($0)" } ?? "-", placed.isEmpty ? "-" : placed,
                 status.model.map { $0.split(separator: "/").last.map(String.init) ?? $0 } ?? "-",
-                status.startedAt.map { formatElapsed(now - $0) } ?? "-", "\(status.restarts)",
+                status.startedAt.map { ElapsedTime.text(now - $0) } ?? "-", "\(status.restarts)",
             ]
         }
         printTable(
@@ -41,7 +40,7 @@ struct PsCommand: ParsableCommand {
 }
 
 /// `llama-orch health`: the health of instances, once or as it changes.
-struct HealthCommand: AsyncParsableCommand {
+struct HealthCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "health",
         abstract: "Show instances' health: exit 0 when every one is healthy, 1 otherwise.",
@@ -65,7 +64,7 @@ struct HealthCommand: AsyncParsableCommand {
         if (name == nil) == !all { throw ValidationError("name one instance, or pass --all") }
     }
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
         var previous: [String: InstanceStatus.State] = [:]
@@ -90,7 +89,7 @@ struct HealthCommand: AsyncParsableCommand {
                     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                     print(String(decoding: try encoder.encode(status), as: UTF8.self))
                 } else if !json {
-                    let since = status.since.map { " for \(formatElapsed(now - $0))" } ?? ""
+                    let since = status.since.map { " for \(ElapsedTime.text(now - $0))" } ?? ""
                     print("\(status.name): \(status.state.rawValue)\(since)\(status.reason.map { ": \($0)" } ?? "")")
                 }
             }
@@ -98,7 +97,7 @@ struct HealthCommand: AsyncParsableCommand {
             if watch { fflush(nil) }
             if !watch {
                 if json { try printJSON(list) }
-                if list.isEmpty || list.contains(where: { $0.health != .healthy }) { throw ExitCodeError(1) }
+                if list.isEmpty || list.contains(where: { $0.health != .healthy }) { throw ExitCode(1) }
                 return
             }
             try await Task.sleep(for: .seconds(1))

@@ -23,7 +23,7 @@ struct ServiceCommand: AsyncParsableCommand {
         subcommands: [InstallCommand.self, UninstallCommand.self, StatusCommand.self, PrintCommand.self]
     )
 
-    struct InstallCommand: AsyncParsableCommand {
+    struct InstallCommand: OrchestratorCommand {
         static let configuration = CommandConfiguration(
             commandName: "install",
             abstract: "Write the unit and enable it at boot (systemctl daemon-reload and enable; launchctl bootstrap).",
@@ -42,7 +42,7 @@ struct ServiceCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Start the daemon now as well (systemctl enable --now).")
         var now = false
 
-        func run() async throws {
+        func execute() async throws {
             let resolved = try service.resolution(for: global)
             guard resolved.target.installsHere else {
                 printWarning(
@@ -88,7 +88,7 @@ struct ServiceCommand: AsyncParsableCommand {
         }
     }
 
-    struct UninstallCommand: AsyncParsableCommand {
+    struct UninstallCommand: OrchestratorCommand {
         static let configuration = CommandConfiguration(
             commandName: "uninstall",
             abstract: "Disable the unit and remove its file (systemctl disable and daemon-reload; launchctl bootout).",
@@ -107,7 +107,7 @@ struct ServiceCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Stop the daemon as well (systemctl disable --now).")
         var now = false
 
-        func run() async throws {
+        func execute() async throws {
             let resolved = try service.resolution(for: global)
             guard resolved.target.installsHere else {
                 throw CLIError(
@@ -134,7 +134,7 @@ struct ServiceCommand: AsyncParsableCommand {
         }
     }
 
-    struct StatusCommand: AsyncParsableCommand {
+    struct StatusCommand: OrchestratorCommand {
         static let configuration = CommandConfiguration(
             commandName: "status",
             abstract: "Say whether the unit is installed, where, and what the service manager says of it.",
@@ -147,7 +147,7 @@ struct ServiceCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Print the status as JSON.")
         var json = false
 
-        func run() async throws {
+        func execute() async throws {
             let resolved = try service.resolution(for: global)
             guard resolved.target.installsHere else {
                 throw CLIError(
@@ -177,7 +177,7 @@ struct ServiceCommand: AsyncParsableCommand {
         }
     }
 
-    struct PrintCommand: AsyncParsableCommand {
+    struct PrintCommand: OrchestratorCommand {
         static let configuration = CommandConfiguration(
             commandName: "print",
             abstract: "Print the unit, plist, NSSM commands or Task Scheduler XML on standard output."
@@ -186,7 +186,7 @@ struct ServiceCommand: AsyncParsableCommand {
         @OptionGroup var global: RootOptions
         @OptionGroup var service: ServiceOptions
 
-        func run() async throws {
+        func execute() async throws {
             print(try service.resolution(for: global).installer.contents(), terminator: "")
         }
     }

@@ -6,7 +6,7 @@ import Host
 import OrchestratorCore
 
 /// `llama-orch up`: place and start instances through the daemon.
-struct UpCommand: AsyncParsableCommand {
+struct UpCommand: OrchestratorCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
         abstract: "Place and start instances (the daemon is started when none runs).",
@@ -36,7 +36,7 @@ struct UpCommand: AsyncParsableCommand {
         try validateTimeout(timeout)
     }
 
-    func run() async throws {
+    func execute() async throws {
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
         let progress = ProgressLine()
@@ -68,7 +68,7 @@ struct UpCommand: AsyncParsableCommand {
                 }
             }
         }
-        if let failure { throw ExitCodeError(failure) }
+        if let failure { throw ExitCode(failure) }
     }
 
     /// Follows one instance until it is healthy (`nil`) or fails (the exit code), printing progress.
@@ -79,7 +79,7 @@ struct UpCommand: AsyncParsableCommand {
         let stderrLog = root.logDirectory(name) + "/stderr.log"
         while true {
             let status = try await client.instance(named: name)
-            let elapsed = formatElapsed(Date().timeIntervalSince(start))
+            let elapsed = ElapsedTime.text(Date().timeIntervalSince(start))
             switch status.state {
             case .healthy:
                 progress.clear()
@@ -96,7 +96,8 @@ struct UpCommand: AsyncParsableCommand {
                 }
                 return 1
             default:
-                let line = lastLogLine(stderrLog).map { " · \($0)" } ?? ""
+                let last = LogFile.lastLinesText(of: stderrLog, count: 1).trimmingCharacters(in: .whitespaces)
+                let line = last.isEmpty ? "" : " · \(last.prefix(100))"
                 progress.show("\(name): \(status.state.rawValue) \(elapsed)\(line)")
             }
             if Date() > deadline {

@@ -12,26 +12,15 @@ import Testing
         let errors: String
     }
 
+    /// Runs the built `llama-orch inspect`; CommandRunner drains stdout and stderr together, so a child that
+    /// fills the stderr pipe can't deadlock the test.
     static func inspect(_ arguments: [String]) throws -> Result {
-        let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let binary = products.appendingPathComponent("llama-orch").path
+        let binary = CommandRunner.product("llama-orch")
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: binary + " (run swift build first)"])
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["inspect"] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus, output: String(decoding: out, as: UTF8.self),
-            errors: String(decoding: err, as: UTF8.self))
+        let result = try CommandRunner.run(binary, ["inspect"] + arguments)
+        return Result(status: result.status, output: result.stdout, errors: result.stderr)
     }
 
     @Test func inspectsEveryFixtureAndASplitModel() throws {

@@ -11,22 +11,13 @@ import Testing
 
     /// The JSON `scripts/gguf_dump.py` prints for a file.
     static func dump(_ path: String) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", packageRoot + "/scripts/gguf_dump.py", path]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let result = try CommandRunner.run("python3", [packageRoot + "/scripts/gguf_dump.py", path])
+        guard result.status == 0 else {
             throw ProbeFailure(
-                "scripts/gguf_dump.py failed (\(process.terminationStatus)); is the gguf package installed "
-                    + "(pip install gguf)?\n\(message)")
+                "scripts/gguf_dump.py failed (\(result.status)); is the gguf package installed "
+                    + "(pip install gguf)?\n\(result.stderr)")
         }
+        let data = Data(result.stdout.utf8)
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ProbeFailure("gguf_dump.py printed no JSON object")
         }
