@@ -32,12 +32,16 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // Domain types and protocols only: no C, no processes, no SQL, no network.
         .target(name: "OrchestratorCore", dependencies: [logging], swiftSettings: swiftSettings),
         .target(name: "GGUF", dependencies: ["OrchestratorCore"], swiftSettings: swiftSettings),
-        .target(name: "Scheduler", dependencies: ["OrchestratorCore", "GGUF"], swiftSettings: swiftSettings),
+        // Memory estimate, placement and llama-server's command line; `PlanningRound` runs them for `plan` and `up`.
+        .target(
+            name: "Scheduler", dependencies: ["OrchestratorCore", "GGUF", "Drivers", "Host"],
+            swiftSettings: swiftSettings),
         // Writes GGUF files: fixtures for tests, the accuracy bench and the demo model.
         .target(name: "GGUFWriter", dependencies: ["GGUF"], swiftSettings: swiftSettings),
         .executableTarget(name: "make-tiny-model", dependencies: ["GGUFWriter"], swiftSettings: swiftSettings),
@@ -50,12 +54,12 @@ let package = Package(
         ),
         .target(name: "StateStore", dependencies: ["OrchestratorCore", grdb, logging], swiftSettings: swiftSettings),
         // Boot service units (systemd, launchd, NSSM, Task Scheduler): rendering, install and removal.
-        .target(name: "BootService", dependencies: ["OrchestratorCore"], swiftSettings: swiftSettings),
+        .target(name: "BootService", dependencies: ["OrchestratorCore", "Host"], swiftSettings: swiftSettings),
         // The Vulkan headers with VK_NO_PROTOTYPES: the loader is opened at run time, never linked.
         .target(name: "CVulkan"),
         .target(
             name: "Drivers",
-            dependencies: ["OrchestratorCore", "CVulkan"],
+            dependencies: ["OrchestratorCore", "CVulkan", "Host"],
             path: "drivers",
             swiftSettings: swiftSettings,
             plugins: ["DriverRegistryPlugin"]
@@ -76,7 +80,13 @@ let package = Package(
         // The operating system: spawn, /proc, liveness, ports, file identity, log tails, short-lived programs. What
         // Supervisor, Daemon, the CLI and the dashboard call; the one C shim is its own.
         .target(name: "CHostShims"),
-        .target(name: "Host", dependencies: ["OrchestratorCore", "CHostShims"], swiftSettings: swiftSettings),
+        .target(
+            name: "Host",
+            dependencies: [
+                "OrchestratorCore", "CHostShims", .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Runs llama-server processes: launcher, health checkers, restart policies, log files, re-adoption.
         .target(
             name: "Supervisor",

@@ -159,16 +159,11 @@ public enum DeviceInventory {
 
 extension DriverContext {
     /// The context a command line gives drivers: its environment (which holds `LLAMA_ORCH_DEVICES`,
-    /// `LLAMA_SERVER`, `PATH`), the `--devices-file` option, and `<root>/bin/llama-server` when the project
-    /// has one.
+    /// `LLAMA_SERVER`, `PATH`), the `--devices-file` option, and the project root (the `fallback` driver searches
+    /// its `bin/` for llama-server).
     public static func commandLine(
         environment: [String: String], devicesFile: String?, projectRoot: String?
     ) -> DriverContext {
-        let binary = projectRoot.map { $0 + "/bin/llama-server" }
-        return DriverContext(
-            environment: environment,
-            devicesFile: devicesFile,
-            llamaServer: binary.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil },
-            projectRoot: projectRoot)
+        DriverContext(environment: environment, devicesFile: devicesFile, projectRoot: projectRoot)
     }
 }

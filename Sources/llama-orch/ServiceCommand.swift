@@ -1,6 +1,7 @@
 import ArgumentParser
 import BootService
 import Foundation
+import Host
 import OrchestratorCore
 
 #if canImport(Glibc)
@@ -68,7 +69,7 @@ struct ServiceCommand: AsyncParsableCommand {
                 try FileManager.default.createDirectory(
                     atPath: resolved.definition.root + "/logs", withIntermediateDirectories: true)
             }
-            let executed = try installer.install(force: force, startNow: now)
+            let executed = try await installer.install(force: force, startNow: now)
             print(before == .current ? "unchanged \(installer.unitPath)" : "wrote \(installer.unitPath)")
             for command in executed {
                 let failed = command.result.status == 0 ? "" : " (exit \(command.result.status), ignored)"
@@ -125,7 +126,7 @@ struct ServiceCommand: AsyncParsableCommand {
                 if exists { for command in plan.commands { print("would run: \(command.joined(separator: " "))") } }
                 return
             }
-            let (removed, executed) = try installer.uninstall(stopNow: now)
+            let (removed, executed) = try await installer.uninstall(stopNow: now)
             for command in executed {
                 let failed = command.result.status == 0 ? "" : " (exit \(command.result.status), ignored)"
                 print("ran: \(command.argv.joined(separator: " "))\(failed)")
@@ -157,7 +158,7 @@ struct ServiceCommand: AsyncParsableCommand {
                             ? "'nssm status \(resolved.definition.name)'"
                             : "'schtasks /Query /TN \(resolved.definition.name)'"))
             }
-            let status = try resolved.installer.status()
+            let status = try await resolved.installer.status()
             if json {
                 try printJSON(status)
             } else {
@@ -227,11 +228,13 @@ struct ServiceOptions: ParsableArguments {
         completion: .directory)
     var unitDir: String?
 
-    /// Variables passed on to the daemon when set here: where llama-server and the devices are.
-    static let inheritedVariables = [
-        "PATH", "LLAMA_SERVER", "LLAMA_ORCH_DEVICES", "VK_ICD_FILENAMES", "VK_DRIVER_FILES", "GGML_VK_VISIBLE_DEVICES",
-        "CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
-    ]
+    /// Variables passed on to the daemon when set here: what the llama-server search reads (`HOME` aside: the
+    /// service manager sets the daemon's own), and where the devices are.
+    static let inheritedVariables =
+        LlamaServerSearch.variables.filter { $0 != "HOME" } + [
+            "LLAMA_ORCH_DEVICES", "VK_ICD_FILENAMES", "VK_DRIVER_FILES", "GGML_VK_VISIBLE_DEVICES",
+            "CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
+        ]
 
     /// Everything resolved: the definition and an installer for the chosen folder.
     struct Resolved {

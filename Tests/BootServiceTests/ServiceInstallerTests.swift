@@ -15,7 +15,7 @@ final class RecordingRunner: SystemCommandRunning, @unchecked Sendable {
 
     var commands: [[String]] { lock.withLock { recorded } }
 
-    func run(_ argv: [String]) -> SystemCommandResult {
+    func run(_ argv: [String]) async -> SystemCommandResult {
         lock.withLock { recorded.append(argv) }
         return answer(argv)
     }
@@ -35,12 +35,12 @@ final class RecordingRunner: SystemCommandRunning, @unchecked Sendable {
             managesServices: manages, runner: runner)
     }
 
-    @Test func systemdInstallWritesTheUnitReloadsAndEnablesThenUninstallLeavesNothing() throws {
+    @Test func systemdInstallWritesTheUnitReloadsAndEnablesThenUninstallLeavesNothing() async throws {
         let project = try TemporaryProject("install")
         defer { project.remove() }
         let runner = RecordingRunner()
         let service = installer(.systemd, .user, in: project.root, runner: runner)
-        try service.install(force: false, startNow: false)
+        try await service.install(force: false, startNow: false)
         #expect(project.read("units/llama-orch.service") == (try ServiceUnitGoldenTests.golden("systemd-user.service")))
         let attributes = try FileManager.default.attributesOfItem(atPath: service.unitPath)
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o644)
@@ -48,9 +48,10 @@ final class RecordingRunner: SystemCommandRunning, @unchecked Sendable {
             runner.commands == [
                 ["systemctl", "--user", "daemon-reload"], ["systemctl", "--user", "enable", "llama-orch.service"],
             ])
-        #expect(try service.status().installed && service.status().current)
+        #expect(try await service.status().installed)
+        #expect(try await service.status().current)
 
-        let removal = try service.uninstall(stopNow: true)
+        let removal = try await service.uninstall(stopNow: true)
         #expect(removal.removed)
         #expect(
             runner.commands.suffix(2) == [
@@ -58,10 +59,10 @@ final class RecordingRunner: SystemCommandRunning, @unchecked Sendable {
                 ["systemctl", "--user", "daemon-reload"],
             ])
         #expect(try FileManager.default.contentsOfDirectory(atPath: project.root + "/units").isEmpty)
-        #expect(try !service.status().installed)
+        #expect(try await !service.status().installed)
     }
 
-    @Test func systemSystemdCommandsHaveNoUserFlagAndStartNowEnablesWithNow() throws {
+    @Test func systemSystemdCommandsHaveNoUserFlagAndStartNowEnablesWithNow() async throws {
         let project = try TemporaryProject("system")
         defer { project.remove() }
         let runner = RecordingRunner()
@@ -74,37 +75,38 @@ final class RecordingRunner: SystemCommandRunning, @unchecked Sendable {
         #expect(!project.exists("units"), "a plan writes nothing")
     }
 
-    @Test func aFolderOfTheUsersChoiceIsWrittenWithoutTouchingTheServiceManager() throws {
+    @Test func aFolderOfTheUsersChoiceIsWrittenWithoutTouchingTheServiceManager() async throws {
         let project = try TemporaryProject("unmanaged")
         defer { project.remove() }
         let runner = RecordingRunner()
         let service = installer(.systemd, .system, in: project.root, runner: runner, manages: false)
-        try service.install(force: false, startNow: true)
+        try await service.install(force: false, startNow: true)
         #expect(project.exists("units/llama-orch.service"))
-        _ = try service.status()
-        _ = try service.uninstall(stopNow: true)
+        _ = try await service.status()
+        _ = try await service.uninstall(stopNow: true)
         #expect(runner.commands.isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: project.root + "/units").isEmpty)
     }
 
-    @Test func aDifferentUnitIsReplacedOnlyWithForce() throws {
+    @Test func aDifferentUnitIsReplacedOnlyWithForce() async throws {
         let project = try TemporaryProject("force")
         defer { project.remove() }
         let runner = RecordingRunner()
         let service = installer(.systemd, .user, in: project.root, runner: runner)
         try project.write("units/llama-orch.service", "[Service]\nExecStart=/bin/true\n")
-        #expect(throws: ServiceError.unitExists(path: service.unitPath)) {
-            try service.install(force: false, startNow: false)
+        await #expect(throws: ServiceError.unitExists(path: service.unitPath)) {
+            try await service.install(force: false, startNow: false)
         }
         #expect(project.read("units/llama-orch.service") == "[Service]\nExecStart=/bin/true\n")
-        #expect(try service.status().installed && !service.status().current)
-        try service.install(force: true, startNow: false)
-        #expect(try service.status().current)
+        #expect(try await service.status().installed)
+        #expect(try await !service.status().current)
+        try await service.install(force: true, startNow: false)
+        #expect(try await service.status().current)
         // Installing the same unit again is not a conflict.
-        try service.install(force: false, startNow: false)
+        try await service.install(force: false, startNow: false)
     }
 
-    @Test func aFailingServiceManagerIsReportedWithItsOutput() throws {
+    @Test func aFailingServiceManagerIsReportedWithItsOutput() async throws {
         let project = try TemporaryProject("fail")
         defer { project.remove() }
         let runner = RecordingRunner { argv in
@@ -112,40 +114,40 @@ final class RecordingRunner: SystemCommandRunning, @unchecked Sendable {
                 ? .init(status: 1, output: "Failed to connect to bus\n") : .init(status: 0, output: "")
         }
         let service = installer(.systemd, .user, in: project.root, runner: runner)
-        #expect(
+        await #expect(
             throws: ServiceError.managerFailed(
                 command: ["systemctl", "--user", "enable", "llama-orch.service"], status: 1,
                 output: "Failed to connect to bus\n")
         ) {
-            try service.install(force: false, startNow: false)
+            try await service.install(force: false, startNow: false)
         }
     }
 
-    @Test func launchdInstallBootstrapsThePlistAndUninstallBootsItOut() throws {
+    @Test func launchdInstallBootstrapsThePlistAndUninstallBootsItOut() async throws {
         let project = try TemporaryProject("launchd")
         defer { project.remove() }
         let runner = RecordingRunner()
         let service = installer(.launchd, .system, in: project.root, runner: runner)
-        try service.install(force: false, startNow: false)
+        try await service.install(force: false, startNow: false)
         #expect(project.read("units/llama-orch.plist") == (try ServiceUnitGoldenTests.golden("launchd-system.plist")))
         #expect(
             runner.commands == [
                 ["launchctl", "bootout", "system/llama-orch"],
                 ["launchctl", "bootstrap", "system", service.unitPath],
             ])
-        _ = try service.uninstall(stopNow: false)
+        _ = try await service.uninstall(stopNow: false)
         #expect(runner.commands.last == ["launchctl", "bootout", "system/llama-orch"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: project.root + "/units").isEmpty)
     }
 
-    @Test func statusAsksSystemctlWhetherTheUnitIsEnabledAndActive() throws {
+    @Test func statusAsksSystemctlWhetherTheUnitIsEnabledAndActive() async throws {
         let project = try TemporaryProject("status")
         defer { project.remove() }
         let runner = RecordingRunner { argv in
             argv.contains("is-enabled") ? .init(status: 0, output: "enabled\n") : .init(status: 3, output: "inactive\n")
         }
         let service = installer(.systemd, .system, in: project.root, runner: runner)
-        let status = try service.status()
+        let status = try await service.status()
         #expect(!status.installed)
         #expect(status.manager == ["is-enabled": "enabled", "is-active": "inactive"])
         #expect(

@@ -136,13 +136,13 @@ let oldHelp = """
                 .argv.contains("999"))
     }
 
-    @Test func detectsTheRealBinaryAndCachesIt() throws {
+    @Test func detectsTheRealBinaryAndCachesIt() async throws {
         let path = try realLlamaServer()
         let project = try TemporaryProject("caps")
         defer { project.remove() }
         let locator = LlamaServerLocator(
             environment: ["LLAMA_SERVER": path], projectRoot: nil, cacheFile: project.root + "/caps.json")
-        let binary = try locator.binary(configured: nil)
+        let binary = try await locator.binary(configured: nil)
         #expect(binary.path == path)
         #expect(binary.capabilities.hasFit)
         #expect(binary.capabilities.nglAcceptsAll)
@@ -150,13 +150,13 @@ let oldHelp = """
         #expect(binary.capabilities.flashAttentionTakesValue)
         #expect(project.read("caps.json")?.contains(path) == true)
         // A second detection is served from the cache file.
-        #expect(try locator.capabilities(of: path) == binary.capabilities)
+        #expect(try await locator.capabilities(of: path) == binary.capabilities)
     }
 
-    @Test func detectsTheOlderRealBinary() throws {
+    @Test func detectsTheOlderRealBinary() async throws {
         let path = try realLlamaServer(old: true)
         let locator = LlamaServerLocator(environment: [:], projectRoot: nil)
-        let capabilities = try locator.capabilities(of: path)
+        let capabilities = try await locator.capabilities(of: path)
         #expect(!capabilities.hasFit)
         #expect(!capabilities.nglAcceptsAll)
         #expect(capabilities.offloadOrder == .outputLast)

@@ -1,11 +1,12 @@
 import Foundation
+import Host
 import OrchestratorCore
 
 /// Devices as llama-server itself lists them (`--list-devices`): works for any GPU backend it was built
 /// with (CUDA, ROCm, Vulkan, Metal, SYCL) and needs no GPU library in llama-orch.
 ///
-/// The binary is the context's `llamaServer` (the project's `bin/llama-server`), else `LLAMA_SERVER`, else
-/// `llama-server` on `PATH`. A binary that hangs is killed after the context's timeout. On Linux, amdgpu
+/// The binary is the context's `llamaServer` (the one a planning round located), else the one
+/// `LlamaServerSearch` finds. A binary that hangs is killed after the context's timeout. On Linux, amdgpu
 /// cards in sysfs add their PCI bus id and VRAM use. The host entry always comes from the `cpu` driver.
 /// Every listed device is reported as `discrete`: `--list-devices` doesn't say, and it lists no PCI bus id.
 public struct FallbackDriver: BackendDriver {
@@ -27,30 +28,42 @@ public struct FallbackDriver: BackendDriver {
     }
 
     public func probe() async -> DriverProbe {
-        guard let (binary, source) = llamaServer() else {
-            return .unavailable(
-                .init(
-                    .missingDependency,
-                    "no llama-server: put one in <root>/bin, set LLAMA_SERVER, or add it to PATH "
-                        + "(scripts/build-llama-server.sh builds one)"))
+        let binary: String
+        if let configured = context.llamaServer {
+            binary = configured
+        } else {
+            do {
+                binary = try LlamaServerSearch(environment: context.environment, projectRoot: context.projectRoot)
+                    .find().path
+            } catch {
+                switch error {
+                case .notExecutable(let path, let source):
+                    return .unavailable(.init(.missingDependency, "\(source) \(path) is not an executable file"))
+                case .notFound:
+                    return .unavailable(
+                        .init(
+                            .missingDependency,
+                            "no llama-server: put one in <root>/bin, set LLAMA_SERVER, or add it to PATH "
+                                + "(scripts/build-llama-server.sh builds one into its cache, which is searched too)"))
+                }
+            }
         }
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            return .unavailable(.init(.missingDependency, "\(source) \(binary) is not an executable file"))
-        }
-        let run: ProgramOutput
+        let run: ProgramRunner.Output
         do {
-            run = try await ProgramOutput.run(binary, ["--list-devices"], timeout: context.timeout)
+            run = try await ProgramRunner.run(binary, ["--list-devices"], timeout: .seconds(context.timeout))
         } catch {
-            return .unavailable(.init(.probeFailed, "\(binary) --list-devices: \(error.localizedDescription)"))
+            switch error {
+            case .timedOut:
+                return .unavailable(
+                    .init(
+                        .probeFailed,
+                        "\(binary) --list-devices did not finish in \(formatSeconds(context.timeout)); killed it"))
+            case .cannotRun(_, let reason):
+                return .unavailable(.init(.probeFailed, "\(binary) --list-devices: \(reason)"))
+            }
         }
-        if run.timedOut {
-            return .unavailable(
-                .init(
-                    .probeFailed,
-                    "\(binary) --list-devices did not finish in \(formatSeconds(context.timeout)); killed it"))
-        }
-        guard let entries = ListDevicesParser.parse(run.output) else {
-            let tail = run.output.split(separator: "\n").suffix(2).joined(separator: " | ")
+        guard let entries = ListDevicesParser.parse(run.text) else {
+            let tail = run.text.split(separator: "\n").suffix(2).joined(separator: " | ")
             return .unavailable(
                 .init(
                     .probeFailed,
@@ -66,20 +79,6 @@ public struct FallbackDriver: BackendDriver {
         devices = AMDGPUSysfs.merge(AMDGPUSysfs.cards(in: files), into: devices)
         if let host = CPUDriver(files: files).hostDevice() { devices.append(host) }
         return .available(devices)
-    }
-
-    /// The binary to ask and where it came from: the context's, else `LLAMA_SERVER`, else `llama-server` on
-    /// `PATH`.
-    func llamaServer() -> (path: String, source: String)? {
-        if let configured = context.llamaServer { return (configured, "the configured llama-server") }
-        if let fromEnvironment = context.environment["LLAMA_SERVER"], !fromEnvironment.isEmpty {
-            return (fromEnvironment, "LLAMA_SERVER")
-        }
-        for folder in (context.environment["PATH"] ?? "").split(separator: ":") {
-            let candidate = "\(folder)/llama-server"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return (candidate, "PATH") }
-        }
-        return nil
     }
 }
 

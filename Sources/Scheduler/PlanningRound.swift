@@ -60,7 +60,7 @@ public struct PlanningRound: Sendable {
             environment: environment, projectRoot: root,
             cacheFile: LlamaServerLocator.defaultCacheFile(environment: environment))
         let configured = Set(configs.compactMap(\.binary.resolvedPath))
-        let binary = try locator.binary(configured: configured.count == 1 ? configured.first : nil)
+        let binary = try await locator.binary(configured: configured.count == 1 ? configured.first : nil)
         let context = DriverContext(
             environment: environment, devicesFile: devicesFile, llamaServer: binary.path, projectRoot: root.path)
         let inventory = try await DeviceInventory.discover(backend: requested, registry: registry, context: context)
