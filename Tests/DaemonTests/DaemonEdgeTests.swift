@@ -58,7 +58,7 @@ import Testing
         #expect(try harness.ps().first { $0.name == "alpha" }?.pid == second, "alpha re-adopted")
         let down = try harness.ok(["down", "--all"])
         #expect(down.stdout.contains("ghost: stopped: stopped unrecorded pid"), "\(down.stdout)")
-        #expect(try await DaemonHarness.eventually(.seconds(5)) { harness.markedProcesses().isEmpty })
+        #expect(try await DaemonHarness.eventually { harness.markedProcesses().isEmpty })
         var exitStatus: Int32 = 0
         waitpid(ghost, &exitStatus, 0)
     }
@@ -125,14 +125,15 @@ import Testing
             try handle.close()
         }
         func followed() -> String { harness.project.read("follow.out") ?? "" }
-        try await Task.sleep(for: .milliseconds(400))
+        // The last line printed: the follower reads on from the end it found.
+        #expect(try await DaemonHarness.eventually { followed().contains("three") }, "\(followed())")
         try append("four\n")
-        #expect(try await DaemonHarness.eventually(.seconds(5)) { followed().contains("four") })
+        #expect(try await DaemonHarness.eventually { followed().contains("four") })
         // Copy-truncate rotation: the file starts over; the follower reads it from its start.
         try "".write(toFile: log, atomically: false, encoding: .utf8)
         try await Task.sleep(for: .milliseconds(400))
         try append("five\n")
-        #expect(try await DaemonHarness.eventually(.seconds(5)) { followed().contains("five") })
+        #expect(try await DaemonHarness.eventually { followed().contains("five") })
         #expect(followed() == "three\nfour\nfive\n", "\(followed())")
     }
 }

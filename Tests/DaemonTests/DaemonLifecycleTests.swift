@@ -165,7 +165,7 @@ import Testing
         let adopted = try #require(try harness.ps().first { $0.name == "alpha" })
         #expect(adopted.pid == server)
         try harness.ok(["daemon", "stop"])
-        #expect(try await DaemonHarness.eventually(.seconds(5)) { harness.markedProcesses().isEmpty })
+        #expect(try await DaemonHarness.eventually { harness.markedProcesses().isEmpty })
     }
 
     @Test func autostartAndDesiredStateBringInstancesBackWithTheDaemon() async throws {

@@ -32,15 +32,16 @@ import Testing
 
     @Test func activityAloneBringsATrimOnceQuiet() async throws {
         let trims = Count()
-        let trim = IdleTrim(quietFor: .milliseconds(200)) { trims.increment() }
+        // A quiet spell of 1 s: the 100 ms between the two activities stays well short of it on a busy machine.
+        let trim = IdleTrim(quietFor: .seconds(1)) { trims.increment() }
         trim.noteActivity()
         try await Task.sleep(for: .milliseconds(100))
         trim.noteActivity()
         #expect(trims.current == 0)
-        let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
         while trims.current == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(trims.current == 1)
-        try await Task.sleep(for: .milliseconds(800))
+        try await Task.sleep(for: .milliseconds(1500))
         #expect(trims.current == 1, "one trim per quiet spell")
     }
 

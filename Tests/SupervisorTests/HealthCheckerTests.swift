@@ -24,11 +24,14 @@ import Testing
         let spec = harness.spec(arguments)
         let server = try ServerProcess.spawn(
             spec, instance: harness.instance, runID: "probe", stdout: null, stderr: null)
-        for _ in 0..<300 where waitForPort && PortInspector.canBind(host: "127.0.0.1", port: spec.port) {
-            try await Task.sleep(for: .milliseconds(10))
+        if waitForPort {
+            _ = await SupervisorHarness.eventually(within: .seconds(10)) {
+                !PortInspector.canBind(host: "127.0.0.1", port: spec.port)
+            }
         }
+        // A patient timeout for probes that should pass; those that should time out use `short(_:)`.
         let target = HealthCheckTarget(
-            host: "127.0.0.1", port: spec.port, pid: server.pid, path: "/health", timeout: .milliseconds(300))
+            host: "127.0.0.1", port: spec.port, pid: server.pid, path: "/health", timeout: .seconds(5))
         do {
             try await body(target)
         } catch {
@@ -37,6 +40,13 @@ import Testing
         }
         await ProcessGroupTerminator.killNow(group: server.processGroup)
         #expect(harness.leftovers().isEmpty)
+    }
+
+    /// `target` with a 300 ms timeout, for probes of a server that never answers.
+    private func short(_ target: HealthCheckTarget) -> HealthCheckTarget {
+        var short = target
+        short.timeout = .milliseconds(300)
+        return short
     }
 
     private func probe(_ name: String, _ target: HealthCheckTarget) async -> (HealthCheckResult, Duration) {
@@ -51,9 +61,10 @@ import Testing
         try await withServer(["--hang-completion"]) { target in
             #expect(await probe("http", target).0 == .healthy)
             #expect(await probe("tcp", target).0 == .healthy)
-            let (result, took) = await probe("inference", target)
+            let (result, took) = await probe("inference", short(target))
             #expect(result == .failed("POST /completion: timed out waiting for the answer"))
-            #expect(took < .milliseconds(800))
+            // Its own 300 ms, well before the 5 s default.
+            #expect(took < .seconds(3))
         }
         try await withServer([]) { target in
             #expect(await probe("inference", target).0 == .healthy)
@@ -84,16 +95,20 @@ import Testing
 
     @Test func aHungOrStoppedServerFailsWithinTheTimeout() async throws {
         try await withServer(["--hang-after", "0"]) { target in
-            let (result, took) = await probe("http", target)
+            let (result, took) = await probe("http", short(target))
             #expect(result == .failed("GET /health: timed out waiting for the answer"))
-            #expect(took >= .milliseconds(300) && took < .milliseconds(800))
+            #expect(took >= .milliseconds(300) && took < .seconds(3))
         }
         try await withServer([]) { target in
             #expect(await probe("process", target).0 == .healthy)
             kill(target.pid, SIGSTOP)
-            try await Task.sleep(for: .milliseconds(50))  // the signal is delivered asynchronously
-            #expect(await probe("process", target).0 == .failed("process \(target.pid) is stopped"))
-            #expect(await probe("http", target).0 == .failed("GET /health: timed out waiting for the answer"))
+            // The signal is delivered asynchronously.
+            #expect(
+                await SupervisorHarness.eventually {
+                    await probe("process", target).0 == .failed("process \(target.pid) is stopped")
+                })
+            #expect(
+                await probe("http", short(target)).0 == .failed("GET /health: timed out waiting for the answer"))
             kill(target.pid, SIGCONT)
             #expect(await probe("http", target).0 == .healthy)
         }

@@ -39,22 +39,28 @@ import Testing
 
             let runs = try harness.runs()
             #expect(runs.count == 5)
+            let states = try harness.events("state").map(\.message)
             let expected = [0.2, 0.4, 0.8, 0.8]
             for (index, delay) in expected.enumerated() {
+                // The delay chosen, exactly (the manual-clock test shows the wait is the delay announced); the
+                // gap in real time is at least that, and not much more on a busy machine.
+                #expect(
+                    states.contains {
+                        $0.hasPrefix("healthy → restarting: killed by signal 9; restart \(index + 1) in \(delay) s")
+                    }, "\(states)")
                 let ended = try #require(runs[index].endedAt)
                 let gap = runs[index + 1].startedAt - ended
-                #expect(gap >= delay - 0.01 && gap <= delay + 0.3, "restart \(index + 1): \(gap) s, expected \(delay)")
+                #expect(gap >= delay - 0.01 && gap <= delay + 2, "restart \(index + 1): \(gap) s, expected \(delay)")
                 #expect(runs[index].exitSignal == SIGKILL)
             }
             #expect(try harness.store.restartCount(for: harness.instance) == 4)
-            let states = try harness.events("state").map(\.message)
-            #expect(states.contains { $0.hasPrefix("healthy → restarting: killed by signal 9; restart 3 in 0.8 s") })
         }
     }
 
     @Test func backoffStartsOverAfterAStableRun() async throws {
         let harness = try SupervisorHarness("reset")
-        let settings = SupervisorHarness.settings(initialDelay: 0.1, multiplier: 3, maxDelay: 5, resetAfter: 0.4)
+        // Stable after 2 s: the kills right after `healthy` come well before, the one after 2.5 s after it.
+        let settings = SupervisorHarness.settings(initialDelay: 0.1, multiplier: 3, maxDelay: 5, resetAfter: 2)
         try await harness.with(try harness.supervisor(harness.spec(), settings)) { supervisor in
             try await supervisor.start()
             var pid: Int32?
@@ -64,7 +70,7 @@ import Testing
                 kill(try #require(pid), SIGKILL)
             }
             #expect(await SupervisorHarness.wait(for: .healthy, supervisor, notPID: pid))
-            try await Task.sleep(for: .milliseconds(700))
+            try await Task.sleep(for: .milliseconds(2500))
             pid = await supervisor.pid
             kill(try #require(pid), SIGKILL)
             #expect(await SupervisorHarness.wait(for: .healthy, supervisor, notPID: pid))
@@ -118,7 +124,8 @@ import Testing
 
     @Test func slowButPassingHealthCheckIsNoReasonToRestart() async throws {
         let harness = try SupervisorHarness("slow")
-        let settings = SupervisorHarness.settings(timeout: 0.5, retries: 1, startPeriod: 2)
+        // Each probe takes 0.2 s, well within its timeout, whatever else the machine is doing.
+        let settings = SupervisorHarness.settings(timeout: 2, retries: 1, startPeriod: 2)
         let spec = harness.spec(["--health-delay", "0.2"])
         try await harness.with(try harness.supervisor(spec, settings)) { supervisor in
             try await supervisor.start()
@@ -132,8 +139,8 @@ import Testing
 
     @Test func loadingCountsOnlyAgainstTheStartPeriod() async throws {
         let harness = try SupervisorHarness("loading")
-        // Loads for 0.8 s with a start period of 2 s and a single allowed failure: no restart.
-        let settings = SupervisorHarness.settings(retries: 1, startPeriod: 2)
+        // Loads for 0.8 s with a start period of 5 s and a single allowed failure: no restart.
+        let settings = SupervisorHarness.settings(retries: 1, startPeriod: 5)
         try await harness.with(try harness.supervisor(harness.spec(["--load-time", "0.8"]), settings)) { supervisor in
             try await supervisor.start()
             #expect(await SupervisorHarness.wait(for: .healthy, supervisor))
@@ -173,12 +180,10 @@ import Testing
         defer { holder.stop() }
         try holder.start()
         // Wait until it listens.
-        var listening = false
-        for _ in 0..<200 where !listening {
-            listening = !PortInspector.canBind(host: "127.0.0.1", port: port)
-            if !listening { try await Task.sleep(for: .milliseconds(10)) }
-        }
-        try #require(listening)
+        try #require(
+            await SupervisorHarness.eventually(within: .seconds(10)) {
+                !PortInspector.canBind(host: "127.0.0.1", port: port)
+            })
         try await harness.with(try harness.supervisor(harness.spec(port: port), SupervisorHarness.settings())) {
             supervisor in
             do {
@@ -220,7 +225,7 @@ import Testing
             await supervisor.stop()
             // A stop that arrives while a start is still launching waits for it and takes the server down.
             let start = Task { try await supervisor.start() }
-            #expect(await SupervisorHarness.wait(for: .starting, supervisor, within: .seconds(2)))
+            #expect(await SupervisorHarness.wait(for: .starting, supervisor))
             await supervisor.stop()
             #expect(harness.leftovers().isEmpty)
             #expect(await supervisor.state == .stopped)
@@ -252,7 +257,8 @@ import Testing
         let port = SupervisorHarness.freePort()
         var spec = harness.spec(port: port)
         spec.argv[2] = "\(SupervisorHarness.freePort())"
-        let settings = SupervisorHarness.settings(retries: 2, startPeriod: 0.3, maxRetries: 0)
+        // A start period long enough for the stranger to be listening before failures count.
+        let settings = SupervisorHarness.settings(retries: 2, startPeriod: 3, maxRetries: 0)
         let stranger = TestChild(SupervisorHarness.stubPath, ["--port", "\(port)"], quiet: true)
         defer { stranger.stop() }
         try await harness.with(try harness.supervisor(spec, settings)) { supervisor in
@@ -371,21 +377,22 @@ import Testing
 
     @Test func aServerIsFoundHealthyAtTheStartIntervalNotTheNextInterval() async throws {
         let harness = try SupervisorHarness("start-interval")
-        // Probes every 5 s once healthy, every 50 ms until then: a server that loads in 0.3 s is healthy within a
-        // second, not at the first 5 s probe.
-        let settings = SupervisorHarness.settings(interval: 5, startInterval: 0.05)
+        // Probes every 30 s once healthy, every 50 ms until then: a server that loads in 0.3 s is healthy within a
+        // few seconds, not at the first 30 s probe.
+        let settings = SupervisorHarness.settings(interval: 30, startInterval: 0.05)
         try await harness.with(try harness.supervisor(harness.spec(["--load-time", "0.3"]), settings)) { supervisor in
             let started = ContinuousClock.now
             try await supervisor.start()
-            #expect(await SupervisorHarness.wait(for: .healthy, supervisor, within: .seconds(4)))
+            #expect(await SupervisorHarness.wait(for: .healthy, supervisor, within: .seconds(15)))
             let took = ContinuousClock.now - started
-            #expect(took >= .milliseconds(300) && took < .seconds(2), "healthy after \(took)")
+            #expect(took >= .milliseconds(300) && took < .seconds(10), "healthy after \(took)")
         }
     }
 
     @Test func waitForStateReturnsAtTheTransitionOrWhenCancelled() async throws {
         let harness = try SupervisorHarness("wait-state")
-        let settings = SupervisorHarness.settings(interval: 5, startInterval: 0.02)
+        // The first probe after the pass is 30 s later: a waiter that returned only then would be seen.
+        let settings = SupervisorHarness.settings(interval: 30, startInterval: 0.02)
         try await harness.with(try harness.supervisor(harness.spec(["--load-time", "0.3"]), settings)) { supervisor in
             // Already in the state: at once.
             await supervisor.waitForState([.stopped])
@@ -396,7 +403,7 @@ import Testing
             await supervisor.waitForState([.healthy])
             let took = ContinuousClock.now - started
             #expect(await supervisor.state == .healthy)
-            #expect(took >= .milliseconds(250) && took < .seconds(3), "healthy after \(took)")
+            #expect(took >= .milliseconds(250) && took < .seconds(10), "healthy after \(took)")
             never.cancel()
             // Raced against a timeout, so that a waiter that never ends fails the test instead of hanging it.
             let first = await withTaskGroup(of: String.self) { group in
@@ -405,7 +412,7 @@ import Testing
                     return "ended"
                 }
                 group.addTask {
-                    try? await Task.sleep(for: .seconds(2))
+                    try? await Task.sleep(for: .seconds(10))
                     return "timed out"
                 }
                 let first = await group.next() ?? ""
