@@ -112,18 +112,13 @@ extension InstanceStatus {
         /// Its config does not validate.
         case invalid
 
+        /// Every supervisor state is a state of the same name (`InstanceStatusTests` checks it).
         public init(_ state: InstanceState) {
-            self =
-                switch state {
-                case .starting: .starting
-                case .loading: .loading
-                case .healthy: .healthy
-                case .unhealthy: .unhealthy
-                case .restarting: .restarting
-                case .stopped: .stopped
-                case .failed: .failed
-                }
+            self = State(rawValue: state.rawValue) ?? .failed
         }
+
+        /// The supervisor's state of the same name; `nil` for `queued` and `invalid`, which only the daemon knows.
+        public var instanceState: InstanceState? { InstanceState(rawValue: rawValue) }
     }
 
     /// Whether an instance serves, in one word.

@@ -90,17 +90,7 @@ public struct DaemonSnapshotSource: SnapshotSource {
 
     /// The dashboard's state for the daemon's word: `queued` waits to start, `invalid` cannot.
     static func state(_ state: InstanceStatus.State) -> InstanceState {
-        switch state {
-        case .starting: .starting
-        case .loading: .loading
-        case .healthy: .healthy
-        case .unhealthy: .unhealthy
-        case .restarting: .restarting
-        case .stopped: .stopped
-        case .failed: .failed
-        case .queued: .starting
-        case .invalid: .failed
-        }
+        state.instanceState ?? (state == .queued ? .starting : .failed)
     }
 
     /// The health column: `ok` when healthy, the failed-probe count the events recorded when failing,

@@ -103,22 +103,18 @@ public enum TinyModels {
     }()
 
     /// Dense with Q8_0 matrices and embedding.
-    public static let q8_0: TinyModelSpec = {
-        var spec = TinyModelSpec(
-            name: "tiny-q8_0", layers: 2, embedding: 64, heads: 2, kvHeads: 1, feedForward: 128)
-        spec.matrixType = .q8_0
-        spec.embeddingType = .q8_0
-        return spec
-    }()
+    public static let q8_0 = quantized(.q8_0, name: "tiny-q8_0")
 
     /// Dense with Q4_0 matrices and embedding.
-    public static let q4_0: TinyModelSpec = {
-        var spec = TinyModelSpec(
-            name: "tiny-q4_0", layers: 2, embedding: 64, heads: 2, kvHeads: 1, feedForward: 128)
-        spec.matrixType = .q4_0
-        spec.embeddingType = .q4_0
+    public static let q4_0 = quantized(.q4_0, name: "tiny-q4_0")
+
+    /// Dense with matrices and embedding of one quantized type.
+    private static func quantized(_ type: GGMLType, name: String) -> TinyModelSpec {
+        var spec = TinyModelSpec(name: name, layers: 2, embedding: 64, heads: 2, kvHeads: 1, feedForward: 128)
+        spec.matrixType = type
+        spec.embeddingType = type
         return spec
-    }()
+    }
 
     /// Dense without `output.weight` (tied embeddings) and with head counts as per-layer arrays.
     public static let tied: TinyModelSpec = {

@@ -139,16 +139,7 @@ import Testing
         let project = try TemporaryProject("original-cli")
         defer { project.remove() }
         try project.writeFakeModel("models/gpt-oss-20b-Q4_K_S.gguf")
-        try project.writeConfig(
-            "gpt-oss",
-            """
-            {"name": "gpt-oss",
-             "model": {"path": "../../models/gpt-oss-20b-Q4_K_S.gguf", "context_size": 4096, "batch_size": 512, "threads": 16},
-             "server": {"host": "127.0.0.1", "port": 8001, "parallel": 4},
-             "gpu": {"backend": "vulkan", "device_id": 1, "layers": 30},
-             "healthcheck": {"interval": 10, "timeout": 5, "retries": 3},
-             "restart_policy": {"enabled": true, "max_retries": 5}}
-            """)
+        try project.writeConfig("gpt-oss", ConfigExamples.original)
         let result = try CommandRunner.llamaOrch(["config", "validate"], in: project.root)
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("instances/gpt-oss/config.json: valid (1 warning)"), "\(result.stdout)")

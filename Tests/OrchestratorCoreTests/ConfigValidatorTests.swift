@@ -5,16 +5,6 @@ import Testing
 
 let knownNames = KnownNames(backends: ["cpu", "fallback", "static", "vulkan"])
 
-/// The original design's README example, unchanged.
-let originalExample = """
-    {"name": "gpt-oss",
-     "model": {"path": "../../models/gpt-oss-20b-Q4_K_S.gguf", "context_size": 4096, "batch_size": 512, "threads": 16},
-     "server": {"host": "127.0.0.1", "port": 8001, "parallel": 4},
-     "gpu": {"backend": "vulkan", "device_id": 1, "layers": 30},
-     "healthcheck": {"interval": 10, "timeout": 5, "retries": 3},
-     "restart_policy": {"enabled": true, "max_retries": 5}}
-    """
-
 @Suite struct ConfigValidatorTests {
     @Test(arguments: malformedConfigs)
     func malformedConfigNamesThePath(_ sample: MalformedConfig) throws {
@@ -42,7 +32,7 @@ let originalExample = """
         let project = try TemporaryProject("original")
         defer { project.remove() }
         try project.writeFakeModel("models/gpt-oss-20b-Q4_K_S.gguf")
-        let file = try project.writeConfig("gpt-oss", originalExample)
+        let file = try project.writeConfig("gpt-oss", ConfigExamples.original)
         let report = ConfigValidator(knownNames: knownNames).validate(file: file, expectedName: "gpt-oss")
         #expect(report.errors.isEmpty, "\(report.errors)")
         let config = try report.get()

@@ -12,7 +12,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 @Suite(.serialized) struct SchemaAgreementTests {
     /// Every config example in the repository: instances/*/config.json and the README's config blocks.
     static func repositoryExamples() throws -> [(label: String, name: String, text: String)] {
-        var examples: [(String, String, String)] = [("original README example", "gpt-oss", originalExample)]
+        var examples: [(String, String, String)] = [("original README example", "gpt-oss", ConfigExamples.original)]
         let instances = repositoryRoot + "/instances"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: instances)) ?? [] {
             if let data = FileManager.default.contents(atPath: "\(instances)/\(name)/config.json") {
