@@ -52,6 +52,17 @@ let package = Package(
             path: "bench/accuracy",
             swiftSettings: swiftSettings
         ),
+        // One question to a daemon through PlainHTTP or AsyncHTTPClient (scripts/bench-control-client.sh).
+        .executableTarget(
+            name: "bench-control-client",
+            dependencies: [
+                "PlainHTTP", nioCore, .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "bench/control-client",
+            swiftSettings: swiftSettings
+        ),
         .target(name: "StateStore", dependencies: ["OrchestratorCore", grdb, logging], swiftSettings: swiftSettings),
         // Boot service units (systemd, launchd, NSSM, Task Scheduler): rendering, install and removal.
         .target(name: "BootService", dependencies: ["OrchestratorCore", "Host"], swiftSettings: swiftSettings),

@@ -178,9 +178,8 @@ import Testing
         #expect(try await Self.eventually { reports.all.count == 2 }, "\(reports.all)")
     }
 
-    /// The rotator holds the live logs open and checks their size there; a log missing when the watch began is
-    /// looked at by path, so it is rotated once it appears and grows too.
-    @Test func logsHeldOpenAndLogsThatAppearLaterAreBothRotated() async throws {
+    /// A log there when the watch began and a log that appears later are both rotated once they grow.
+    @Test func logsThereAtTheStartAndLogsThatAppearLaterAreBothRotated() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let logs = InstanceLogs(root: folder.path, instance: "one")
@@ -201,82 +200,10 @@ import Testing
         #expect(InstanceLogs.size(of: logs.stderrPath) == 0)
     }
 
-    /// A log counts as written when first watched, then only after a write (drained from inotify).
-    @Test func aWatchedLogIsLookedAtAgainOnlyAfterAWrite() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.remove() }
-        let path = try folder.write("stdout.log", "first line\n")
-        let writes = LogWrites()
-        let watch = writes.watch(path)
-        // This test drains the queue itself; the waiting thread may do it first, which comes to the same.
-        try #require(watch >= 0, "inotify_add_watch failed")
-        defer { writes.unwatch(watch) }
-        #expect(writes.takeWritten(watch), "looked at once when first watched")
-        writes.drain()
-        #expect(!writes.takeWritten(watch), "nothing written since")
-        let appender = try #require(FileHandle(forWritingAtPath: path))
-        try appender.seekToEnd()
-        try appender.write(contentsOf: Data("second line\n".utf8))
-        try appender.close()
-        writes.drain()
-        #expect(writes.takeWritten(watch))
-        #expect(!writes.takeWritten(watch), "taken once per write")
-    }
-
     private final class Reports: @unchecked Sendable {
         private let lock = NSLock()
         private var lines: [String] = []
         func add(_ line: String) { lock.withLock { lines.append(line) } }
         var all: [String] { lock.withLock { lines } }
-    }
-}
-
-/// `logs -n N` reads a log's last lines from its end, as bytes.
-@Suite struct LastLinesTests {
-    private func lines(_ text: [UInt8], _ count: Int) throws -> [UInt8] {
-        let folder = try TemporaryFolder()
-        defer { folder.remove() }
-        let path = folder.path + "/stdout.log"
-        try #require(FileManager.default.createFile(atPath: path, contents: Data(text)))
-        let read = try #require(LogFile.lastLines(of: path, count: count))
-        #expect(read.end == text.count)
-        return read.bytes
-    }
-
-    @Test func theLastLinesWithOrWithoutAFinalNewline() throws {
-        #expect(try lines(Array("one\ntwo\nthree\n".utf8), 2) == Array("two\nthree\n".utf8))
-        #expect(try lines(Array("one\ntwo\nthree".utf8), 2) == Array("two\nthree".utf8))
-        #expect(try lines(Array("one\ntwo\n".utf8), 5) == Array("one\ntwo\n".utf8))
-        #expect(try lines(Array("one\n\n\nfour\n".utf8), 3) == Array("\n\nfour\n".utf8))
-        #expect(try lines(Array("one\ntwo\n".utf8), 0) == [])
-        #expect(try lines([], 3) == [])
-        #expect(LogFile.lastLines(of: "/nonexistent/stdout.log", count: 3) == nil)
-    }
-
-    @Test func bytesThatAreNotUTF8ComeOutAsTheyAre() throws {
-        // A token cut in the middle of a character, as a server may print it.
-        let text: [UInt8] = Array("first\nhalf ".utf8) + [0xE2, 0x82] + Array("\nlast\n".utf8)
-        #expect(try lines(text, 2) == Array("half ".utf8) + [0xE2, 0x82] + Array("\nlast\n".utf8))
-    }
-
-    @Test func theTextOfTheLastLinesForAnErrorMessageSkipsBlankLines() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.remove() }
-        let path = folder.path + "/stderr.log"
-        try #require(
-            FileManager.default.createFile(
-                atPath: path, contents: Data(Array("loading\n\nerror: bad ".utf8) + [0xFF] + Array("\n\n".utf8))))
-        #expect(LogFile.lastLinesText(of: path, count: 2) == "loading\nerror: bad \u{FFFD}")
-        #expect(LogFile.lastLinesText(of: path, count: 1) == "error: bad \u{FFFD}")
-        #expect(LogFile.lastLinesText(of: folder.path + "/missing.log", count: 3) == "")
-    }
-
-    @Test func aLargeLogIsReadFromItsEndAcrossChunks() throws {
-        // 200,000 numbered lines (about 2.3 MB): the tail spans a 64 KiB chunk boundary for some counts.
-        let text = Array((0..<200_000).map { "line \($0)\n" }.joined().utf8)
-        for count in [1, 7000, 12_345] {
-            let expected = Array((200_000 - count..<200_000).map { "line \($0)\n" }.joined().utf8)
-            #expect(try lines(text, count) == expected, "\(count) lines")
-        }
     }
 }
