@@ -216,9 +216,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The CLI through its built binary (init, config, inspect, plan): the executables it runs are dependencies.
         .testTarget(
             name: "CLITests",
-            dependencies: ["OrchestratorCore", "TestSupport", "llama-orch"],
+            dependencies: ["OrchestratorCore", "GGUF", "Scheduler", "TestSupport", "llama-orch", "make-tiny-model"],
             swiftSettings: swiftSettings
         ),
     ]
