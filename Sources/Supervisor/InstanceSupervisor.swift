@@ -43,9 +43,6 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     private var detachRequested = false
     /// Counts `start`s, so that a loop that ends clears only its own handle.
     private var generation = 0
-    /// State store writes held back while an immediate restart is under way: the new server starts first and
-    /// the old one's bookkeeping follows, in order, right after (`nil`: writes go straight to the store).
-    private var heldWrites: [(what: String, write: () throws -> Void)]?
     /// Tasks waiting in `waitForState`, by id: the states each waits for.
     private var stateWaiters: [UInt64: (states: Set<InstanceState>, continuation: CheckedContinuation<Void, Never>)] =
         [:]
@@ -241,7 +238,6 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                 ending = watched
                 if let stuck = stuckPID {
                     // Nothing more can be done from here, and another server must not start beside it.
-                    releaseWrites()
                     transition(
                         to: .failed,
                         "pid \(stuck) did not exit after SIGKILL (stuck in the kernel: a GPU driver fault, a hung "
@@ -253,37 +249,30 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                 ending = .launchFailed(reason: error.description)
             }
             if stopRequested {
-                releaseWrites()
                 transition(to: .stopped, "stopped by the user")
                 return
             }
             switch restarts.runEnded(ending, at: clock.now) {
             case .stop(let reason):
-                releaseWrites()
                 transition(to: .stopped, reason)
                 return
             case .fail(let reason):
-                releaseWrites()
                 transition(to: .failed, reason)
                 return
             case .restart(let delay, let attempt):
                 let instance = instance
                 write("count the restart") { _ = try self.store?.incrementRestartCount(for: instance) }
                 transition(to: .restarting, "\(ending); restart \(attempt) in \(Self.seconds(delay))")
-                // An immediate restart keeps holding the writes until the new server runs (see `launch`).
-                if delay > .zero { releaseWrites() }
                 do {
                     try await clock.sleep(for: delay)
                 } catch {
                     // Cancelled: only `stop` cancels.
                 }
                 if detachRequested {
-                    releaseWrites()
                     record("detached", "supervision ended before restart \(attempt)")
                     return
                 }
                 if stopRequested || Task.isCancelled {
-                    releaseWrites()
                     transition(to: .stopped, "stopped by the user")
                     return
                 }
@@ -291,7 +280,6 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                 do {
                     next = .success(try await launch())
                 } catch {
-                    releaseWrites()
                     record("launch-failed", error.description)
                     next = .failure(error)
                 }
@@ -366,8 +354,6 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         self.server = nil
         let ending: RunEnding =
             verdict.map { .unhealthy(reason: $0) } ?? (stopRequested ? .stoppedByUser : status.ending)
-        // From here until the next server runs (or supervision ends), store writes wait: see `heldWrites`.
-        heldWrites = heldWrites ?? []
         if let run = currentRun {
             let endedAt = Date().timeIntervalSince1970
             write("record the end of run \(run.runID)") {
@@ -495,7 +481,6 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         }
         self.server = server
         currentRun = run
-        releaseWrites()
         record(
             "started", "pid \(server.pid) on port \(spec.port)",
             details: ["pid": "\(server.pid)", "run_id": runID, "port": "\(spec.port)"])
@@ -529,24 +514,13 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         write("record event \(kind)") { _ = try store.appendEvent(event) }
     }
 
-    /// Runs a store write now, or holds it back while `heldWrites` is on.
-    private func write(_ what: String, _ body: @escaping () throws -> Void) {
-        if heldWrites != nil {
-            heldWrites?.append((what, body))
-            return
-        }
+    /// Runs a store write; a failure is logged, not thrown: supervision goes on without the record.
+    private func write(_ what: String, _ body: () throws -> Void) {
         do {
             try body()
         } catch {
             logger.warning("cannot \(what): \(error)")
         }
-    }
-
-    /// Writes what was held back, in order, and writes straight through again.
-    private func releaseWrites() {
-        guard let held = heldWrites else { return }
-        heldWrites = nil
-        for (what, body) in held { write(what, body) }
     }
 
     static func seconds(_ duration: Duration) -> String {

@@ -36,6 +36,34 @@ struct LlamaOrch: AsyncParsableCommand {
             DescribeCommand.self,
         ]
     )
+
+    /// Parses on the main thread and runs the command; an async command exits from the thread it ran on.
+    ///
+    /// This serves goal (d), `ps` in 15 ms (README, Supervisor benchmark): ArgumentParser's own `main` returns to
+    /// the main actor after the command, which Dispatch serves on Linux from a thread it starts for that.
+    static func main() async {
+        do {
+            let command = try parseAsRoot()
+            guard let asyncCommand = command as? any AsyncParsableCommand else {
+                var command = command
+                try command.run()
+                exit()
+            }
+            await runToExit(asyncCommand)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    nonisolated private static func runToExit(_ command: any AsyncParsableCommand) async -> Never {
+        var command = command
+        do {
+            try await command.run()
+            exit()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Writes one line to standard error, prefixed with `llama-orch:`.
