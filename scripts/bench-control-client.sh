@@ -8,18 +8,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-100}
 rounds=${2:-40}
+# The build the supervisor benchmark measures (the installed one): switching flags would rebuild everything.
+flags=(--static-swift-stdlib)
 for product in llama-orch make-tiny-model bench-control-client; do
-    swift build -c release --product "$product" >&2
+    swift build -c release "${flags[@]}" --product "$product" >&2
 done
-bin=$(swift build -c release --show-bin-path)
+bin=$(swift build -c release "${flags[@]}" --show-bin-path)
 work=$(mktemp -d)
-trap '"$bin/llama-orch" --root "$work" daemon stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap '"$bin/llama-orch" daemon stop --root "$work" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 mkdir -p "$work/instances" "$work/models"
 "$bin/make-tiny-model" --kind dense --out "$work/models/tiny.gguf" >/dev/null
 for i in $(seq 1 "$count"); do
-    "$bin/llama-orch" --root "$work" init "i$i" --model "$work/models/tiny.gguf" --port $((20000 + i)) >/dev/null
+    "$bin/llama-orch" init "i$i" --model "$work/models/tiny.gguf" --port $((20000 + i)) --root "$work" >/dev/null
 done
-"$bin/llama-orch" --root "$work" daemon start >/dev/null
+"$bin/llama-orch" daemon start --root "$work" >/dev/null
 python3 - "$bin" "$work" "$rounds" <<'PY'
 import statistics, subprocess, sys, time
 bin, work, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -27,7 +29,7 @@ socket = f"{work}/state/daemon.sock"
 commands = {
     "PlainHTTP (blocking, no event loop)": [f"{bin}/bench-control-client", "plain", socket, "/v1/instances?all=1"],
     "AsyncHTTPClient (event loop)": [f"{bin}/bench-control-client", "ahc", socket, "/v1/instances?all=1"],
-    "llama-orch ps -a --json": [f"{bin}/llama-orch", "--root", work, "ps", "-a", "--json"],
+    "llama-orch ps -a --json": [f"{bin}/llama-orch", "ps", "-a", "--json", "--root", work],
 }
 times = {name: [] for name in commands}
 for _ in range(3):  # warm-up: page cache, the daemon's first answers

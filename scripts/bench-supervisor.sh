@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The supervisor benchmark: llama-orch's daemon beside supervisord (PyPI `supervisor`) on the same stub server,
 # in one run (bench/supervisor/bench.py says what is measured and the targets). It measures a release build the
-# way llama-orch is installed (README, Install): `swift build -c release --static-swift-stdlib`, the Swift
+# way llama-orch is installed (README, Set-up): `swift build -c release --static-swift-stdlib`, the Swift
 # runtime linked in, so that every command starts in a few milliseconds. `--plain` measures a plain
 # `swift build -c release` instead (the runtime and Foundation loaded as shared libraries at each start).
 #
