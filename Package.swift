@@ -195,7 +195,7 @@ let package = Package(
         // Golden/ holds the hand-checked units the tests compare against, read from the source tree.
         .testTarget(
             name: "BootServiceTests",
-            dependencies: ["BootService", "TestSupport"],
+            dependencies: ["BootService", "Host", "TestSupport"],
             exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),

@@ -8,12 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-100}
 rounds=${2:-40}
-# The build the supervisor benchmark measures (the installed one): switching flags would rebuild everything.
-flags=(--static-swift-stdlib)
-for product in llama-orch make-tiny-model bench-control-client; do
-    swift build -c release "${flags[@]}" --product "$product" >&2
-done
-bin=$(swift build -c release "${flags[@]}" --show-bin-path)
+bin=$(scripts/release-build.sh llama-orch make-tiny-model bench-control-client | tail -n 1)
 work=$(mktemp -d)
 trap '"$bin/llama-orch" daemon stop --root "$work" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 mkdir -p "$work/instances" "$work/models"

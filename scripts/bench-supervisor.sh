@@ -9,16 +9,13 @@
 #   --quick  3 repetitions and 20 s of sampling (CI); without it 10 repetitions and 60 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-flags=(--static-swift-stdlib)
+plain=()
 if [ "${1:-}" = --plain ]; then
-    flags=()
+    plain=(--plain)
     shift
 fi
 python3 -c 'import supervisor' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check supervisor >&2
-for product in llama-orch stub-llama-server make-tiny-model; do
-    swift build -c release "${flags[@]}" --product "$product" >&2
-done
-bin=$(swift build -c release "${flags[@]}" --show-bin-path)
+bin=$(scripts/release-build.sh "${plain[@]}" llama-orch stub-llama-server make-tiny-model | tail -n 1)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$bin/make-tiny-model" --kind dense --out "$work/bench.gguf" >/dev/null

@@ -1,18 +1,8 @@
 import Foundation
 import Host
 
-/// What a service manager command printed and how it exited.
-public struct SystemCommandResult: Sendable, Equatable {
-    /// The exit status; 127 when the program could not be started.
-    public var status: Int32
-    /// Standard output and standard error, together.
-    public var output: String
-
-    public init(status: Int32, output: String) {
-        self.status = status
-        self.output = output
-    }
-}
+/// How a service manager command exited (127 when it could not be started) and what it printed.
+public typealias SystemCommandResult = ProgramRunner.Output
 
 /// Runs service manager commands (`systemctl`, `launchctl`): injected, so tests record the commands instead of
 /// touching the machine's services.
@@ -44,8 +34,7 @@ public struct ProcessCommandRunner: SystemCommandRunning {
             return SystemCommandResult(status: 127, output: "\(argv.first ?? "(nothing)"): not found in PATH")
         }
         do {
-            let output = try await ProgramRunner.run(executable, Array(argv.dropFirst()), timeout: timeout)
-            return SystemCommandResult(status: output.status, output: output.text)
+            return try await ProgramRunner.run(executable, Array(argv.dropFirst()), timeout: timeout)
         } catch {
             return SystemCommandResult(status: 127, output: error.description)
         }

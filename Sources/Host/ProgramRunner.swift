@@ -10,15 +10,15 @@ import Subprocess
 /// Runs a short-lived program to its end and collects what it printed: `llama-server --version`, `--help` and
 /// `--list-devices`, `systemctl`. No shell; a program still running at the timeout is killed.
 public enum ProgramRunner {
-    /// What a program printed (standard output and standard error together) and how it ended.
+    /// How a program ended and what it printed (standard output and standard error together).
     public struct Output: Sendable, Equatable {
-        public var text: String
         /// The exit status; for a program killed by a signal, 128 + the signal, as a shell reports it.
         public var status: Int32
+        public var output: String
 
-        public init(text: String, status: Int32) {
-            self.text = text
+        public init(status: Int32, output: String) {
             self.status = status
+            self.output = output
         }
     }
 
@@ -43,7 +43,7 @@ public enum ProgramRunner {
                         case .exited(let code): code
                         case .signaled(let signal): 128 + signal
                         }
-                    return Output(text: result.standardOutput ?? "", status: status)
+                    return Output(status: status, output: result.standardOutput ?? "")
                 }
                 group.addTask {
                     try await Task.sleep(for: timeout)

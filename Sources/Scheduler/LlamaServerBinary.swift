@@ -156,7 +156,7 @@ public struct LlamaServerLocator: Sendable {
     /// Runs the binary with `arguments`, returning its output (stdout and stderr together).
     private func run(_ path: String, _ arguments: [String]) async throws(LlamaServerError) -> String {
         do {
-            return try await ProgramRunner.run(path, arguments, timeout: .seconds(timeout)).text
+            return try await ProgramRunner.run(path, arguments, timeout: .seconds(timeout)).output
         } catch {
             switch error {
             case .timedOut: throw .timedOut(path, arguments: arguments, seconds: timeout)

@@ -1,5 +1,6 @@
 import BootService
 import Foundation
+import Host
 import TestSupport
 import Testing
 

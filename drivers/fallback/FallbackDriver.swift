@@ -62,8 +62,8 @@ public struct FallbackDriver: BackendDriver {
                 return .unavailable(.init(.probeFailed, "\(binary) --list-devices: \(reason)"))
             }
         }
-        guard let entries = ListDevicesParser.parse(run.text) else {
-            let tail = run.text.split(separator: "\n").suffix(2).joined(separator: " | ")
+        guard let entries = ListDevicesParser.parse(run.output) else {
+            let tail = run.output.split(separator: "\n").suffix(2).joined(separator: " | ")
             return .unavailable(
                 .init(
                     .probeFailed,
