@@ -2,7 +2,6 @@ import Drivers
 import Foundation
 import GGUF
 import OrchestratorCore
-import Scheduler
 
 /// One planning round, as `plan` prints it and `up` executes it: the llama-server binary, the backend's
 /// devices, each model's demand, what running instances hold, then the planner.
