@@ -46,7 +46,8 @@ struct ProcFSTests {
         #expect(real.parent == getpid())
         #expect(real.processGroup == getpgid(child.pid))
         #expect(real.session == getsid(child.pid))
-        #expect(real.state == "S" || real.state == "R")
+        // Alive: running, sleeping, or (on a busy machine, still paging its code in) waiting on the disk.
+        #expect("RSD".contains(real.state), "state \(real.state)")
     }
 
     @Test func ownStatMatchesOwnProcess() throws {
