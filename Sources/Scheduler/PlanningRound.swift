@@ -80,7 +80,7 @@ public struct PlanningRound: Sendable {
         return Outcome(report: report, backend: inventory.backend, binary: binary)
     }
 
-    /// The placements recorded with runs (their `placement` JSON); runs without one are skipped.
+    /// The placements recorded with runs; runs without one are skipped.
     public static func placements(of runs: [RunInfo]) -> [Placement] {
         runs.compactMap(\.placement)
     }
