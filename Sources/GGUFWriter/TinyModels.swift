@@ -28,6 +28,11 @@ public struct TinyModelSpec: Sendable, Equatable {
     public var matrixType: GGMLType = .f16
     /// Type of the token embedding.
     public var embeddingType: GGMLType = .f16
+    /// Type of `output.weight` (default: the embedding's type).
+    public var outputType: GGMLType?
+    /// Types of some block matrices by their name in the block (`ffn_down`, `attn_v`), as llama.cpp's K-quant
+    /// mixes give a few matrices a wider type.
+    public var matrixTypeOverrides: [String: GGMLType] = [:]
     /// Whether to write `output.weight`; without it llama.cpp ties the output to the token embedding.
     public var separateOutput: Bool = true
     /// Whether head counts are written as per-layer arrays.
@@ -64,7 +69,86 @@ public enum TinyModels {
     public static let kinds: [String: TinyModelSpec] = [
         "mini": mini, "dense": dense, "moe": moe, "q8_0": q8_0, "q4_0": q4_0, "tied": tied, "large": large,
         "large-q8_0": largeQ8_0, "medium": medium, "wide-embedding": wideEmbedding, "wide-ffn": wideFFN,
+        "llama-8b": llama8B, "llama-8b-q4_k": llama8BQ4K, "llama-3b": llama3B, "qwen-1.5b": qwen1_5B,
+        "moe-2b": moe2B,
     ]
+
+    /// The realistic-scale fixtures: the shapes users run, written sparse (zero blocks are valid blocks of every
+    /// type, and the writer leaves them as holes, so a 4.4 GB model costs no disk and no time to write). They
+    /// load and answer in llama-server like any model (their text is noise); the accuracy bench measures them.
+    public static let realistic: [(name: String, spec: TinyModelSpec)] = [
+        ("llama-8b", llama8B), ("llama-8b-q4_k", llama8BQ4K), ("llama-3b", llama3B), ("qwen-1.5b", qwen1_5B),
+        ("moe-2b", moe2B),
+    ]
+
+    /// An 8B-class llama (Llama 3.1 8B's shape: 32 blocks of 4096, 32 heads, 8 KV heads, feed-forward 14336,
+    /// vocabulary 128256, untied output), every matrix Q4_0: 4.3 GiB.
+    public static let llama8B: TinyModelSpec = {
+        var spec = TinyModelSpec(
+            name: "llama-8b-q4_0", layers: 32, embedding: 4096, heads: 32, kvHeads: 8, feedForward: 14336,
+            contextLength: 131072, vocabulary: 128256)
+        spec.matrixType = .q4_0
+        spec.embeddingType = .q4_0
+        spec.randomWeights = false
+        return spec
+    }()
+
+    /// The 8B shape as a K-quant mix like Q4_K_M: Q4_K matrices, Q6_K `ffn_down`, `attn_v` and output, Q4_K
+    /// embedding: 4.6 GiB.
+    public static let llama8BQ4K: TinyModelSpec = {
+        var spec = llama8B
+        spec.name = "llama-8b-q4_k_m"
+        spec.matrixType = GGMLType.named("Q4_K")!
+        spec.embeddingType = GGMLType.named("Q4_K")!
+        spec.outputType = GGMLType.named("Q6_K")!
+        spec.matrixTypeOverrides = ["ffn_down": GGMLType.named("Q6_K")!, "attn_v": GGMLType.named("Q6_K")!]
+        return spec
+    }()
+
+    /// A 3B-class llama with tied embeddings (Llama 3.2 3B's shape: 28 blocks of 3072, 24 heads, 8 KV heads,
+    /// feed-forward 8192, vocabulary 128256, no `output.weight`), Q8_0: 3.2 GiB.
+    public static let llama3B: TinyModelSpec = {
+        var spec = TinyModelSpec(
+            name: "llama-3b-q8_0", layers: 28, embedding: 3072, heads: 24, kvHeads: 8, feedForward: 8192,
+            contextLength: 131072, vocabulary: 128256)
+        spec.matrixType = .q8_0
+        spec.embeddingType = .q8_0
+        spec.separateOutput = false
+        spec.randomWeights = false
+        return spec
+    }()
+
+    /// Grouped-query attention with a large vocabulary (Qwen2.5 1.5B's shape: 28 blocks of 1536, 12 heads, 2 KV
+    /// heads, feed-forward 8960, vocabulary 151936, tied), Q4_K matrices with Q6_K `ffn_down` and embedding:
+    /// 1.0 GiB.
+    public static let qwen1_5B: TinyModelSpec = {
+        var spec = TinyModelSpec(
+            name: "qwen-1.5b-q4_k_m", layers: 28, embedding: 1536, heads: 12, kvHeads: 2, feedForward: 8960,
+            contextLength: 32768, vocabulary: 151936)
+        spec.matrixType = GGMLType.named("Q4_K")!
+        spec.embeddingType = GGMLType.named("Q6_K")!
+        spec.matrixTypeOverrides = ["ffn_down": GGMLType.named("Q6_K")!]
+        spec.separateOutput = false
+        spec.randomWeights = false
+        return spec
+    }()
+
+    /// A mixture of experts (16 blocks of 2048, 16 heads, 4 KV heads, 16 experts of feed-forward 1408 with 4
+    /// used, vocabulary 50304, untied), Q4_0 experts and Q8_0 attention, embedding and output: 1.5 GiB.
+    public static let moe2B: TinyModelSpec = {
+        var spec = TinyModelSpec(
+            name: "moe-2b", layers: 16, embedding: 2048, heads: 16, kvHeads: 4, feedForward: 1408,
+            contextLength: 4096, vocabulary: 50304)
+        spec.experts = 16
+        spec.expertsUsed = 4
+        spec.matrixType = .q4_0
+        spec.embeddingType = .q8_0
+        spec.matrixTypeOverrides = [
+            "attn_q": .q8_0, "attn_k": .q8_0, "attn_v": .q8_0, "attn_output": .q8_0,
+        ]
+        spec.randomWeights = false
+        return spec
+    }()
 
     /// A calibration shape: wide embedding, narrow feed-forward, many heads (sparse, about 40 MB).
     public static let wideEmbedding: TinyModelSpec = {
@@ -204,31 +288,31 @@ public enum TinyModels {
         let qDim = UInt64(spec.heads * spec.headDimension)
         let kvDim = UInt64(spec.kvHeads * spec.headDimension)
         let ff = UInt64(spec.feedForward)
-        let matrix = spec.matrixType
+        func matrix(_ name: String) -> GGMLType { spec.matrixTypeOverrides[name] ?? spec.matrixType }
         writer.add(TensorSpec("token_embd.weight", [embd, vocab], spec.embeddingType, content()))
         for layer in 0..<layers {
             let p = "blk.\(layer)."
             writer.add(TensorSpec(p + "attn_norm.weight", [embd], .f32, content(.ones)))
-            writer.add(TensorSpec(p + "attn_q.weight", [embd, qDim], matrix, content()))
-            writer.add(TensorSpec(p + "attn_k.weight", [embd, kvDim], matrix, content()))
-            writer.add(TensorSpec(p + "attn_v.weight", [embd, kvDim], matrix, content()))
-            writer.add(TensorSpec(p + "attn_output.weight", [qDim, embd], matrix, content()))
+            writer.add(TensorSpec(p + "attn_q.weight", [embd, qDim], matrix("attn_q"), content()))
+            writer.add(TensorSpec(p + "attn_k.weight", [embd, kvDim], matrix("attn_k"), content()))
+            writer.add(TensorSpec(p + "attn_v.weight", [embd, kvDim], matrix("attn_v"), content()))
+            writer.add(TensorSpec(p + "attn_output.weight", [qDim, embd], matrix("attn_output"), content()))
             writer.add(TensorSpec(p + "ffn_norm.weight", [embd], .f32, content(.ones)))
             if spec.experts > 0 {
                 let experts = UInt64(spec.experts)
                 writer.add(TensorSpec(p + "ffn_gate_inp.weight", [embd, experts], .f32, content()))
-                writer.add(TensorSpec(p + "ffn_gate_exps.weight", [embd, ff, experts], matrix, content()))
-                writer.add(TensorSpec(p + "ffn_up_exps.weight", [embd, ff, experts], matrix, content()))
-                writer.add(TensorSpec(p + "ffn_down_exps.weight", [ff, embd, experts], matrix, content()))
+                writer.add(TensorSpec(p + "ffn_gate_exps.weight", [embd, ff, experts], matrix("ffn_gate"), content()))
+                writer.add(TensorSpec(p + "ffn_up_exps.weight", [embd, ff, experts], matrix("ffn_up"), content()))
+                writer.add(TensorSpec(p + "ffn_down_exps.weight", [ff, embd, experts], matrix("ffn_down"), content()))
             } else {
-                writer.add(TensorSpec(p + "ffn_gate.weight", [embd, ff], matrix, content()))
-                writer.add(TensorSpec(p + "ffn_up.weight", [embd, ff], matrix, content()))
-                writer.add(TensorSpec(p + "ffn_down.weight", [ff, embd], matrix, content()))
+                writer.add(TensorSpec(p + "ffn_gate.weight", [embd, ff], matrix("ffn_gate"), content()))
+                writer.add(TensorSpec(p + "ffn_up.weight", [embd, ff], matrix("ffn_up"), content()))
+                writer.add(TensorSpec(p + "ffn_down.weight", [ff, embd], matrix("ffn_down"), content()))
             }
         }
         writer.add(TensorSpec("output_norm.weight", [embd], .f32, content(.ones)))
         if spec.separateOutput {
-            writer.add(TensorSpec("output.weight", [embd, vocab], spec.embeddingType, content()))
+            writer.add(TensorSpec("output.weight", [embd, vocab], spec.outputType ?? spec.embeddingType, content()))
         }
         return writer
     }
@@ -272,6 +356,7 @@ public enum TinyModels {
         case .f16: 1
         case .q4_0: 2
         case .q8_0: 7
+        case GGMLType.named("Q4_K"): 15
         default: 1
         }
     }
