@@ -29,14 +29,18 @@ public struct Device: Sendable, Codable, Equatable, Hashable {
     public var uuid: String?
     /// The driver's raw index (Vulkan's `vkEnumeratePhysicalDevices` position), when it has one.
     public var rawIndex: Int?
+    /// The largest single tensor the device's backend accepts (Vulkan: the storage-buffer range), when limited:
+    /// newer llama.cpp builds keep a larger weight in host memory even when its layer is placed here.
+    public var maxTensorBytes: UInt64?
     /// Driver-specific facts worth showing (`driver`, `api_version`, heaps): shown by `devices --json`.
     public var details: [String: String]
 
     public init(
         id: String, backend: String, llamaName: String?, description: String, kind: DeviceKind,
         vendor: String? = nil, totalBytes: UInt64, freeBytes: UInt64, pciBusID: String? = nil,
-        uuid: String? = nil, rawIndex: Int? = nil, details: [String: String] = [:]
+        uuid: String? = nil, rawIndex: Int? = nil, maxTensorBytes: UInt64? = nil, details: [String: String] = [:]
     ) {
+        self.maxTensorBytes = maxTensorBytes
         self.id = id
         self.backend = backend
         self.llamaName = llamaName

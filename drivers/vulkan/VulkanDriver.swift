@@ -77,7 +77,8 @@ public struct VulkanDriver: BackendDriver {
                 id: device.uuidHex ?? device.pciBusID ?? "vulkan:\(device.index)", backend: Self.name,
                 llamaName: position.map { "Vulkan\($0)" }, description: device.name, kind: kind(of: device.type),
                 vendor: vendorName(device.vendorID), totalBytes: memory.total, freeBytes: memory.free,
-                pciBusID: device.pciBusID, uuid: device.uuidHex, rawIndex: device.index, details: details)
+                pciBusID: device.pciBusID, uuid: device.uuidHex, rawIndex: device.index,
+                maxTensorBytes: device.maxTensorBytes, details: details)
         }
     }
 

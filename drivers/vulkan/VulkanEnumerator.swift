@@ -138,6 +138,8 @@ private struct InstanceReader {
                 type: VulkanPhysicalDevice.DeviceType(rawValue: basic.deviceType.rawValue) ?? .other,
                 vendorID: basic.vendorID, deviceID: basic.deviceID, apiVersion: deviceVersion, heaps: [],
                 supports16BitStorage: false)
+            device.maxStorageBufferRange = UInt64(basic.limits.maxStorageBufferRange)
+            device.has64BitIndexing = extensions.contains("VK_EXT_shader_64bit_indexing")
 
             if modern, let properties2 {
                 readIdentity(

@@ -52,6 +52,14 @@ public struct VulkanPhysicalDevice: Sendable, Equatable {
     public var heaps: [Heap]
     /// Whether the device can do 16-bit storage-buffer access, which ggml requires of GPUs it picks itself.
     public var supports16BitStorage: Bool
+    /// `limits.maxStorageBufferRange`: newer ggml builds refuse a tensor larger than this (unless the device has
+    /// 64-bit shader indexing), so a weight above it stays in host memory. 128 MiB on Mesa's lavapipe.
+    public var maxStorageBufferRange: UInt64?
+    /// Whether the device offers `VK_EXT_shader_64bit_indexing`, which lifts that limit for ggml.
+    public var has64BitIndexing = false
+
+    /// The largest tensor newer ggml builds put on this device, or `nil` for no limit.
+    public var maxTensorBytes: UInt64? { has64BitIndexing ? nil : maxStorageBufferRange }
 
     public init(
         index: Int, name: String, type: DeviceType, vendorID: UInt32 = 0, deviceID: UInt32 = 0,
