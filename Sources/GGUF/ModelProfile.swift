@@ -59,6 +59,52 @@ public struct ModelProfile: Sendable, Equatable, Codable {
     public var tensorBytes: UInt64
     /// Size of the file(s).
     public var fileSize: UInt64
+    /// Every weight llama.cpp loads, in file order, with what decides its buffer: the estimator assigns each
+    /// one as llama.cpp's loader does (device, repacked copy, or the mapped file). Not part of `inspect --json`.
+    public var weights: [Weight] = []
+
+    /// The profile's fields as `inspect --json` shows them (the weight list is left out: hundreds of entries).
+    private enum CodingKeys: String, CodingKey {
+        case architecture, name, parameterCount, quantization, layerCount, embeddingLength, feedForwardLength
+        case headCount, headCountKV, keyLength, valueLength, contextLength, vocabularySize, slidingWindow
+        case slidingWindowLayers, expertCount, expertUsedCount, layerBytes, layerRepackCandidates, outputBytes
+        case outputMatrixBytes, outputTiedToEmbedding, tokenEmbeddingBytes, otherBytes, tensorBytes, fileSize
+    }
+
+    /// One weight tensor and what llama.cpp's loader needs to know to choose its buffer.
+    public struct Weight: Sendable, Equatable {
+        /// The tensor's name (`blk.3.ffn_up.weight`; the tied output is `token_embd.weight` again).
+        public var name: String
+        /// Which layer it belongs to: a block index, `layerCount` for the output layer, `nil` for the input
+        /// layer (token embedding) and tensors of no layer.
+        public var layer: Int?
+        /// The ggml type's name.
+        public var type: String
+        /// Elements per dimension, innermost first.
+        public var dimensions: [UInt64]
+        /// Bytes of data.
+        public var bytes: UInt64
+        /// Which shard holds it, and where its data starts in that shard's data section.
+        public var shard: Int
+        public var offset: UInt64
+        /// The operation llama.cpp uses it with, which decides which buffer types can hold it.
+        public var operation: Operation
+
+        /// How a weight is used by llama.cpp's graph.
+        public enum Operation: Sendable, Equatable {
+            /// A matrix multiplied by activations (`MUL_MAT`): every 2-D projection and the output matrix.
+            case matrixMultiply
+            /// The experts of a mixture of experts (`MUL_MAT_ID`, 3-D).
+            case expertMultiply
+            /// Row lookup (`GET_ROWS`): the token embedding.
+            case rowLookup
+            /// Element-wise use (norms, biases) or none.
+            case elementwise
+        }
+
+        /// Rows of the matrix (`ne[1]`), which the CPU's repacked layouts require to be a multiple of 8.
+        public var rows: UInt64 { dimensions.count > 1 ? dimensions[1] : 1 }
+    }
 
     /// Tensors of one ggml type.
     public struct TypeShare: Sendable, Equatable, Codable {
@@ -177,7 +223,10 @@ extension ModelProfile {
         var shares: [String: TypeShare] = [:]
         var embeddingRows: Int?
         var hasOutput = false
+        var weights: [Weight] = []
+        weights.reserveCapacity(tensors.count + 1)
         for tensor in tensors {
+            weights.append(Self.weight(tensor, layerCount: layerCount))
             total &+= tensor.byteCount
             parameters &+= tensor.elementCount
             shares[tensor.type.name, default: TypeShare(type: tensor.type.name, tensors: 0, parameters: 0, bytes: 0)]
@@ -205,6 +254,14 @@ extension ModelProfile {
             }
         }
         self.outputTiedToEmbedding = !hasOutput && embedding > 0
+        if outputTiedToEmbedding, let source = tensors.first(where: { $0.name == "token_embd.weight" }) {
+            // llama.cpp loads the token embedding a second time as the output matrix (TENSOR_DUPLICATED).
+            var copy = Self.weight(source, layerCount: layerCount)
+            copy.layer = layerCount
+            copy.operation = .matrixMultiply
+            weights.append(copy)
+        }
+        self.weights = weights
         if outputTiedToEmbedding {
             outputMatrix = embedding
             output &+= embedding
@@ -222,6 +279,31 @@ extension ModelProfile {
         let declaredVocabulary = try integer("\(a).vocab_size", limit: 1 << 32)
         self.vocabularySize =
             metadata["tokenizer.ggml.tokens"]?.array?.count ?? declaredVocabulary ?? embeddingRows ?? 0
+    }
+
+    /// A tensor as the estimator sees it: its layer and how llama.cpp uses it.
+    static func weight(_ tensor: GGUFTensorInfo, layerCount: Int) -> Weight {
+        let name = tensor.name
+        var layer: Int?
+        if let block = blockIndex(name) {
+            // Blocks past the model's layers (a head's own blocks) go with the output, as llama.cpp does.
+            layer = min(block, layerCount)
+        } else if name.hasPrefix("output.") || name.hasPrefix("output_norm.") {
+            layer = layerCount
+        }
+        let operation: Weight.Operation
+        if name == "token_embd.weight" {
+            operation = .rowLookup
+        } else if name.hasSuffix(".weight") && tensor.dimensions.count == 3 && name.contains("_exps") {
+            operation = .expertMultiply
+        } else if name.hasSuffix(".weight") && tensor.dimensions.count == 2 && tensor.dimensions[1] > 1 {
+            operation = .matrixMultiply
+        } else {
+            operation = .elementwise
+        }
+        return Weight(
+            name: name, layer: layer, type: tensor.type.name, dimensions: tensor.dimensions, bytes: tensor.byteCount,
+            shard: tensor.shard, offset: tensor.offset, operation: operation)
     }
 
     /// The block index N of a tensor named `blk.N.*`.

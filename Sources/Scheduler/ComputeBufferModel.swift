@@ -61,6 +61,20 @@ public enum ComputeBufferModel {
         return UInt64(min(bytes.rounded(.up), 0x1p62))
     }
 
+    /// Bytes of the host compute buffer (`Vulkan_Host compute`, pinned host memory) when a GPU backend runs
+    /// beside the CPU with flash attention on: the host graph keeps the inputs, the mask and the attention of
+    /// host layers, while op offload moves their matrix products to the GPU.
+    ///
+    /// Measured with Vulkan on lavapipe over four shapes (embedding 1536 to 4096), partial and full offloads,
+    /// contexts 2048 to 8192 per stream: newer builds `T × embedding × 16 + n_kv × T × 2` (the f16 mask), older
+    /// ones `T × embedding × 4 + n_kv × T × 4` (an f32 mask), each within 0.02 MiB.
+    public static func hostBytesBesideGPU(profile: ModelProfile, tokens: Int, kvCells: Int, legacy: Bool) -> UInt64 {
+        let t = UInt64(tokens)
+        let embedding = UInt64(profile.embeddingLength)
+        let cells = UInt64(kvCells)
+        return legacy ? t * embedding * 4 + cells * t * 4 : t * embedding * 16 + cells * t * 2
+    }
+
     /// Bytes of the host compute buffer when every block layer is on a device: the input embeddings of T tokens.
     public static func hostInputBytes(profile: ModelProfile, tokens: Int) -> UInt64 {
         UInt64(tokens) * UInt64(profile.embeddingLength) * 4

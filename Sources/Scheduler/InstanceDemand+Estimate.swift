@@ -32,11 +32,15 @@ extension InstanceDemand {
     ///
     /// - Parameters:
     ///   - parameters: everything but `deviceLayers`.
-    public init(name: String, estimator: MemoryEstimator, parameters: ServerParameters) throws(EstimateError) {
+    ///   - deviceMaxTensorBytes: the smallest `Device.maxTensorBytes` of the devices it may be placed on.
+    public init(
+        name: String, estimator: MemoryEstimator, parameters: ServerParameters, deviceMaxTensorBytes: UInt64? = nil
+    ) throws(EstimateError) {
         let layerCount = estimator.profile.layerCount
         func estimate(offloading units: Int) throws(EstimateError) -> (layers: UInt64, fixed: UInt64, host: UInt64) {
             var withDevices = parameters
-            withDevices.deviceLayers = units > 0 ? [.init(device: "device", layers: units)] : []
+            withDevices.deviceLayers =
+                units > 0 ? [.init(device: "device", layers: units, maxTensorBytes: deviceMaxTensorBytes)] : []
             let result = try estimator.estimate(withDevices)
             let device = result.perDevice.first?.usage ?? .zero
             return (

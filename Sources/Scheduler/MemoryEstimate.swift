@@ -83,6 +83,22 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     public var hostLayers: [Int]
     /// KV cells per layer kind, after llama.cpp's padding: what the KV figures were computed from.
     public var kvCells: KVCells
+    /// Of the host's weights: the span of the model file left mapped (`CPU_Mapped`) ...
+    public var hostMappedBytes: UInt64 = 0
+    /// ... and the CPU backend's repacked copies (`CPU_REPACK`).
+    public var hostRepackedBytes: UInt64 = 0
+    /// What op offload adds to the first device's compute buffer, when it does.
+    public var opOffload: OpOffload?
+
+    /// Copies of host-resident weights the first GPU holds to multiply large batches (llama.cpp's op offload).
+    public struct OpOffload: Sendable, Codable, Equatable {
+        /// The device.
+        public var device: String
+        /// The weights whose copies are alive together at the peak.
+        public var weights: [String]
+        /// Bytes the device's compute buffer holds beyond its own graph for them (copies and their results).
+        public var bytes: UInt64
+    }
 
     /// KV cells as llama.cpp allocates them.
     public struct KVCells: Sendable, Codable, Equatable {

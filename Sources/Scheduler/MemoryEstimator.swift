@@ -67,10 +67,13 @@ public struct MemoryEstimator: Sendable {
 
         // Which layer goes where: the last `offloaded` of 0...layerCount, in device order.
         var owner = Array(repeating: -1, count: layerCount + 1)
+        // Older builds (`-ngl` counts blocks) keep the output layer in host memory unless every layer is offloaded:
+        // the command builder passes N - 1 for N layers there, so the device gets the blocks and not the output.
+        let outputStaysOnHost = parameters.legacyComputeGraph && offloaded <= layerCount
         var next = layerCount + 1 - offloaded
         for (index, device) in parameters.deviceLayers.enumerated() {
             for _ in 0..<max(device.layers, 0) {
-                owner[next] = index
+                if !(outputStaysOnHost && next == layerCount) { owner[next] = index }
                 next += 1
             }
         }
@@ -84,33 +87,20 @@ public struct MemoryEstimator: Sendable {
         let computeCells = cells.perStream
 
         for layer in 0...layerCount {
-            let isOutput = layer == layerCount
-            var weights: UInt64
-            if isOutput {
-                weights = profile.outputBytes
-                // On the host a tied output matrix is the token embedding itself.
-                if owner[layer] < 0, profile.outputTiedToEmbedding { weights -= profile.outputMatrixBytes }
-            } else {
-                weights = profile.layerBytes[layer]
-            }
-            let kv = isOutput ? 0 : kvBytes(layer: layer, cells: cells, typeK: typeK, typeV: typeV)
+            let kv = layer == layerCount ? 0 : kvBytes(layer: layer, cells: cells, typeK: typeK, typeV: typeV)
             if owner[layer] >= 0 {
                 devices[owner[layer]].layers.append(layer)
-                devices[owner[layer]].usage.weights += weights
                 if parameters.kvOffload { devices[owner[layer]].usage.kvCache += kv } else { host.kvCache += kv }
             } else {
                 hostLayers.append(layer)
-                host.weights += weights
                 host.kvCache += kv
-                if !isOutput {
-                    host.weights += profile.layerRepackCandidates[layer]
-                        .filter { parameters.cpuRepack.types.contains($0.key) }
-                        .reduce(0) { $0 + $1.value }
-                }
             }
         }
-        host.weights += profile.tokenEmbeddingBytes + profile.otherBytes
+        let buffers = WeightBuffers(profile: profile, parameters: parameters, owner: owner)
+        for (index, bytes) in buffers.deviceBytes.enumerated() { devices[index].usage.weights = bytes }
+        host.weights = buffers.mappedBytes + buffers.repackedBytes
         host.output = UInt64(profile.vocabularySize) * UInt64(max(1, parameters.slots)) * 4
+
         let compute =
             parameters.legacyComputeGraph
             ? ComputeBufferModel.legacyBytes(
@@ -122,11 +112,31 @@ public struct MemoryEstimator: Sendable {
             devices[index].usage.compute = compute
             devices[index].usage.overhead = parameters.deviceOverhead
         }
-        host.compute =
-            hostLayers.contains(where: { $0 < layerCount })
-            ? compute : ComputeBufferModel.hostInputBytes(profile: profile, tokens: tokens)
+        let hostRunsBlocks = hostLayers.contains(where: { $0 < layerCount })
+        if !devices.isEmpty && parameters.flashAttention {
+            // With a GPU backend the host's graph keeps only the inputs and the attention of host layers (their
+            // matrix products go to the GPU): measured on both builds with Vulkan.
+            host.compute = ComputeBufferModel.hostBytesBesideGPU(
+                profile: profile, tokens: tokens, kvCells: computeCells, legacy: parameters.legacyComputeGraph)
+        } else {
+            host.compute =
+                hostRunsBlocks ? compute : ComputeBufferModel.hostInputBytes(profile: profile, tokens: tokens)
+        }
+        var opOffload: MemoryEstimate.OpOffload?
+        if parameters.opOffload, !devices.isEmpty, tokens >= 32,
+            let group = buffers.opOffloadGroup(tokens: tokens, hostLayers: hostLayers)
+        {
+            let base = devices[0].layers.isEmpty ? 0 : compute
+            let bytes = parameters.legacyComputeGraph ? max(base, group.bytes) : base + group.bytes
+            opOffload = MemoryEstimate.OpOffload(
+                device: devices[0].device, weights: group.weights, bytes: bytes - base)
+            devices[0].usage.compute = bytes
+            devices[0].usage.overhead = parameters.deviceOverhead
+        }
         host.overhead = parameters.hostOverhead
-        return MemoryEstimate(perDevice: devices, host: host, hostLayers: hostLayers, kvCells: cells)
+        return MemoryEstimate(
+            perDevice: devices, host: host, hostLayers: hostLayers, kvCells: cells,
+            hostMappedBytes: buffers.mappedBytes, hostRepackedBytes: buffers.repackedBytes, opOffload: opOffload)
     }
 
     /// KV bytes per token of context for each cache type, all layers together (full-attention cells).

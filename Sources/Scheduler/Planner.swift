@@ -11,15 +11,19 @@ public struct PlanningInput: Sendable {
         self.demand = demand
     }
 
-    /// Reads the model's header and prices the config's parameters as `binary` will run them.
-    public static func load(_ config: InstanceConfig, binary: LlamaServerBinary) throws -> PlanningInput {
+    /// Reads the model's header and prices the config's parameters as `binary` will run them on `devices`.
+    public static func load(
+        _ config: InstanceConfig, binary: LlamaServerBinary, devices: [Device] = []
+    ) throws -> PlanningInput {
         let model = try GGUFModel.open(path: config.model.resolvedPath)
         let profile = try ModelProfile(model: model)
         let parameters = ServerParameters(
             config: config, autoFlashAttention: binary.capabilities.flashAttentionTakesValue,
             legacyComputeGraph: binary.capabilities.offloadOrder == .outputLast)
+        let limits = devices.filter { !$0.isHost }.compactMap(\.maxTensorBytes)
         let demand = try InstanceDemand(
-            name: config.name, estimator: MemoryEstimator(profile: profile), parameters: parameters)
+            name: config.name, estimator: MemoryEstimator(profile: profile), parameters: parameters,
+            deviceMaxTensorBytes: limits.min())
         return PlanningInput(config: config, demand: demand)
     }
 }

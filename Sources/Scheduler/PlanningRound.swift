@@ -66,7 +66,7 @@ public struct PlanningRound: Sendable {
         var inputs: [PlanningInput] = []
         for config in configs {
             do {
-                inputs.append(try PlanningInput.load(config, binary: binary))
+                inputs.append(try PlanningInput.load(config, binary: binary, devices: inventory.devices))
             } catch let error as GGUFError {
                 throw PlanningError.model(config.name, config.model.resolvedPath, error.description)
             }

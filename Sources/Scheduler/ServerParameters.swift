@@ -27,9 +27,18 @@ public struct ServerParameters: Sendable, Codable, Equatable {
     public var swaFull: Bool = false
     /// Which weight types the CPU backend repacks (`--repack`, default on); `.none` for `--no-repack`.
     public var cpuRepack: CPURepack = .x86AVX2
-    /// Whether the server is an older llama.cpp (such as the one llama-cpp-python 0.3.16 vendors) whose
-    /// worst-case graph keeps logits for every token of the ubatch and an f32 copy of the mask: its compute
-    /// buffers are priced with `ComputeBufferModel.legacyBytes`.
+    /// Whether a GPU backend is loaded even with no layers on it (a GPU build run without `--device none`).
+    /// With one loaded, llama.cpp offers host-resident weights to the GPU's pinned host buffer type before the
+    /// CPU's repacked one, and with mmap that means they stay in the mapped file: nothing the GPU could take is
+    /// repacked. Devices in `deviceLayers` imply it.
+    public var gpuBackendLoaded: Bool = false
+    /// `--op-offload` (llama.cpp's default): large batches of host-resident weights are multiplied on the first
+    /// GPU, which then holds a copy of each such weight (and its result) in its compute buffer.
+    public var opOffload: Bool = true
+    /// Whether the server is an older llama.cpp (such as the one llama-cpp-python 0.3.16 vendors): its worst-case
+    /// graph keeps logits for every token of the ubatch and an f32 copy of the mask (compute buffers priced with
+    /// `ComputeBufferModel.legacyBytes`); its `-ngl` counts blocks, so with a partial offload the output layer
+    /// stays in host memory; its Vulkan backend checks no tensor sizes; op offload copies a split's weights together.
     public var legacyComputeGraph: Bool = false
     /// Bytes added to each device for what no buffer shows (backend context, driver scratch).
     public var deviceOverhead: UInt64 = 0
@@ -45,19 +54,25 @@ public struct ServerParameters: Sendable, Codable, Equatable {
         public var device: String
         /// How many layers (block layers, and the output layer counted as one) go to it.
         public var layers: Int
+        /// The largest tensor the device's backend accepts (Vulkan: its storage-buffer range and allocation
+        /// limits), or `nil` for no limit. Newer llama.cpp builds keep a larger weight in host memory even when
+        /// its layer is on the device, and never offload an operation on one.
+        public var maxTensorBytes: UInt64?
 
         /// A device and its layer count.
-        public init(device: String, layers: Int) {
+        public init(device: String, layers: Int, maxTensorBytes: UInt64? = nil) {
             self.device = device
             self.layers = layers
+            self.maxTensorBytes = maxTensorBytes
         }
     }
 
     /// The weight types the CPU backend copies into a repacked layout (a second copy in host memory).
     ///
-    /// llama.cpp picks repacked layouts by CPU feature: on x86 with AVX2, Q4_0, Q4_K, IQ4_NL and MXFP4 matrices
-    /// whose row count is a multiple of 8 (AVX-512 adds Q2_K); on ARM with dotprod/i8mm also Q8_0, Q5_K and Q6_K.
-    /// Only block-layer matrices on the CPU are repacked (measured: the output matrix is not).
+    /// llama.cpp picks repacked layouts by CPU feature (`ggml_repack_get_optimal_repack_type`): on x86 with AVX2,
+    /// Q4_0, Q4_K, IQ4_NL and MXFP4 matrices whose row count is a multiple of 8 (AVX-512 adds Q2_K); on ARM with
+    /// dotprod/i8mm also Q8_0, Q5_K and Q6_K. Any matrix (2-D `MUL_MAT`, or 3-D experts) in host memory qualifies,
+    /// the output matrix included; the token embedding (a row lookup) never does.
     public struct CPURepack: Sendable, Codable, Equatable {
         /// ggml type names.
         public var types: Set<String>
