@@ -48,7 +48,7 @@ let package = Package(
         // Estimate against the real llama-server over a grid of fixtures: prints the error table.
         .executableTarget(
             name: "bench-accuracy",
-            dependencies: ["GGUF", "Scheduler", "TestSupport"],
+            dependencies: ["GGUF", "Scheduler", "Drivers", "OrchestratorCore", "TestSupport"],
             path: "bench/accuracy",
             swiftSettings: swiftSettings
         ),

@@ -58,10 +58,17 @@ public enum LlamaServerProbe {
     /// Starts llama-server on `model` with `arguments` (plus `-m`, `--host`, `--port`, `-lv 4`), waits until it
     /// has reported its buffers (and, with `waitForHealth`, until `/health` answers 200), stops it and returns
     /// what it reported.
+    ///
+    /// - Parameters:
+    ///   - binary: the llama-server to run (default: `binary()`).
+    ///   - environment: added to this process's environment (`GGML_VK_VISIBLE_DEVICES=0` selects lavapipe).
+    ///   - verbosity: the arguments that make the build print its buffer sizes (the older build prints them at
+    ///     its default verbosity and takes `[]`).
     public static func measure(
-        model: String, arguments: [String], waitForHealth: Bool = false, timeout: Duration = .seconds(120)
+        model: String, arguments: [String], binary: String? = nil, environment: [String: String] = [:],
+        verbosity: [String] = ["-lv", "4"], waitForHealth: Bool = false, timeout: Duration = .seconds(120)
     ) async throws -> ServerMeasurement {
-        let binary = try binary()
+        let binary = try binary ?? Self.binary()
         let port = try freePort()
         let log = NSTemporaryDirectory() + "llama-server-\(UUID().uuidString).log"
         guard FileManager.default.createFile(atPath: log, contents: nil) else {
@@ -71,8 +78,10 @@ public enum LlamaServerProbe {
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments =
-            ["-m", model, "--host", "127.0.0.1", "--port", String(port), "-lv", "4"] + arguments
+        process.arguments = ["-m", model, "--host", "127.0.0.1", "--port", String(port)] + verbosity + arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = output
         process.standardError = output
         try process.run()
@@ -147,6 +156,19 @@ public struct ServerMeasurement: Sendable, Equatable {
     /// Sum over all buffers of a kind.
     public static func total(_ buffers: [String: UInt64]) -> UInt64 { buffers.values.reduce(0, +) }
 
+    /// The device a buffer name stands for: `nil` for host memory (`CPU`, `CPU_Mapped`, `CPU_REPACK`,
+    /// `Vulkan_Host`, `CUDA_Host`), else the device's name (`Vulkan0`).
+    public static func device(ofBuffer name: String) -> String? {
+        name == "CPU" || name.hasPrefix("CPU_") || name.hasSuffix("_Host") ? nil : name
+    }
+
+    /// Everything reported for one device, or for host memory with `nil`.
+    public func total(device: String?) -> UInt64 {
+        [model, kvCache, compute, output].reduce(0) { sum, buffers in
+            sum + buffers.filter { Self.device(ofBuffer: $0.key) == device }.values.reduce(0, +)
+        }
+    }
+
     /// Everything reported.
     public var total: UInt64 {
         Self.total(model) + Self.total(kvCache) + Self.total(compute) + Self.total(output)
@@ -185,5 +207,5 @@ public struct ServerMeasurement: Sendable, Equatable {
 /// A failure to run the real llama-server.
 public struct ProbeError: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }

