@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // Domain types and protocols only: no C, no processes, no SQL, no network.
@@ -134,6 +135,12 @@ let package = Package(
         .target(
             name: "Dashboard",
             dependencies: ["OrchestratorCore", "Scheduler", "StateStore", "ControlAPI", "Host"],
+            swiftSettings: swiftSettings
+        ),
+        // Kubernetes manifests from configs and placements (`export kubernetes`): YAML through Yams.
+        .target(
+            name: "KubernetesExport",
+            dependencies: ["OrchestratorCore", "GGUF", "Scheduler", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
