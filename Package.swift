@@ -147,7 +147,7 @@ let package = Package(
             name: "llama-orch",
             dependencies: [
                 "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", "ControlAPI", "Daemon",
-                "Host", "Dashboard", argumentParser, logging,
+                "Host", "Dashboard", "KubernetesExport", argumentParser, logging,
             ],
             swiftSettings: swiftSettings
         ),
