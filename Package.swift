@@ -223,6 +223,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Rendered manifests against Golden/ (reviewed by hand), the Kubernetes schemas (scripts/k8s_validate.py) and
+        // `export kubernetes` through the built CLI.
+        .testTarget(
+            name: "KubernetesExportTests",
+            dependencies: [
+                "KubernetesExport", "OrchestratorCore", "Scheduler", "TestSupport", "llama-orch", "make-tiny-model",
+            ],
+            exclude: ["Golden"],
+            swiftSettings: swiftSettings
+        ),
         // The CLI through its built binary (init, config, inspect, plan): the executables it runs are dependencies.
         .testTarget(
             name: "CLITests",
