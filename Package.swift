@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // Domain types and protocols only: no C, no processes, no SQL, no network.
@@ -136,11 +137,17 @@ let package = Package(
             dependencies: ["OrchestratorCore", "Scheduler", "StateStore", "ControlAPI", "Host"],
             swiftSettings: swiftSettings
         ),
+        // Kubernetes manifests from configs and placements (`export kubernetes`): YAML through Yams.
+        .target(
+            name: "KubernetesExport",
+            dependencies: ["OrchestratorCore", "GGUF", "Scheduler", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "llama-orch",
             dependencies: [
                 "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", "ControlAPI", "Daemon",
-                "Host", "Dashboard", argumentParser, logging,
+                "Host", "Dashboard", "KubernetesExport", argumentParser, logging,
             ],
             swiftSettings: swiftSettings
         ),
@@ -214,6 +221,16 @@ let package = Package(
                 "Dashboard", "ControlAPI", "StateStore", "OrchestratorCore", "Scheduler", "TestSupport", "llama-orch",
                 "stub-llama-server", "make-tiny-model",
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Rendered manifests against Golden/ (reviewed by hand), the Kubernetes schemas (scripts/k8s_validate.py) and
+        // `export kubernetes` through the built CLI.
+        .testTarget(
+            name: "KubernetesExportTests",
+            dependencies: [
+                "KubernetesExport", "OrchestratorCore", "Scheduler", "TestSupport", "llama-orch", "make-tiny-model",
+            ],
+            exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),
         // The CLI through its built binary (init, config, inspect, plan): the executables it runs are dependencies.

@@ -50,6 +50,9 @@ public actor InstanceManager: ControlHandler {
     /// Called by `stopDaemon` once the instances are dealt with: shuts the service group down.
     private var shutdown: (@Sendable () async -> Void)?
 
+    /// SIGTERM to SIGKILL for every server the daemon stops (`export kubernetes` makes it the pods' grace period).
+    public static let defaultStopGrace: Duration = .seconds(30)
+
     /// - Parameters:
     ///   - environment: the daemon's environment: drivers and the binary search read it, servers inherit it.
     ///   - stopGrace: SIGTERM to SIGKILL for every server.
@@ -57,7 +60,8 @@ public actor InstanceManager: ControlHandler {
     public init(
         root: ProjectRoot, store: StateStore, environment: [String: String],
         checkers: Registry<any HealthChecker> = .standardHealthCheckers,
-        policies: Registry<any RestartPolicy> = .standardRestartPolicies, stopGrace: Duration = .seconds(30),
+        policies: Registry<any RestartPolicy> = .standardRestartPolicies,
+        stopGrace: Duration = InstanceManager.defaultStopGrace,
         logger: Logger = Logger(label: "llama-orch.daemon"), warnings: [String] = [],
         onActivity: @escaping @Sendable () -> Void = {}
     ) {

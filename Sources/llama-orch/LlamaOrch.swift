@@ -23,6 +23,7 @@ struct LlamaOrch: AsyncParsableCommand {
             DriversCommand.self,
             DevicesCommand.self,
             PlanCommand.self,
+            ExportCommand.self,
             DashboardCommand.self,
             ServiceCommand.self,
             AutostartCommand.self,
