@@ -54,7 +54,7 @@ public struct KubernetesExporter: Sendable {
         var inputs: [PlanningInput] = []
         for config in configs {
             do {
-                inputs.append(try PlanningInput.load(config, binary: binary))
+                inputs.append(try PlanningInput.load(config, binary: binary, devices: whole))
             } catch let error as GGUFError {
                 throw PlanningError.model(config.name, config.model.resolvedPath, error.description)
             }
