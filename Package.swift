@@ -154,7 +154,7 @@ let package = Package(
         // Helpers for tests and for driver authors: GGUF fixture writer, temporary project folders, CLI runner.
         .target(
             name: "TestSupport",
-            dependencies: ["OrchestratorCore", "GGUF", "GGUFWriter"],
+            dependencies: ["OrchestratorCore", "GGUF", "GGUFWriter", "Scheduler", "Drivers"],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),

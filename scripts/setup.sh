@@ -24,9 +24,11 @@ PY
 
 command -v swift >/dev/null || { echo "setup: Swift 6 is required (https://www.swift.org/install/); 'swift' is not on PATH" >&2; exit 69; }
 
-# With --tests: also the older llama.cpp (before --fit and the 2026 -ngl change), with the Vulkan backend: the
-# tests run it on Mesa's lavapipe and check that the command builder speaks both versions.
+# With --tests: also both llama.cpp versions with the Vulkan backend, which the tests run on Mesa's lavapipe: the
+# older one (before --fit and the 2026 -ngl change) checks that the command builder speaks both versions, and the
+# estimator is measured against both (the newer one, the version users run, takes about 22 minutes to build once).
 if [ "${1:-}" = "--tests" ]; then
   "$(dirname "$0")/build-llama-server.sh" --old --vulkan >/dev/null
+  "$(dirname "$0")/build-llama-server.sh" --vulkan >/dev/null
 fi
 "$(dirname "$0")/build-llama-server.sh"

@@ -16,6 +16,7 @@ swift test --skip-build --no-parallel 2>&1 | tee .build/test-output.txt
 # A driver added in-tree is picked up by the next build with no other edit (scaffold, build, list, remove).
 scripts/check-new-driver.sh
 
-# The estimator against the real llama-server: a quick grid, its table printed (bench-accuracy without
-# --quick runs all 180 points, about 7 minutes).
+# The estimator against the real llama-server: quick grids, their tables printed (scripts/bench-accuracy.sh runs
+# the full ones: 180 calibration points and 85 at realistic scale on the CPU and both Vulkan builds).
 "$(swift build --show-bin-path)/bench-accuracy" --quick
+"$(swift build --show-bin-path)/bench-accuracy" --quick --scale

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Bytes one place (a device, or host memory) needs for an instance, by what llama.cpp uses them for.
 ///
 /// The scheduler compares `total` against free memory; the parts say why and are what `inspect` and the
@@ -89,6 +91,8 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     public var hostRepackedBytes: UInt64 = 0
     /// What op offload adds to the first device's compute buffer, when it does.
     public var opOffload: OpOffload?
+    /// Weights of layers placed on a device that stay in host memory: larger than the device takes.
+    public var refusedByDevice: [String] = []
 
     /// Copies of host-resident weights the first GPU holds to multiply large batches (llama.cpp's op offload).
     public struct OpOffload: Sendable, Codable, Equatable {
@@ -114,4 +118,38 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
 
     /// Host plus every device.
     public var total: Usage { perDevice.reduce(host) { $0 + $1.usage } }
+}
+
+extension MemoryEstimate {
+    /// What `plan` says about an estimate beyond its bytes: whether op offload adds to the first GPU (and what it
+    /// would save to turn it off), and which part is least certain, by how much (from bench/ESTIMATOR.md's grid).
+    public func notes(legacy: Bool) -> [String] {
+        func mib(_ bytes: UInt64) -> String { String(format: "%.0f MiB", Double(bytes) / 1_048_576) }
+        var notes: [String] = []
+        if !refusedByDevice.isEmpty {
+            let names = refusedByDevice.prefix(3).joined(separator: ", ") + (refusedByDevice.count > 3 ? ", ..." : "")
+            notes.append(
+                "\(names) stay\(refusedByDevice.count == 1 ? "s" : "") in host memory: larger than the device's "
+                    + "largest tensor (newer llama.cpp keeps such weights on the CPU even when their layer is offloaded)"
+            )
+        }
+        if let opOffload, opOffload.bytes > 0 {
+            let weights =
+                opOffload.weights.prefix(3).joined(separator: ", ") + (opOffload.weights.count > 3 ? ", ..." : "")
+            notes.append(
+                "op offload (llama.cpp's default) is priced in: \(opOffload.device) also holds \(mib(opOffload.bytes)) "
+                    + "for large batches on host-resident weights (\(weights)); '--no-op-offload' in args saves it on the "
+                    + "GPU but moves that work, and its buffers, to the CPU (slower prompts)")
+        }
+        if let device = perDevice.first(where: { !$0.layers.isEmpty }) {
+            let range = legacy ? "-4 to +16 MiB" : "-7 to +42 MiB"
+            notes.append(
+                "least certain: the \(device.device) compute buffer (\(mib(device.usage.compute))); measured with Vulkan "
+                    + "on this build within \(range); CUDA and ROCm graphs are not measured here")
+        } else {
+            notes.append(
+                "least certain: the compute buffer (\(mib(host.compute))); measured on the CPU within -0.3 to +3 MiB")
+        }
+        return notes
+    }
 }

@@ -107,15 +107,23 @@ public struct MemoryEstimator: Sendable {
                 profile: profile, tokens: tokens, kvCells: computeCells, flashAttention: parameters.flashAttention)
             : ComputeBufferModel.bytes(
                 profile: profile, tokens: tokens, kvCells: computeCells, flashAttention: parameters.flashAttention)
+        // Older builds compute the logits of every token where the output layer is: with it in host memory the
+        // devices' graphs hold none.
+        let deviceCompute =
+            outputStaysOnHost
+            ? ComputeBufferModel.bytes(
+                profile: profile, tokens: tokens, kvCells: computeCells, flashAttention: parameters.flashAttention)
+            : compute
         for index in devices.indices {
             guard !devices[index].layers.isEmpty else { continue }
-            devices[index].usage.compute = compute
+            devices[index].usage.compute = deviceCompute
             devices[index].usage.overhead = parameters.deviceOverhead
         }
         let hostRunsBlocks = hostLayers.contains(where: { $0 < layerCount })
-        if !devices.isEmpty && parameters.flashAttention {
-            // With a GPU backend the host's graph keeps only the inputs and the attention of host layers (their
-            // matrix products go to the GPU): measured on both builds with Vulkan.
+        if !devices.isEmpty && parameters.flashAttention && (parameters.opOffload || !hostRunsBlocks) {
+            // With a GPU backend the host's graph keeps only the inputs and the attention of host layers (op offload
+            // sends their matrix products to the GPU): measured on both builds with Vulkan. Without op offload the
+            // host runs its blocks whole, as on a CPU-only server.
             host.compute = ComputeBufferModel.hostBytesBesideGPU(
                 profile: profile, tokens: tokens, kvCells: computeCells, legacy: parameters.legacyComputeGraph)
         } else {
@@ -126,7 +134,7 @@ public struct MemoryEstimator: Sendable {
         if parameters.opOffload, !devices.isEmpty, tokens >= 32,
             let group = buffers.opOffloadGroup(tokens: tokens, hostLayers: hostLayers)
         {
-            let base = devices[0].layers.isEmpty ? 0 : compute
+            let base = devices[0].layers.isEmpty ? 0 : deviceCompute
             let bytes = parameters.legacyComputeGraph ? max(base, group.bytes) : base + group.bytes
             opOffload = MemoryEstimate.OpOffload(
                 device: devices[0].device, weights: group.weights, bytes: bytes - base)
@@ -136,7 +144,8 @@ public struct MemoryEstimator: Sendable {
         host.overhead = parameters.hostOverhead
         return MemoryEstimate(
             perDevice: devices, host: host, hostLayers: hostLayers, kvCells: cells,
-            hostMappedBytes: buffers.mappedBytes, hostRepackedBytes: buffers.repackedBytes, opOffload: opOffload)
+            hostMappedBytes: buffers.mappedBytes, hostRepackedBytes: buffers.repackedBytes, opOffload: opOffload,
+            refusedByDevice: buffers.refusedByDevice)
     }
 
     /// KV bytes per token of context for each cache type, all layers together (full-attention cells).

@@ -5,10 +5,19 @@ import OrchestratorCore
 public struct PlanningInput: Sendable {
     public var config: InstanceConfig
     public var demand: InstanceDemand
+    /// The model and the parameters it was priced with: the planner estimates the final placement again to say
+    /// what it holds (op offload) and how certain that is.
+    public var estimator: MemoryEstimator?
+    public var parameters: ServerParameters?
 
-    public init(config: InstanceConfig, demand: InstanceDemand) {
+    public init(
+        config: InstanceConfig, demand: InstanceDemand, estimator: MemoryEstimator? = nil,
+        parameters: ServerParameters? = nil
+    ) {
         self.config = config
         self.demand = demand
+        self.estimator = estimator
+        self.parameters = parameters
     }
 
     /// Reads the model's header and prices the config's parameters as `binary` will run them on `devices`.
@@ -21,10 +30,10 @@ public struct PlanningInput: Sendable {
             config: config, autoFlashAttention: binary.capabilities.flashAttentionTakesValue,
             legacyComputeGraph: binary.capabilities.offloadOrder == .outputLast)
         let limits = devices.filter { !$0.isHost }.compactMap(\.maxTensorBytes)
+        let estimator = MemoryEstimator(profile: profile)
         let demand = try InstanceDemand(
-            name: config.name, estimator: MemoryEstimator(profile: profile), parameters: parameters,
-            deviceMaxTensorBytes: limits.min())
-        return PlanningInput(config: config, demand: demand)
+            name: config.name, estimator: estimator, parameters: parameters, deviceMaxTensorBytes: limits.min())
+        return PlanningInput(config: config, demand: demand, estimator: estimator, parameters: parameters)
     }
 }
 
@@ -32,6 +41,8 @@ public struct PlanningInput: Sendable {
 public struct PlannedInstance: Sendable, Equatable, Codable {
     public var placement: Placement
     public var command: LaunchCommand
+    /// What the estimate of this placement says beyond its bytes: op offload, and the least certain part.
+    public var estimateNotes: [String] = []
 }
 
 /// What a planning round decided, per device and per instance.
@@ -94,7 +105,17 @@ public struct Planner: Sendable {
             guard let input = inputs.first(where: { $0.config.name == placement.instance }) else { continue }
             let used = placement.shares.compactMap { share in devices.first { $0.id == share.deviceID } }
             let command = builder.command(for: input.config, placement: placement, launch: launchSettings(used))
-            instances.append(PlannedInstance(placement: placement, command: command))
+            var notes: [String] = []
+            if let estimator = input.estimator, var parameters = input.parameters {
+                parameters.deviceLayers = placement.shares.map { share in
+                    ServerParameters.DeviceLayers(
+                        device: share.llamaName ?? share.deviceID,
+                        layers: share.blockCount + (share.holdsOutput ? 1 : 0),
+                        maxTensorBytes: devices.first { $0.id == share.deviceID }?.maxTensorBytes)
+                }
+                notes = (try? estimator.estimate(parameters))?.notes(legacy: parameters.legacyComputeGraph) ?? []
+            }
+            instances.append(PlannedInstance(placement: placement, command: command, estimateNotes: notes))
         }
         let lines = devices.map { device -> PlanReport.DeviceLine in
             let planned = plan.placements.compactMap { placement -> PlanReport.PlannedBytes? in

@@ -30,6 +30,8 @@ struct WeightBuffers {
     private(set) var mappedBytes: UInt64 = 0
     /// The repacked copies.
     private(set) var repackedBytes: UInt64 = 0
+    /// Weights of device layers that stay in host memory because the device does not take them.
+    private(set) var refusedByDevice: [String] = []
 
     /// The batch llama.cpp sizes its support checks with.
     static let checkTokens: UInt64 = 512
@@ -50,6 +52,7 @@ struct WeightBuffers {
                 continue
             }
             device.append(nil)
+            if layerOwner >= 0 { refusedByDevice.append(weight.name) }
             let pinnedFirst = hostBufferFirst && accepts(firstDeviceLimit, weight)
             if !pinnedFirst && isRepackable(weight) {
                 repacked.append(true)
@@ -110,6 +113,7 @@ struct WeightBuffers {
         let hostBlocks = Set(hostLayers)
         var candidates: [(weights: [String], bytes: UInt64)] = []
         var byLayer: [Int: [(name: String, bytes: UInt64)]] = [:]
+        var inFileOrder: [(name: String, bytes: UInt64)] = []
         for (index, weight) in profile.weights.enumerated() {
             guard device[index] == nil, !repacked[index],
                 weight.operation == .matrixMultiply
@@ -117,13 +121,16 @@ struct WeightBuffers {
                 accepts(limit, weight)
             else { continue }
             byLayer[layer, default: []].append((weight.name, weight.bytes))
+            inFileOrder.append((weight.name, weight.bytes))
         }
         if !parameters.legacyComputeGraph {
-            let largest = byLayer.values.joined().max { $0.bytes < $1.bytes }
+            // The first of the largest, so the same model always names the same weight.
+            var largest: (name: String, bytes: UInt64)?
+            for weight in inFileOrder where weight.bytes > (largest?.bytes ?? 0) { largest = weight }
             return largest.map { ([$0.name], $0.bytes) }
         }
         let attentionInputs = ["attn_q.", "attn_k.", "attn_v.", "attn_qkv."]
-        for (layer, weights) in byLayer {
+        for (layer, weights) in byLayer.sorted(by: { $0.key < $1.key }) {
             if layer == profile.layerCount {
                 let outputs = weights.filter { $0.name == "output.weight" || $0.name == "token_embd.weight" }
                 guard !outputs.isEmpty else { continue }

@@ -118,6 +118,7 @@ enum PlanRenderer {
                 "\(placement.instance): \(placement.mode.rawValue), \(placement.offloadedUnits)/\(placement.blockCount + 1) layers on GPU (\(where_.joined(separator: ", ")))"
             )
             for reason in placement.reasons { lines.append("  - \(reason)") }
+            for note in instance.estimateNotes { lines.append("  ~ \(note)") }
             lines.append("  $ \(instance.command.displayLine)")
         }
         for refusal in report.refusals {

