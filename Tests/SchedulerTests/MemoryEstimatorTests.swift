@@ -191,3 +191,88 @@ struct HeaderOnlySource: GGUFByteSource {
         #expect(abs(Double(current) / 1_048_576 - 30.52) < 0.1)
     }
 }
+
+/// Where each weight goes (`WeightBuffers`), on the 8B fixture's header: token_embd first in the file, the blocks,
+/// output_norm, then output.weight last. The server-backed checks are in RealisticScaleAccuracyTests.
+@Suite struct WeightBufferTests {
+    static let mib = UInt64(1 << 20)
+
+    @Test func onTheCPURepackedCopiesIncludeTheOutputAndTheMappedSpanSkipsOnlyTheFilesEnds() throws {
+        let profile = try MemoryEstimatorTests.profile(TinyModels.llama8B)
+        let estimate = try MemoryEstimator(profile: profile).estimate(ServerParameters(contextSize: 8192))
+        let output = try #require(profile.weights.first { $0.name == "output.weight" })
+        let blockMatrices = profile.weights.filter {
+            $0.layer ?? -1 < 32 && $0.operation == ModelProfile.Weight.Operation.matrixMultiply
+        }
+        // Every Q4_0 matrix has rows that are a multiple of 8: all repacked, the output matrix too.
+        #expect(estimate.hostRepackedBytes == blockMatrices.reduce(0) { $0 + $1.bytes } + output.bytes)
+        // Norms between the repacked matrices stay mapped, so the span runs from token_embd to output_norm: the
+        // whole data section but the output matrix at its end.
+        let end = profile.weights.map { $0.offset + $0.bytes }.max() ?? 0
+        #expect(estimate.hostMappedBytes == end - output.bytes)
+        #expect(estimate.host.weights == estimate.hostMappedBytes + estimate.hostRepackedBytes)
+    }
+
+    @Test func aLoadedGPUTakesHostWeightsBeforeTheRepackedBufferAndRefusesWhatIsTooLarge() throws {
+        let profile = try MemoryEstimatorTests.profile(TinyModels.llama8B)
+        var parameters = ServerParameters(contextSize: 8192)
+        parameters.deviceLayers = [.init(device: "Vulkan0", layers: 8, maxTensorBytes: 128 * Self.mib)]
+        let estimate = try MemoryEstimator(profile: profile).estimate(parameters)
+        let output = try #require(profile.weights.first { $0.name == "output.weight" })
+        #expect(output.bytes > 128 * Self.mib)
+        // The output matrix is refused by the device and by its pinned host buffer: only it is repacked.
+        #expect(estimate.refusedByDevice == ["output.weight"])
+        #expect(estimate.hostRepackedBytes == output.bytes)
+        let blocks = (25..<32).map { profile.layerBytes[$0] }.reduce(0, +)
+        let outputNorm = try #require(profile.weights.first { $0.name == "output_norm.weight" })
+        #expect(estimate.perDevice[0].usage.weights == blocks + outputNorm.bytes)
+        // Op offload: the newer build adds the largest host weight it may multiply there.
+        let largest = profile.weights.filter {
+            ($0.layer ?? 99) < 25 && $0.operation == ModelProfile.Weight.Operation.matrixMultiply
+        }
+        .map { $0.bytes }.max()
+        #expect(estimate.opOffload?.bytes == largest)
+        // Without the limit the output goes to the device and nothing is repacked.
+        parameters.deviceLayers[0].maxTensorBytes = nil
+        let unlimited = try MemoryEstimator(profile: profile).estimate(parameters)
+        #expect(unlimited.hostRepackedBytes == 0 && unlimited.refusedByDevice.isEmpty)
+        #expect(unlimited.perDevice[0].usage.weights == blocks + outputNorm.bytes + output.bytes)
+    }
+
+    @Test func olderBuildsKeepTheOutputOnTheHostAndCopyItForLargeBatches() throws {
+        let profile = try MemoryEstimatorTests.profile(TinyModels.llama8B)
+        var parameters = ServerParameters(contextSize: 4096)
+        parameters.slots = 2
+        parameters.legacyComputeGraph = true
+        // Five layers in the estimator's terms: -ngl 4, the last four blocks; the output stays on the host.
+        parameters.deviceLayers = [.init(device: "Vulkan0", layers: 5, maxTensorBytes: 128 * Self.mib)]
+        let estimate = try MemoryEstimator(profile: profile).estimate(parameters)
+        #expect(estimate.perDevice[0].layers == [28, 29, 30, 31])
+        #expect(estimate.perDevice[0].usage.weights == (28..<32).map { profile.layerBytes[$0] }.reduce(0, +))
+        #expect(estimate.hostRepackedBytes == 0)
+        // The device's compute buffer holds the output matrix, the logits of 512 tokens and the normed input.
+        let output = try #require(profile.weights.first { $0.name == "output.weight" })
+        #expect(estimate.opOffload?.weights == ["output.weight"])
+        let logits: UInt64 = 128256 * 512 * 4
+        let normed: UInt64 = 4096 * 512 * 4
+        #expect(estimate.perDevice[0].usage.compute == output.bytes + logits + normed)
+        parameters.opOffload = false
+        let without = try MemoryEstimator(profile: profile).estimate(parameters)
+        #expect(without.opOffload == nil)
+        #expect(without.perDevice[0].usage.compute < estimate.perDevice[0].usage.compute)
+        #expect(without.host.compute > estimate.host.compute)
+    }
+
+    @Test func aTiedQ4_0OutputOnTheCPUIsARepackedCopyOfTheEmbedding() throws {
+        var spec = TinyModels.q4_0
+        spec.vocabulary = 2048
+        spec.separateOutput = false
+        let profile = try MemoryEstimatorTests.profile(spec)
+        let embedding = try #require(profile.weights.first { $0.name == "token_embd.weight" })
+        let cpu = try MemoryEstimator(profile: profile).estimate(ServerParameters(contextSize: 512))
+        let matrices = profile.weights.filter {
+            $0.layer ?? -1 < profile.layerCount && $0.operation == ModelProfile.Weight.Operation.matrixMultiply
+        }
+        #expect(cpu.hostRepackedBytes == matrices.reduce(0) { $0 + $1.bytes } + embedding.bytes)
+    }
+}
