@@ -136,18 +136,4 @@ import Testing
             time: 0, instance: "x", kind: "state", message: "loading → healthy: probe passed")
         #expect(StateStoreSnapshotSource.stateAfter(fromMessage) == .healthy)
     }
-
-    @Test func reportedBytesCountOnlyTheLastLoad() {
-        let log = """
-            build: 1 (a)
-            load_tensors: Vulkan0 model buffer size = 100.00 MiB
-            llama_context: Vulkan0 compute buffer size = 10.00 MiB
-            build: 2 (b)
-            load_tensors: Vulkan0 model buffer size = 200.00 MiB
-            load_tensors:   CPU_Mapped model buffer size = 50.00 MiB
-            llama_kv_cache: Vulkan0 KV buffer size = 20.00 MiB
-            """
-        #expect(ServerLog.reportedBytes(log: log) == 270 << 20)
-        #expect(ServerLog.reportedBytes(log: "nothing here") == nil)
-    }
 }

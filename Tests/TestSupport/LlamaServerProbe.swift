@@ -115,6 +115,41 @@ public enum LlamaServerProbe {
         return measurement
     }
 
+    /// Starts llama-server on `model` with `arguments` (plus `-m`, `--host`, `--port`), waits until `/health`
+    /// answers 200, stops it and returns everything it wrote to standard output and error (one file, as a
+    /// supervised server's logs would hold it): real logs for the log parser's tests.
+    public static func log(
+        model: String, arguments: [String], binary: String, environment: [String: String] = [:],
+        timeout: Duration = .seconds(120)
+    ) async throws -> String {
+        let port = try freePort()
+        let path = NSTemporaryDirectory() + "llama-server-\(UUID().uuidString).log"
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw ProbeError("cannot create \(path)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["-m", model, "--host", "127.0.0.1", "--port", String(port)] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        defer { try? output.close() }
+        let deadline = ContinuousClock.now + timeout
+        while try await healthStatus(port: port) != 200 {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                stop(process)
+                let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+                throw ProbeError("llama-server did not turn healthy:\n\(text.suffix(2000))")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        stop(process)
+        return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    }
+
     /// Stops a server: SIGTERM, then SIGKILL after two seconds (llama-server can hang in a graceful shutdown
     /// while it is still loading).
     static func stop(_ process: Process) {
