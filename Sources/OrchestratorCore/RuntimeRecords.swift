@@ -27,12 +27,16 @@ public struct RunInfo: Sendable, Equatable, Codable {
     public var endedAt: Double?
     public var exitStatus: Int32?
     public var exitSignal: Int32?
+    /// What determined the run (`nil`: recorded by a daemon that kept none).
+    public var fingerprint: RunFingerprint?
+    /// What the server reported it allocated once healthy (`nil`: not measured, or not yet).
+    public var measured: MeasuredAllocation?
 
     public init(
         id: Int64 = 0, instance: String, runID: String, pid: Int32, processGroup: Int32, processStartTime: UInt64,
         port: Int, argv: [String], environment: [String: String], placement: Placement? = nil,
         backend: String? = nil, startedAt: Double, endedAt: Double? = nil, exitStatus: Int32? = nil,
-        exitSignal: Int32? = nil
+        exitSignal: Int32? = nil, fingerprint: RunFingerprint? = nil, measured: MeasuredAllocation? = nil
     ) {
         self.id = id
         self.instance = instance
@@ -49,6 +53,8 @@ public struct RunInfo: Sendable, Equatable, Codable {
         self.endedAt = endedAt
         self.exitStatus = exitStatus
         self.exitSignal = exitSignal
+        self.fingerprint = fingerprint
+        self.measured = measured
     }
 
     /// Whether the run has no recorded end.

@@ -150,6 +150,15 @@ public final class StateStore: Sendable {
             }
             try db.create(index: "events_by_instance", on: "events", columns: ["instance", "id"])
         }
+        // Self-contained: later migrations (router requests) come after it and touch other tables.
+        migrator.registerMigration("v2: run fingerprints and measured allocations") { db in
+            try db.alter(table: "runs") { table in
+                // JSON of `RunFingerprint`; NULL for runs recorded before (their changes are unknown).
+                table.add(column: "fingerprint", .text)
+                // JSON of `MeasuredAllocation`; NULL until measured, and when nothing reliable was reported.
+                table.add(column: "measured", .text)
+            }
+        }
         return migrator
     }
 
@@ -256,14 +265,14 @@ public final class StateStore: Sendable {
                 try db.execute(
                     sql: """
                         INSERT INTO runs (instance, run_id, pid, process_group, process_start_time, port, argv,
-                                          environment, placement, started_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                          environment, placement, started_at, fingerprint, measured)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         run.instance, run.runID, run.pid, run.processGroup, Int64(bitPattern: run.processStartTime),
                         run.port, try Self.json(run.argv), try Self.json(run.environment),
                         try Self.json(PlacementColumn(placement: run.placement, backend: run.backend)),
-                        run.startedAt,
+                        run.startedAt, try run.fingerprint.map(Self.json), try run.measured.map(Self.json),
                     ])
                 var recorded = run
                 recorded.id = db.lastInsertedRowID
@@ -281,6 +290,17 @@ public final class StateStore: Sendable {
                     sql:
                         "UPDATE runs SET ended_at = ?, exit_status = ?, exit_signal = ? WHERE id = ? AND ended_at IS NULL",
                     arguments: [time, exitStatus, exitSignal, id])
+            }
+        }
+    }
+
+    /// Records what a run's server reported it allocated. A run that already has a measurement keeps it.
+    public func recordMeasurement(runID: String, _ measured: MeasuredAllocation) throws(StateStoreError) {
+        try access {
+            try pool.write { db in
+                try db.execute(
+                    sql: "UPDATE runs SET measured = ? WHERE run_id = ? AND measured IS NULL",
+                    arguments: [try Self.json(measured), runID])
             }
         }
     }
@@ -309,7 +329,10 @@ public final class StateStore: Sendable {
                         argv: try Self.decode(row["argv"]), environment: try Self.decode(row["environment"]),
                         placement: placed?.placement, backend: placed?.backend, startedAt: row["started_at"],
                         endedAt: row["ended_at"],
-                        exitStatus: row["exit_status"], exitSignal: row["exit_signal"])
+                        exitStatus: row["exit_status"], exitSignal: row["exit_signal"],
+                        // Like the placement: a shape this daemon can't read is unknown, not an error.
+                        fingerprint: (row["fingerprint"] as String?).flatMap { try? Self.decode($0) },
+                        measured: (row["measured"] as String?).flatMap { try? Self.decode($0) })
                 }
             }
         }

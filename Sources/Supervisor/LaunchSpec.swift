@@ -17,10 +17,13 @@ public struct LaunchSpec: Sendable, Equatable {
     public var backend: String?
     /// The folder the server starts in (`nil`: the supervisor's own).
     public var workingDirectory: String?
+    /// What determined this command line, recorded with the run (`up` compares it with the files later).
+    public var fingerprint: RunFingerprint?
 
     public init(
         argv: [String], environment: [String: String], host: String = "127.0.0.1", port: Int,
-        placement: Placement? = nil, backend: String? = nil, workingDirectory: String? = nil
+        placement: Placement? = nil, backend: String? = nil, workingDirectory: String? = nil,
+        fingerprint: RunFingerprint? = nil
     ) {
         self.argv = argv
         self.environment = environment
@@ -29,5 +32,6 @@ public struct LaunchSpec: Sendable, Equatable {
         self.placement = placement
         self.backend = backend
         self.workingDirectory = workingDirectory
+        self.fingerprint = fingerprint
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
 import OrchestratorCore
-import StateStore
 import TestSupport
 import Testing
+
+@testable import StateStore
 
 @Suite(.serialized) struct StateStoreTests {
     @Test func migratesAFreshFileAndKeepsData() throws {
@@ -13,7 +14,10 @@ import Testing
         do {
             let (store, warnings) = try StateStore.open(path: path)
             #expect(warnings.isEmpty)
-            #expect(try store.appliedMigrations() == ["v1: instances, runs, events"])
+            #expect(
+                try store.appliedMigrations() == [
+                    "v1: instances, runs, events", "v2: run fingerprints and measured allocations",
+                ])
             try store.setDesiredState(.running, for: "demo")
             let run = try store.recordRunStart(
                 RunInfo(
@@ -26,7 +30,7 @@ import Testing
         }
         // Reopen: migrations are not reapplied and the data is there.
         let (store, _) = try StateStore.open(path: path)
-        #expect(try store.appliedMigrations().count == 1)
+        #expect(try store.appliedMigrations().count == 2)
         #expect(try store.desiredStates() == ["demo": .running])
         let open = try store.openRuns()
         #expect(open.count == 1)
@@ -68,6 +72,51 @@ import Testing
         #expect(runs["flat"]?.placement == Self.placement && runs["flat"]?.backend == "vulkan")
         #expect(runs["garbage"]?.placement == nil && runs["garbage"]?.backend == nil)
         #expect(runs["empty"]?.placement == nil && runs["empty"]?.backend == nil)
+    }
+
+    /// A file an earlier daemon wrote (v1 only) gains the fingerprint and measurement columns; its runs read as
+    /// "unknown fingerprint, not measured"; a measurement is recorded once and read back; garbage reads as none.
+    @Test func fingerprintsAndMeasurementsOnAFileFromAnEarlierDaemon() throws {
+        let project = try TemporaryProject("state-v2")
+        defer { project.remove() }
+        let path = project.root + "/state/state.sqlite"
+        try FileManager.default.createDirectory(atPath: project.root + "/state", withIntermediateDirectories: true)
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try StateStore.migrator.migrate(queue, upTo: "v1: instances, runs, events")
+            try queue.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO runs (instance, run_id, pid, process_group, process_start_time, port, argv,
+                                          environment, placement, started_at)
+                        VALUES ('old', 'old-run', 1, 1, 1, 1, '[]', '{}', '{}', 1)
+                        """)
+            }
+        }
+        let (store, _) = try StateStore.open(path: path)
+        #expect(try store.appliedMigrations().count == 2)
+        let old = try #require(try store.openRuns().first)
+        #expect(old.fingerprint == nil && old.measured == nil)
+        let fingerprint = RunFingerprint(
+            config: #"{"name":"new"}"#, model: FileStamp(path: "/m", device: 1, inode: 2, size: 3, modified: 4.5),
+            binary: nil, argv: ["/b", "-c", "512"])
+        try store.recordRunStart(
+            RunInfo(
+                instance: "new", runID: "new-run", pid: 2, processGroup: 2, processStartTime: 2, port: 2, argv: [],
+                environment: [:], startedAt: 2, fingerprint: fingerprint))
+        let measured = MeasuredAllocation(
+            buffers: [.init(name: "Vulkan0", kind: .model, bytes: 123), .init(name: "CPU", kind: .compute, bytes: 4)],
+            source: "server log")
+        try store.recordMeasurement(runID: "new-run", measured)
+        // The first measurement of a run stays.
+        try store.recordMeasurement(runID: "new-run", MeasuredAllocation(buffers: [], source: "other"))
+        var new = try #require(try store.runs(of: "new").first)
+        #expect(new.fingerprint == fingerprint && new.measured == measured)
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "UPDATE runs SET fingerprint = 'x', measured = '[1' WHERE run_id = 'new-run'")
+        }
+        new = try #require(try store.runs(of: "new").first)
+        #expect(new.fingerprint == nil && new.measured == nil)
     }
 
     /// Event details go in as a string map and come out the same, whatever characters they hold.
