@@ -75,6 +75,7 @@ public struct DaemonSnapshotSource: SnapshotSource {
         row.desired = status.desiredState
         if status.pid != nil {
             row.startedAt = status.startedAt ?? row.startedAt
+            row.reportedBytes = status.measuredBytes ?? row.reportedBytes
             if row.estimatedBytes == nil {
                 row.estimatedBytes = row.placement.map { placement in
                     placement.shares.reduce(placement.hostBytes) { $0 + $1.bytes }

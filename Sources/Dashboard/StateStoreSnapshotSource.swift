@@ -71,7 +71,13 @@ public final class StateStoreSnapshotSource: SnapshotSource, @unchecked Sendable
                 restarts: (try? store?.restartCount(for: name)) ?? 0, desired: desired[name], devices: devices)
             if report != nil && report?.config == nil { row.model = "config invalid: 'llama-orch config validate'" }
             row.logPath = root.logDirectory(name) + "/stderr.log"
-            if row.pid != nil, let path = row.logPath { row.reportedBytes = ServerLog.reportedBytes(path: path) }
+            // What the supervisor read from the server's log when it turned healthy, stored with the run.
+            if row.pid != nil, let run, let measured = run.measured {
+                row.reportedBytes = measured.totalBytes
+                for excess in run.placement.map({ AllocationCheck.excesses($0, measured) }) ?? [] {
+                    warnings.append("\(name): \(AllocationCheck.describe(excess))")
+                }
+            }
             rows.append(row)
         }
         for report in reports where !report.isValid {
@@ -84,10 +90,9 @@ public final class StateStoreSnapshotSource: SnapshotSource, @unchecked Sendable
                 totalBytes: device.totalBytes, freeBytes: device.freeBytes,
                 holdings: running.compactMap { row in
                     guard let placement = row.placement else { return nil }
-                    let bytes =
-                        device.isHost
-                        ? placement.hostBytes
-                        : placement.shares.filter { $0.deviceID == device.id }.reduce(0) { $0 + $1.bytes }
+                    // Measured once known, as placements count it.
+                    let measured = openRuns.last { $0.instance == row.name }?.measured
+                    let bytes = placement.heldBytes(deviceID: device.id, isHost: device.isHost, measured: measured)
                     return bytes > 0 ? DeviceUsage.Holding(instance: row.name, bytes: bytes) : nil
                 })
         }

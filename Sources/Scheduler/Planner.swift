@@ -141,13 +141,38 @@ public struct Planner: Sendable {
             devices: lines, instances: instances, refusals: plan.refusals)
     }
 
-    /// Bytes held per device by the placements of running instances (as recorded in their runs).
-    public static func heldBytes(byRunningPlacements placements: [Placement], hostID: String?) -> [String: UInt64] {
-        var held: [String: UInt64] = [:]
-        for placement in placements {
-            for share in placement.shares { held[share.deviceID, default: 0] += share.bytes }
-            if let hostID { held[hostID, default: 0] += placement.hostBytes }
+    /// Bytes held per device by running (or queued) instances: what each measured once it is known, its estimate
+    /// before (`Placement.heldBytes`).
+    ///
+    /// - Parameter hostID: the inventory's host device, which holds each placement's host bytes.
+    public static func heldBytes(by held: [HeldPlacement], hostID: String?) -> [String: UInt64] {
+        var bytes: [String: UInt64] = [:]
+        for item in held {
+            for deviceID in Set(item.placement.shares.map(\.deviceID)) {
+                bytes[deviceID, default: 0] += item.placement.heldBytes(
+                    deviceID: deviceID, isHost: false, measured: item.measured)
+            }
+            if let hostID {
+                bytes[hostID, default: 0] += item.placement.heldBytes(
+                    deviceID: hostID, isHost: true, measured: item.measured)
+            }
         }
-        return held
+        return bytes
+    }
+}
+
+/// Memory a running or queued instance holds: its placement, and what its server reported allocating once known.
+public struct HeldPlacement: Sendable, Equatable {
+    public var placement: Placement
+    public var measured: MeasuredAllocation?
+
+    public init(placement: Placement, measured: MeasuredAllocation? = nil) {
+        self.placement = placement
+        self.measured = measured
+    }
+
+    /// The runs' placements with their measurements; runs without a placement are skipped.
+    public static func of(_ runs: [RunInfo]) -> [HeldPlacement] {
+        runs.compactMap { run in run.placement.map { HeldPlacement(placement: $0, measured: run.measured) } }
     }
 }

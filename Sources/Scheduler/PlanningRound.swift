@@ -16,12 +16,13 @@ public struct PlanningRound: Sendable {
     /// `--devices-file`, for the static driver.
     public var devicesFile: String?
     public var policy: PlacementPolicy
-    /// Placements of servers that run now (from their runs) or were just placed: their bytes are held.
-    public var heldPlacements: [Placement]
+    /// Placements of servers that run now (from their runs, measured where known) or were just placed: their
+    /// bytes are held.
+    public var heldPlacements: [HeldPlacement]
 
     public init(
         configs: [InstanceConfig], root: ProjectRoot, environment: [String: String], backend: String? = nil,
-        devicesFile: String? = nil, policy: PlacementPolicy = PlacementPolicy(), heldPlacements: [Placement] = []
+        devicesFile: String? = nil, policy: PlacementPolicy = PlacementPolicy(), heldPlacements: [HeldPlacement] = []
     ) {
         self.configs = configs
         self.root = root
@@ -71,8 +72,16 @@ public struct PlanningRound: Sendable {
                 throw PlanningError.model(config.name, config.model.resolvedPath, error.description)
             }
         }
+        // For tests only: an estimate made to differ from what the server allocates, so that a test can tell
+        // which of the two a later placement counted.
+        if let mib = environment[Self.testEstimateOffsetVariable].flatMap(UInt64.init) {
+            for index in inputs.indices {
+                inputs[index].demand.hostBaseBytes += mib << 20
+                inputs[index].demand.perDeviceBytes += mib << 20
+            }
+        }
         let held = Planner.heldBytes(
-            byRunningPlacements: heldPlacements, hostID: inventory.devices.first(where: \.isHost)?.id)
+            by: heldPlacements, hostID: inventory.devices.first(where: \.isHost)?.id)
         let planner = Planner(policy: policy, binary: binary, defaultThreads: HostResources.physicalCores())
         let report = planner.plan(
             inputs, backend: inventory.backend, devices: inventory.devices, heldBytes: held,
@@ -80,9 +89,12 @@ public struct PlanningRound: Sendable {
         return Outcome(report: report, backend: inventory.backend, binary: binary)
     }
 
-    /// The placements recorded with runs; runs without one are skipped.
-    public static func placements(of runs: [RunInfo]) -> [Placement] {
-        runs.compactMap(\.placement)
+    /// Adds this many MiB to every estimate's host and per-device bytes (tests only; see `run`).
+    public static let testEstimateOffsetVariable = "LLAMA_ORCH_TEST_ESTIMATE_OFFSET_MIB"
+
+    /// The placements recorded with runs, with what each measured; runs without a placement are skipped.
+    public static func placements(of runs: [RunInfo]) -> [HeldPlacement] {
+        HeldPlacement.of(runs)
     }
 }
 

@@ -47,6 +47,9 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     private var stateWaiters: [UInt64: (states: Set<InstanceState>, continuation: CheckedContinuation<Void, Never>)] =
         [:]
     private var lastStateWaiter: UInt64 = 0
+    /// Where the current run's lines start in its logs (their sizes just before it was spawned): what it reported
+    /// allocating is read from there once it is healthy, so an earlier run's lines never count.
+    private var unmeasured: (runID: String, stdout: Int, stderr: Int)?
 
     /// - Parameters:
     ///   - instance: the instance's name.
@@ -420,6 +423,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
             }
             switch verdict {
             case .healthy:
+                measureAllocation()
                 restarts.runIsHealthy(at: clock.now)
                 if restarts.resetIfStable(at: clock.now) {
                     do {
@@ -460,6 +464,10 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
             close(descriptors.stderr)
         }
         let runID = UUID().uuidString.lowercased()
+        let logStarts = (
+            stdout: FileIdentity(descriptor: descriptors.stdout)?.size ?? 0,
+            stderr: FileIdentity(descriptor: descriptors.stderr)?.size ?? 0
+        )
         let server = try ServerProcess.spawn(
             spec, instance: instance, runID: runID, stdout: descriptors.stdout, stderr: descriptors.stderr)
         var environment = spec.environment
@@ -468,7 +476,8 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         var run = RunInfo(
             instance: instance, runID: runID, pid: server.pid, processGroup: server.processGroup,
             processStartTime: server.startTime, port: spec.port, argv: spec.argv, environment: environment,
-            placement: spec.placement, backend: spec.backend, startedAt: Date().timeIntervalSince1970)
+            placement: spec.placement, backend: spec.backend, startedAt: Date().timeIntervalSince1970,
+            fingerprint: spec.fingerprint)
         if let store {
             do {
                 run = try store.recordRunStart(run)
@@ -481,10 +490,66 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         }
         self.server = server
         currentRun = run
+        unmeasured = (runID, logStarts.stdout, logStarts.stderr)
         record(
             "started", "pid \(server.pid) on port \(spec.port)",
             details: ["pid": "\(server.pid)", "run_id": runID, "port": "\(spec.port)"])
         return server
+    }
+
+    // MARK: Measured allocation
+
+    /// Reads what the current run's server reported allocating (once per run, when it first turns healthy),
+    /// records it with the run, and records an event when it exceeds the placement's estimate on a device.
+    private func measureAllocation() {
+        guard let start = unmeasured, var run = currentRun, run.runID == start.runID else { return }
+        unmeasured = nil
+        let measured =
+            Self.logText(logs.stderrPath, from: start.stderr).flatMap(ServerLogAllocations.parse)
+            ?? Self.logText(logs.stdoutPath, from: start.stdout).flatMap(ServerLogAllocations.parse)
+        guard let measured else {
+            record(
+                "not-measured",
+                "the log holds no buffer sizes for this run (newer llama-server builds print them only with -lv 4); "
+                    + "placements count its estimate")
+            return
+        }
+        run.measured = measured
+        currentRun = run
+        write("record the measured allocation") { try store?.recordMeasurement(runID: run.runID, measured) }
+        guard let placement = run.placement else {
+            record("measured", "\(AllocationCheck.mib(measured.totalBytes)) in all (no placement to compare)")
+            return
+        }
+        let rows = AllocationCheck.compare(placement, measured)
+        record(
+            "measured",
+            rows.map {
+                "\($0.device) \(AllocationCheck.mib($0.measured)) (estimate \(AllocationCheck.mib($0.estimated)))"
+            }
+            .joined(separator: ", "))
+        for excess in AllocationCheck.excesses(placement, measured) {
+            let message = AllocationCheck.describe(excess)
+            logger.warning("\(message)")
+            record(
+                "estimate-exceeded", message,
+                details: [
+                    "device": excess.device, "estimated_bytes": "\(excess.estimated)",
+                    "measured_bytes": "\(excess.measured)",
+                ])
+        }
+    }
+
+    /// The text of a log from byte `offset` (at most 8 MiB of it); `nil` when the file is shorter than that
+    /// (it was rotated or truncated since: the run's lines are not all there) or can't be read.
+    static func logText(_ path: String, from offset: Int, limit: Int = 8 << 20) -> Substring? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let size = try? handle.seekToEnd(), size >= UInt64(offset),
+            (try? handle.seek(toOffset: UInt64(offset))) != nil,
+            let data = try? handle.read(upToCount: limit)
+        else { return nil }
+        return String(decoding: data, as: UTF8.self)[...]
     }
 
     // MARK: Events

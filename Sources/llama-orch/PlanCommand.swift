@@ -68,8 +68,8 @@ struct PlanCommand: OrchestratorCommand {
         if !report.refusals.isEmpty { throw ExitCode(OrchestratorExitCode.placementImpossible.rawValue) }
     }
 
-    /// The placements recorded with the open runs: memory that running instances hold.
-    private func runningPlacements(root: ProjectRoot) throws -> [Placement] {
+    /// The placements recorded with the open runs, measured where known: memory that running instances hold.
+    private func runningPlacements(root: ProjectRoot) throws -> [HeldPlacement] {
         guard FileManager.default.fileExists(atPath: root.stateDatabase) else { return [] }
         let (store, warnings) = try StateStore.open(path: root.stateDatabase)
         warnings.forEach(printWarning)
@@ -106,18 +106,10 @@ enum PlanRenderer {
             lines.append(String(repeating: " ", count: nameWidth + 1) + device.description)
         }
         lines.append("          # held by running instances, + used by others, = planned, . free")
+        let names = Dictionary(report.devices.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         for instance in report.instances {
-            let placement = instance.placement
             lines.append("")
-            let names = Dictionary(report.devices.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
-            var where_ = placement.shares.map {
-                "\($0.llamaName ?? names[$0.deviceID] ?? $0.deviceID) \(formatBytes($0.bytes))"
-            }
-            where_.append("host \(formatBytes(placement.hostBytes))")
-            lines.append(
-                "\(placement.instance): \(placement.mode.rawValue), \(placement.offloadedUnits)/\(placement.blockCount + 1) layers on GPU (\(where_.joined(separator: ", ")))"
-            )
-            for reason in placement.reasons { lines.append("  - \(reason)") }
+            lines += placementLines(instance.placement, deviceNames: names)
             for note in instance.estimateNotes { lines.append("  ~ \(note)") }
             lines.append("  $ \(instance.command.displayLine)")
         }
@@ -126,5 +118,18 @@ enum PlanRenderer {
             lines.append("does not fit: \(refusal.description)")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// One placement as `plan` shows it (`describe` too): mode, layers and bytes per device, then the reasons.
+    ///
+    /// - Parameter deviceNames: device id → the name to show where a share has no llama.cpp name.
+    static func placementLines(_ placement: Placement, deviceNames: [String: String] = [:]) -> [String] {
+        var where_ = placement.shares.map {
+            "\($0.llamaName ?? deviceNames[$0.deviceID] ?? $0.deviceID) \(formatBytes($0.bytes))"
+        }
+        where_.append("host \(formatBytes(placement.hostBytes))")
+        return [
+            "\(placement.instance): \(placement.mode.rawValue), \(placement.offloadedUnits)/\(placement.blockCount + 1) layers on GPU (\(where_.joined(separator: ", ")))"
+        ] + placement.reasons.map { "  - \($0)" }
     }
 }
