@@ -63,6 +63,13 @@ public struct InstanceStatus: Sendable, Equatable, Codable {
     public var reason: String?
     /// Seconds since 1970 of the last state change.
     public var since: Double?
+    /// A running instance whose config, model file or binary differs from what it runs with: what differs
+    /// (`up` recreates it). `nil` when nothing does or it is not known.
+    public var configChanges: [String]?
+    /// What the server reported it allocated over all devices and host memory, once measured.
+    public var measuredBytes: UInt64?
+    /// Devices where the measured bytes exceed the estimate by more than 10 % (`Vulkan0`, `host`).
+    public var estimateExceeded: [String]?
 
     public init(
         name: String, state: State, desiredState: DesiredState, health: Health, pid: Int32? = nil, port: Int? = nil,
@@ -99,6 +106,9 @@ public struct InstanceStatus: Sendable, Equatable, Codable {
         case restarts
         case reason
         case since
+        case configChanges = "config_changes"
+        case measuredBytes = "measured_bytes"
+        case estimateExceeded = "estimate_exceeded"
     }
 }
 
@@ -133,14 +143,46 @@ extension InstanceStatus {
 
 /// `POST /v1/up`, `/v1/down`, `/v1/restart`: the instances to act on.
 public struct InstancesRequest: Sendable, Equatable, Codable {
+    /// What `up` does with an instance that already runs.
+    public enum Recreate: String, Sendable, Codable {
+        /// Recreate it when its config, model file or binary changed since it started (the default).
+        case changed
+        /// Leave it running as it is (`--no-recreate`).
+        case never
+        /// Recreate it even when nothing changed (`--force-recreate`).
+        case always
+    }
+
     /// Instance names; ignored when `all` is set.
     public var names: [String]
     /// Every instance under `instances/` (`up`), or every supervised one (`down`).
     public var all: Bool
+    /// `up` only.
+    public var recreate: Recreate
+    /// `up --all` only: stop supervised instances whose folder is gone from `instances/`.
+    public var removeOrphans: Bool
 
-    public init(names: [String], all: Bool = false) {
+    public init(names: [String], all: Bool = false, recreate: Recreate = .changed, removeOrphans: Bool = false) {
         self.names = names
         self.all = all
+        self.recreate = recreate
+        self.removeOrphans = removeOrphans
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case names
+        case all
+        case recreate
+        case removeOrphans = "remove_orphans"
+    }
+
+    /// A request without the newer fields (an older client) means what it meant then: recreate what changed.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        names = try container.decode([String].self, forKey: .names)
+        all = try container.decode(Bool.self, forKey: .all)
+        recreate = try container.decodeIfPresent(Recreate.self, forKey: .recreate) ?? .changed
+        removeOrphans = try container.decodeIfPresent(Bool.self, forKey: .removeOrphans) ?? false
     }
 }
 
@@ -164,12 +206,16 @@ public struct InstanceOutcome: Sendable, Equatable, Codable {
     public var message: String
     /// The exit code a CLI ends with for this failure (`nil` unless `failed`).
     public var exitCode: Int32?
+    /// `up` on a running instance: what changed since it started (`model.context_size 4096 → 8192`), set when it
+    /// was recreated for it.
+    public var changes: [String]?
 
-    public init(name: String, result: Result, message: String, exitCode: Int32? = nil) {
+    public init(name: String, result: Result, message: String, exitCode: Int32? = nil, changes: [String]? = nil) {
         self.name = name
         self.result = result
         self.message = message
         self.exitCode = exitCode
+        self.changes = changes
     }
 
     /// snake_case on the wire, spelled out: faster than a key strategy, and the same for every encoder.
@@ -178,6 +224,7 @@ public struct InstanceOutcome: Sendable, Equatable, Codable {
         case result
         case message
         case exitCode = "exit_code"
+        case changes
     }
 }
 

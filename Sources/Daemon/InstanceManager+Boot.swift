@@ -28,7 +28,8 @@ extension InstanceManager {
                 environment.removeValue(forKey: ProcessMarker.run)
                 let spec = LaunchSpec(
                     argv: run.argv, environment: environment, host: config?.server.host ?? "127.0.0.1", port: run.port,
-                    placement: run.placement, backend: run.backend, workingDirectory: root.path)
+                    placement: run.placement, backend: run.backend, workingDirectory: root.path,
+                    fingerprint: run.fingerprint)
                 do {
                     let supervisor = try makeSupervisor(run.instance, config: config, spec: spec)
                     try await supervisor.adopt(run)
@@ -84,7 +85,8 @@ extension InstanceManager {
         guard !names.isEmpty else { return }
         logger.info("autostart: \(names.joined(separator: ", "))")
         do {
-            let response = try await up(InstancesRequest(names: names))
+            // A daemon's start re-adopts what runs as it is: only `up` applies changed configs.
+            let response = try await up(InstancesRequest(names: names, recreate: .never))
             for outcome in response.outcomes where outcome.result == .failed {
                 warn("autostart \(outcome.name): \(outcome.message)")
             }

@@ -157,18 +157,49 @@ public actor InstanceManager: ControlHandler {
             return InstanceStatusProjection.queued(
                 name, config: config, backend: entry.backend, desired: desired, restarts: restarts, last: last)
         }
+        let changes = state == .stopped || state == .failed ? nil : await drift(of: name, entry)
         return InstanceStatusProjection.supervised(
             name, state: state, run: await entry.supervisor.currentRun, config: config, backend: entry.backend,
-            desired: desired, restarts: restarts, last: last)
+            desired: desired, restarts: restarts, last: last, configChanges: changes?.isEmpty == false ? changes : nil)
+    }
+
+    /// What differs between what an instance runs with and its files now (config, model file, binary): empty
+    /// when nothing does; `nil` when it is not known (a run recorded by an older daemon, an invalid config).
+    func drift(of name: String, _ entry: Entry) async -> [String]? {
+        guard let recorded = await entry.supervisor.spec.fingerprint,
+            let config = validator.validate(instance: name, in: root).config
+        else { return nil }
+        return Self.drift(from: recorded, to: config)
+    }
+
+    /// `recorded.changes(to:)` the fingerprint `config` and the recorded binary have now.
+    static func drift(from recorded: RunFingerprint, to config: InstanceConfig) -> [String] {
+        let now = RunFingerprint(
+            config: RunFingerprint.canonicalJSON(config), model: FileStamp(path: config.model.resolvedPath),
+            binary: recorded.binary.flatMap { FileStamp(path: $0.path) }, argv: recorded.argv)
+        return recorded.changes(to: now)
     }
 
     public func up(_ request: InstancesRequest) async throws -> InstancesResponse {
         let names = try resolve(request, forUp: true)
         var outcomes: [String: InstanceOutcome] = [:]
         var launches: [(String, Promise<InstanceOutcome>)] = []
+        var recreated: [String: [String]] = [:]
+        var orphans: [String] = []
         await placementLock.withLock {
             var toPlace: [InstanceConfig] = []
             var stopsSeen: [String: Int] = [:]
+            if request.all && request.removeOrphans {
+                let configured = Set(names)
+                for name in entries.keys.sorted() where !configured.contains(name) {
+                    let outcome = await lock(for: name).withLock { await self.stopOne(name) }
+                    guard outcome.result == .stopped else { continue }
+                    record(name, "orphan-removed", "instances/\(name) is gone: \(outcome.message)")
+                    outcomes[name] = InstanceOutcome(
+                        name: name, result: .stopped, message: "orphan (instances/\(name) is gone): \(outcome.message)")
+                    orphans.append(name)
+                }
+            }
             for name in names {
                 let report = validator.validate(instance: name, in: root)
                 guard let config = report.config, report.isValid else {
@@ -178,25 +209,39 @@ public actor InstanceManager: ControlHandler {
                         exitCode: OrchestratorExitCode.configInvalid.rawValue)
                     continue
                 }
-                // An instance that runs (or waits in a start queue) stays as it is; the check and the desired state
-                // are one step under the instance's lock, so a `down` is either before or after both.
-                let unchanged = await lock(for: name).withLock { () -> InstanceOutcome? in
+                // An instance that runs (or waits in a start queue) stays as it is unless what it runs with changed;
+                // the check, the desired state and the stop of a recreated one are one step under the instance's
+                // lock, so a `down` is either before or after all of them.
+                let decision = await lock(for: name).withLock { () -> UpDecision in
                     stopsSeen[name] = stopRequests[name, default: 0]
-                    guard let entry = entries[name] else { return nil }
+                    guard let entry = entries[name] else { return .place }
                     let state = await entry.supervisor.state
-                    guard entry.pendingPlacement != nil || (state != .stopped && state != .failed) else { return nil }
+                    guard entry.pendingPlacement != nil || (state != .stopped && state != .failed) else {
+                        return .place
+                    }
                     do {
                         try store.setDesiredState(.running, for: name)
                     } catch {
-                        return failure(name, error)
+                        return .keep(failure(name, error))
                     }
-                    return InstanceOutcome(
-                        name: name, result: .unchanged,
-                        message: "already \(entry.pendingPlacement != nil ? "queued" : state.rawValue)")
+                    let decision = await recreateDecision(name, entry, state: state, config: config, request.recreate)
+                    if case .recreate(let changes) = decision {
+                        record(
+                            name, "recreating",
+                            changes.isEmpty
+                                ? "recreated on request (--force-recreate)" : changes.joined(separator: "; "))
+                        await entry.supervisor.stop()
+                    }
+                    return decision
                 }
-                if let unchanged {
-                    outcomes[name] = unchanged
+                switch decision {
+                case .keep(let outcome):
+                    outcomes[name] = outcome
                     continue
+                case .recreate(let changes):
+                    recreated[name] = changes
+                case .place:
+                    break
                 }
                 toPlace.append(config)
             }
@@ -206,7 +251,7 @@ public actor InstanceManager: ControlHandler {
                 guard let configs = groups[key] else { continue }
                 let held =
                     PlanningRound.placements(of: (try? store.openRuns()) ?? [])
-                    + entries.values.compactMap(\.pendingPlacement)
+                    + entries.values.compactMap(\.pendingPlacement).map { HeldPlacement(placement: $0) }
                 let outcome: PlanningRound.Outcome
                 do {
                     outcome = try await PlanningRound(
@@ -249,7 +294,51 @@ public actor InstanceManager: ControlHandler {
             }
         }
         for (name, promise) in launches { outcomes[name] = await promise.result }
-        return InstancesResponse(outcomes: names.compactMap { outcomes[$0] })
+        for (name, changes) in recreated {
+            guard var outcome = outcomes[name] else { continue }
+            outcome.changes = changes
+            outcome.message =
+                "recreated (\(changes.isEmpty ? "--force-recreate" : changes.joined(separator: "; "))): \(outcome.message)"
+            outcomes[name] = outcome
+        }
+        return InstancesResponse(outcomes: (orphans + names).compactMap { outcomes[$0] })
+    }
+
+    /// What `up` does with one instance.
+    enum UpDecision {
+        /// Leave it as it is; the outcome says why.
+        case keep(InstanceOutcome)
+        /// It does not run: place and start it.
+        case place
+        /// It was stopped because of these changes (empty: forced); place and start it again.
+        case recreate([String])
+    }
+
+    /// Whether `up` recreates an instance that runs (or waits in a start queue), by the request's policy and what
+    /// changed since it started.
+    private func recreateDecision(
+        _ name: String, _ entry: Entry, state: InstanceState, config: InstanceConfig,
+        _ policy: InstancesRequest.Recreate
+    ) async -> UpDecision {
+        let already = "already \(entry.pendingPlacement != nil ? "queued" : state.rawValue)"
+        // A queued one has not started: it starts with the placement it has; `down` and `up` replace it.
+        guard entry.pendingPlacement == nil, policy != .never else {
+            return .keep(InstanceOutcome(name: name, result: .unchanged, message: already))
+        }
+        guard let recorded = await entry.supervisor.spec.fingerprint else {
+            if policy == .always { return .recreate([]) }
+            return .keep(
+                InstanceOutcome(
+                    name: name, result: .unchanged,
+                    message:
+                        "\(already); started by a llama-orch that recorded no fingerprint, so changes are unknown "
+                        + "(--force-recreate restarts it)"))
+        }
+        let changes = Self.drift(from: recorded, to: config)
+        if changes.isEmpty && policy != .always {
+            return .keep(InstanceOutcome(name: name, result: .unchanged, message: "\(already), unchanged"))
+        }
+        return .recreate(changes)
     }
 
     /// Sets up the instance's supervisor for a placement and queues its start on its device; returns the
@@ -264,7 +353,10 @@ public actor InstanceManager: ControlHandler {
         for (key, value) in planned.command.environment { environment[key] = value }
         let spec = LaunchSpec(
             argv: planned.command.argv, environment: environment, host: config.server.host, port: config.server.port,
-            placement: planned.placement, backend: backend, workingDirectory: root.path)
+            placement: planned.placement, backend: backend, workingDirectory: root.path,
+            fingerprint: RunFingerprint(
+                config: RunFingerprint.canonicalJSON(config), model: FileStamp(path: config.model.resolvedPath),
+                binary: planned.command.argv.first.flatMap { FileStamp(path: $0) }, argv: planned.command.argv))
         let supervisor = try makeSupervisor(name, config: config, spec: spec)
         entries[name] = Entry(
             supervisor: supervisor, config: config, backend: backend, pendingPlacement: planned.placement)

@@ -33,13 +33,20 @@ enum InstanceStatusProjection {
     /// A supervised instance: its supervisor's state and current run.
     static func supervised(
         _ name: String, state: InstanceState, run: RunInfo?, config: InstanceConfig?, backend: String?,
-        desired: DesiredState, restarts: Int, last: InstanceTransition?
+        desired: DesiredState, restarts: Int, last: InstanceTransition?, configChanges: [String]? = nil
     ) -> InstanceStatus {
-        InstanceStatus(
+        var status = InstanceStatus(
             name: name, state: InstanceStatus.State(state), desiredState: desired, health: health(state),
             pid: run?.pid, port: run?.port ?? config?.server.port, backend: run?.backend ?? backend,
             devices: run?.placement.map(devices), model: config?.model.path, startedAt: run?.startedAt,
             restarts: restarts, reason: last?.reason, since: last?.time)
+        status.configChanges = configChanges
+        if let measured = run?.measured {
+            status.measuredBytes = measured.totalBytes
+            let exceeded = run?.placement.map { AllocationCheck.excesses($0, measured).map(\.device) } ?? []
+            status.estimateExceeded = exceeded.isEmpty ? nil : exceeded
+        }
+        return status
     }
 
     static func health(_ state: InstanceState) -> InstanceStatus.Health {

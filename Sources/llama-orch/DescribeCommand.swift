@@ -29,13 +29,32 @@ struct DescribeCommand: OrchestratorCommand {
         /// The current run, else the latest one.
         var run: Run?
         var placement: Placement?
+        /// What the server reported it allocated (the current or latest run), when measured.
+        var measured: MeasuredAllocation?
+        /// Estimate against measured, per device (`host` for host memory), when measured.
+        var memory: [MemoryRow]?
         var command: [String]?
         var events: [Event]
         var health: [Event]
 
         enum CodingKeys: String, CodingKey {
-            case status, config, run, placement, command, events, health
+            case status, config, run, placement, measured, memory, command, events, health
             case configIssues = "config_issues"
+        }
+
+        /// One device's estimate and measurement.
+        struct MemoryRow: Encodable {
+            var device: String
+            var estimatedBytes: UInt64
+            var measuredBytes: UInt64
+            /// More than `AllocationCheck.tolerance` over the estimate.
+            var exceeded: Bool
+
+            enum CodingKeys: String, CodingKey {
+                case device, exceeded
+                case estimatedBytes = "estimated_bytes"
+                case measuredBytes = "measured_bytes"
+            }
         }
 
         /// A run as recorded, less its environment (the daemon's, which may hold secrets such as tokens).
@@ -104,9 +123,17 @@ struct DescribeCommand: OrchestratorCommand {
         let run = try store.runs(of: name, limit: 1).first
         let events = try store.events(of: name, limit: 200)
         let health = events.filter { $0.kind == "state" || $0.kind == "probe-failed" }.suffix(20)
+        var memory: [Description.MemoryRow]?
+        if let placement = run?.placement, let measured = run?.measured {
+            memory = AllocationCheck.compare(placement, measured).map { row in
+                Description.MemoryRow(
+                    device: row.device, estimatedBytes: row.estimated, measuredBytes: row.measured,
+                    exceeded: Double(row.measured) > Double(row.estimated) * (1 + AllocationCheck.tolerance))
+            }
+        }
         let description = Description(
             status: status, config: report.config, configIssues: report.issues, run: run.map(Description.Run.init),
-            placement: run?.placement,
+            placement: run?.placement, measured: run?.measured, memory: memory,
             command: run?.argv,
             events: events.suffix(20).map(Description.Event.init), health: health.map(Description.Event.init))
         if json { return try printJSON(description) }
@@ -131,12 +158,15 @@ struct DescribeCommand: OrchestratorCommand {
             if let signal = run.exitSignal { print("  killed by signal \(signal)") }
             print("  restarts: \(status.restarts)")
             if let placement = run.placement {
-                let shares = placement.shares.map { "\($0.llamaName ?? $0.deviceID) \(formatBytes($0.bytes))" }
-                print(
-                    "placement: \(placement.mode.rawValue) by \(run.backend ?? "?"): "
-                        + (shares + ["host \(formatBytes(placement.hostBytes))"]).joined(separator: ", "))
+                print("placement (by \(run.backend ?? "?")):")
+                for line in PlanRenderer.placementLines(placement) { print("  \(line)") }
+                Self.printMemory(placement: placement, run: run, events: events)
             }
             print("command: \(run.argv.map(shellQuoted).joined(separator: " "))")
+            if let changes = status.configChanges {
+                print("differs from what runs ('llama-orch up \(name)' recreates it):")
+                for change in changes { print("  \(change)") }
+            }
         } else {
             print("run: never started")
         }
@@ -144,6 +174,32 @@ struct DescribeCommand: OrchestratorCommand {
         for event in events.suffix(20) { print("  \(Self.time(event.time))  \(event.kind): \(event.message)") }
         print("health history:")
         for event in health { print("  \(Self.time(event.time))  \(event.message)") }
+    }
+
+    /// Estimate against what the server reported, per device, with a warning where it is more than 10 % over.
+    static func printMemory(placement: Placement, run: RunInfo, events: [InstanceEvent]) {
+        guard let measured = run.measured else {
+            let reason =
+                run.isOpen
+                ? events.last { $0.kind == "not-measured" }?.message ?? "not yet (measured once the server is healthy)"
+                : "the run ended before it was"
+            print("memory: not measured: \(reason)")
+            return
+        }
+        print("memory (estimate → measured, from the \(measured.source)):")
+        let rows = AllocationCheck.compare(placement, measured)
+        let width = rows.map(\.device.count).max() ?? 4
+        for row in rows {
+            let change =
+                row.estimated == 0
+                ? "" : String(format: " (%+.1f %%)", (Double(row.measured) / Double(row.estimated) - 1) * 100)
+            print(
+                "  \(row.device.padding(toLength: width, withPad: " ", startingAt: 0))  "
+                    + "\(AllocationCheck.mib(row.estimated)) → \(AllocationCheck.mib(row.measured))\(change)")
+        }
+        for excess in AllocationCheck.excesses(placement, measured) {
+            print("  warning: \(AllocationCheck.describe(excess))")
+        }
     }
 
     static func time(_ seconds: Double) -> String {

@@ -27,7 +27,8 @@ struct PsCommand: OrchestratorCommand {
         let rows = list.map { status -> [String] in
             let placed = [status.backend, status.devices].compactMap { $0 }.joined(separator: ":")
             return [
-                status.name, status.state.rawValue, status.health.rawValue, status.pid.map { "\($0)" } ?? "-",
+                status.name + (status.configChanges == nil ? "" : "*"), status.state.rawValue, status.health.rawValue,
+                status.pid.map { "\($0)" } ?? "-",
                 status.port.map { "\($0)" } ?? "-", placed.isEmpty ? "-" : placed,
                 status.model.map { $0.split(separator: "/").last.map(String.init) ?? $0 } ?? "-",
                 status.startedAt.map { ElapsedTime.text(now - $0) } ?? "-", "\(status.restarts)",
@@ -36,6 +37,9 @@ struct PsCommand: OrchestratorCommand {
         printTable(
             header: ["NAME", "STATE", "HEALTH", "PID", "PORT", "BACKEND:DEVICE", "MODEL", "UPTIME", "RESTARTS"],
             rows: rows)
+        if list.contains(where: { $0.configChanges != nil }) {
+            printError("* runs with an older config, model file or binary: 'llama-orch up NAME' recreates it")
+        }
     }
 }
 

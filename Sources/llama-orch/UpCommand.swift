@@ -13,8 +13,11 @@ struct UpCommand: OrchestratorCommand {
         discussion: """
             Each instance is placed by the scheduler (exit 70 with the reason when it does not fit), then \
             started; instances on one device start one at a time, each after the one before it is healthy or \
-            past its start period. The desired state becomes 'running'. With --wait, a progress line follows \
-            each instance until it is healthy; a failure prints the reason and the end of its stderr.log.
+            past its start period. The desired state becomes 'running'. An instance that already runs is \
+            recreated (stopped, placed anew, started) when its config, its model file or the llama-server binary \
+            changed since it started, and the output says what changed; an unchanged one is left alone. With \
+            --wait, a progress line follows each instance until it is healthy; a failure prints the reason and the \
+            end of its stderr.log.
             """)
 
     @OptionGroup var global: RootOptions
@@ -25,6 +28,15 @@ struct UpCommand: OrchestratorCommand {
     @Flag(name: .long, help: "Every instance under instances/.")
     var all = false
 
+    @Flag(name: .long, help: "Leave running instances as they are, even when their config changed.")
+    var noRecreate = false
+
+    @Flag(name: .long, help: "Recreate running instances even when nothing changed.")
+    var forceRecreate = false
+
+    @Flag(name: .long, help: "With --all: stop supervised instances whose folder is gone from instances/.")
+    var removeOrphans = false
+
     @Flag(name: .long, help: "Wait until every started instance is healthy.")
     var wait = false
 
@@ -33,6 +45,10 @@ struct UpCommand: OrchestratorCommand {
 
     func validate() throws {
         if names.isEmpty && !all { throw ValidationError("name at least one instance, or pass --all") }
+        if noRecreate && forceRecreate {
+            throw ValidationError("--no-recreate and --force-recreate exclude each other")
+        }
+        if removeOrphans && !all { throw ValidationError("--remove-orphans works with --all") }
         try validateTimeout(timeout)
     }
 
@@ -41,7 +57,9 @@ struct UpCommand: OrchestratorCommand {
         let client = try await DaemonConnection.client(root)
         let progress = ProgressLine()
         if wait { progress.show("placing \(all ? "all instances" : names.joined(separator: ", "))") }
-        let response = try await client.up(InstancesRequest(names: names, all: all))
+        let recreate: InstancesRequest.Recreate = noRecreate ? .never : forceRecreate ? .always : .changed
+        let response = try await client.up(
+            InstancesRequest(names: names, all: all, recreate: recreate, removeOrphans: removeOrphans))
         progress.clear()
         var failure: Int32?
         var waiting: [String] = []
@@ -53,9 +71,12 @@ struct UpCommand: OrchestratorCommand {
             case .started, .queued, .restarted:
                 print("\(outcome.name): \(outcome.result.rawValue): \(outcome.message)")
                 waiting.append(outcome.name)
-            case .unchanged, .stopped:
+            case .unchanged:
                 print("\(outcome.name): \(outcome.message)")
                 waiting.append(outcome.name)
+            case .stopped:
+                // An orphan `--remove-orphans` stopped: nothing to wait for.
+                print("\(outcome.name): \(outcome.message)")
             }
         }
         if wait {
