@@ -64,6 +64,10 @@ final class RecordedProject {
                     argv: [CommandRunner.product("stub-llama-server"), "--port", String(ports[name] ?? 0)],
                     environment: [:], placement: placement, backend: "vulkan",
                     startedAt: Self.now - 600))
+            // What the supervisor stores once the server is healthy: the buffers its log reported.
+            if name == "alpha", let measured = ServerLogAllocations.parse(Self.bufferLines) {
+                try store.recordMeasurement(runID: run.runID, measured)
+            }
             try store.setDesiredState(.running, for: name)
             try event(name, "started", "pid \(pid) on port \(run.port)", [:])
             try transition(name, from: .stopped, to: .starting)
@@ -85,19 +89,20 @@ final class RecordedProject {
         try transition("gamma", from: .restarting, to: .starting)
     }
 
+    /// What the stub servers' logs start with: a load's buffer lines.
+    static let bufferLines = """
+        build: 4242 (stub) with cc
+        load_tensors: GPU-A model buffer size = 1024.00 MiB
+        llama_kv_cache: GPU-A KV buffer size = 512.00 MiB
+        llama_context: GPU-A compute buffer size = 256.00 MiB
+
+        """
+
     private func startStub(_ name: String) throws -> pid_t {
         let folder = project.root + "/logs/" + name
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let log = folder + "/stderr.log"
-        try Data(
-            """
-            build: 4242 (stub) with cc
-            load_tensors: GPU-A model buffer size = 1024.00 MiB
-            llama_kv_cache: GPU-A KV buffer size = 512.00 MiB
-            llama_context: GPU-A compute buffer size = 256.00 MiB
-
-            """.utf8
-        ).write(to: URL(fileURLWithPath: log))
+        try Data(Self.bufferLines.utf8).write(to: URL(fileURLWithPath: log))
         return try Self.spawn(
             CommandRunner.product("stub-llama-server"), ["--port", String(ports[name] ?? 0), "--log-interval", "0.2"],
             log: log)

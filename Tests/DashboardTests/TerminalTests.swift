@@ -101,7 +101,7 @@ struct TmuxPane {
         #expect(lines.contains { $0.hasPrefix("  beta") && $0.contains("loading") })
         #expect(lines.contains { $0.hasPrefix("  gamma") && $0.contains("failed") && $0.contains("gone") })
         #expect(lines.contains { $0.hasPrefix("  delta") && $0.contains("stopped") })
-        #expect(lines.contains { $0.hasPrefix("GPU-A") && $0.contains("1 alpha 6.0G") })
+        #expect(lines.contains { $0.hasPrefix("GPU-A") && $0.contains("1 alpha 1.8G") })
         #expect(lines.count >= 30 && lines.prefix(30).allSatisfy { $0.count <= 100 })
 
         // A resize (SIGWINCH) redraws at the new size: 80×24, the smallest the dashboard is made for.
