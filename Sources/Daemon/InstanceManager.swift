@@ -310,9 +310,13 @@ public actor InstanceManager: ControlHandler {
         for (name, promise) in launches { outcomes[name] = await promise.result }
         for (name, changes) in recreated {
             guard var outcome = outcomes[name] else { continue }
+            let why = changes.isEmpty ? "--force-recreate" : changes.joined(separator: "; ")
             outcome.changes = changes
+            // The old server is stopped either way: a new one that cannot start says so.
             outcome.message =
-                "recreated (\(changes.isEmpty ? "--force-recreate" : changes.joined(separator: "; "))): \(outcome.message)"
+                outcome.result == .failed
+                ? "stopped to recreate (\(why)), not started again: \(outcome.message)"
+                : "recreated (\(why)): \(outcome.message)"
             outcomes[name] = outcome
         }
         return InstancesResponse(outcomes: (orphans + names).compactMap { outcomes[$0] })

@@ -94,6 +94,26 @@ import Testing
         #expect(try pids(harness)["alpha"] != pid)
     }
 
+    @Test func aRecreatedInstanceThatNoLongerFitsSaysItWasStopped() async throws {
+        let harness = try DaemonHarness("daemon-apply-nofit")
+        defer { harness.cleanUp() }
+        let devices = try harness.project.write(
+            "devices.json", #"{"devices": [{"name": "host", "kind": "cpu", "total_mib": 1}]}"#)
+        try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort())
+        try harness.ok(["up", "alpha", "--wait", "--timeout", "30"], environment: ["LLAMA_ORCH_DEVICES": devices])
+        let pid = try #require(try pids(harness)["alpha"])
+        let config = try #require(harness.project.read("instances/alpha/config.json"))
+        try harness.project.writeConfig(
+            "alpha", config.replacingOccurrences(of: #""backend": "cpu""#, with: #""backend": "static""#))
+        let up = try harness.cli(["up", "alpha"])
+        #expect(up.status == 70, "\(up.stdout) \(up.stderr)")
+        #expect(
+            up.stderr.contains(
+                "alpha: stopped to recreate (gpu.backend cpu → static), not started again: does not fit"),
+            "\(up.stderr)")
+        #expect(!DaemonHarness.isAlive(pid))
+    }
+
     @Test func upAllRemoveOrphansStopsInstancesWhoseFolderIsGone() async throws {
         let harness = try DaemonHarness("daemon-apply-orphans")
         defer { harness.cleanUp() }
