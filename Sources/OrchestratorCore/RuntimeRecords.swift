@@ -31,12 +31,16 @@ public struct RunInfo: Sendable, Equatable, Codable {
     public var fingerprint: RunFingerprint?
     /// What the server reported it allocated once healthy (`nil`: not measured, or not yet).
     public var measured: MeasuredAllocation?
+    /// Where this run's lines begin in its logs: what it reported is read from there, also by a daemon that
+    /// re-adopts it before it was healthy.
+    public var logOffsets: LogOffsets?
 
     public init(
         id: Int64 = 0, instance: String, runID: String, pid: Int32, processGroup: Int32, processStartTime: UInt64,
         port: Int, argv: [String], environment: [String: String], placement: Placement? = nil,
         backend: String? = nil, startedAt: Double, endedAt: Double? = nil, exitStatus: Int32? = nil,
-        exitSignal: Int32? = nil, fingerprint: RunFingerprint? = nil, measured: MeasuredAllocation? = nil
+        exitSignal: Int32? = nil, fingerprint: RunFingerprint? = nil, measured: MeasuredAllocation? = nil,
+        logOffsets: LogOffsets? = nil
     ) {
         self.id = id
         self.instance = instance
@@ -55,10 +59,22 @@ public struct RunInfo: Sendable, Equatable, Codable {
         self.exitSignal = exitSignal
         self.fingerprint = fingerprint
         self.measured = measured
+        self.logOffsets = logOffsets
     }
 
     /// Whether the run has no recorded end.
     public var isOpen: Bool { endedAt == nil }
+}
+
+/// The sizes of an instance's two logs just before a run's server was spawned: where its lines begin.
+public struct LogOffsets: Sendable, Equatable, Codable {
+    public var stdout: Int
+    public var stderr: Int
+
+    public init(stdout: Int, stderr: Int) {
+        self.stdout = stdout
+        self.stderr = stderr
+    }
 }
 
 /// Something that happened to an instance: a state change, a restart, a failed probe.

@@ -157,6 +157,8 @@ public final class StateStore: Sendable {
                 table.add(column: "fingerprint", .text)
                 // JSON of `MeasuredAllocation`; NULL until measured, and when nothing reliable was reported.
                 table.add(column: "measured", .text)
+                // JSON of `LogOffsets`: where the run's lines begin in its logs.
+                table.add(column: "log_offsets", .text)
             }
         }
         return migrator
@@ -265,14 +267,15 @@ public final class StateStore: Sendable {
                 try db.execute(
                     sql: """
                         INSERT INTO runs (instance, run_id, pid, process_group, process_start_time, port, argv,
-                                          environment, placement, started_at, fingerprint, measured)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                          environment, placement, started_at, fingerprint, measured, log_offsets)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         run.instance, run.runID, run.pid, run.processGroup, Int64(bitPattern: run.processStartTime),
                         run.port, try Self.json(run.argv), try Self.json(run.environment),
                         try Self.json(PlacementColumn(placement: run.placement, backend: run.backend)),
                         run.startedAt, try run.fingerprint.map(Self.json), try run.measured.map(Self.json),
+                        try run.logOffsets.map(Self.json),
                     ])
                 var recorded = run
                 recorded.id = db.lastInsertedRowID
@@ -332,7 +335,8 @@ public final class StateStore: Sendable {
                         exitStatus: row["exit_status"], exitSignal: row["exit_signal"],
                         // Like the placement: a shape this daemon can't read is unknown, not an error.
                         fingerprint: (row["fingerprint"] as String?).flatMap { try? Self.decode($0) },
-                        measured: (row["measured"] as String?).flatMap { try? Self.decode($0) })
+                        measured: (row["measured"] as String?).flatMap { try? Self.decode($0) },
+                        logOffsets: (row["log_offsets"] as String?).flatMap { try? Self.decode($0) })
                 }
             }
         }

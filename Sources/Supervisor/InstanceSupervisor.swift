@@ -47,9 +47,9 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     private var stateWaiters: [UInt64: (states: Set<InstanceState>, continuation: CheckedContinuation<Void, Never>)] =
         [:]
     private var lastStateWaiter: UInt64 = 0
-    /// Where the current run's lines start in its logs (their sizes just before it was spawned): what it reported
-    /// allocating is read from there once it is healthy, so an earlier run's lines never count.
-    private var unmeasured: (runID: String, stdout: Int, stderr: Int)?
+    /// The run whose allocation is still to be read from its logs once it is healthy (from its `logOffsets`, so
+    /// an earlier run's lines never count).
+    private var unmeasuredRunID: String?
 
     /// - Parameters:
     ///   - instance: the instance's name.
@@ -154,6 +154,8 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         restarts.reset(to: (try? store?.restartCount(for: instance)) ?? 0)
         server = adopted
         currentRun = run
+        // Re-adopted before it was measured (the previous daemon stopped while it loaded): measured here.
+        unmeasuredRunID = run.measured == nil && run.logOffsets != nil ? run.runID : nil
         transition(to: .starting, "re-adopted pid \(run.pid) of run \(run.runID)")
         record("adopted", "pid \(run.pid) on port \(run.port)", details: ["pid": "\(run.pid)", "run_id": run.runID])
         startLoop { await self.supervise(adopted) }
@@ -464,10 +466,9 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
             close(descriptors.stderr)
         }
         let runID = UUID().uuidString.lowercased()
-        let logStarts = (
+        let logOffsets = LogOffsets(
             stdout: FileIdentity(descriptor: descriptors.stdout)?.size ?? 0,
-            stderr: FileIdentity(descriptor: descriptors.stderr)?.size ?? 0
-        )
+            stderr: FileIdentity(descriptor: descriptors.stderr)?.size ?? 0)
         let server = try ServerProcess.spawn(
             spec, instance: instance, runID: runID, stdout: descriptors.stdout, stderr: descriptors.stderr)
         var environment = spec.environment
@@ -477,7 +478,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
             instance: instance, runID: runID, pid: server.pid, processGroup: server.processGroup,
             processStartTime: server.startTime, port: spec.port, argv: spec.argv, environment: environment,
             placement: spec.placement, backend: spec.backend, startedAt: Date().timeIntervalSince1970,
-            fingerprint: spec.fingerprint)
+            fingerprint: spec.fingerprint, logOffsets: logOffsets)
         if let store {
             do {
                 run = try store.recordRunStart(run)
@@ -490,7 +491,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         }
         self.server = server
         currentRun = run
-        unmeasured = (runID, logStarts.stdout, logStarts.stderr)
+        unmeasuredRunID = runID
         record(
             "started", "pid \(server.pid) on port \(spec.port)",
             details: ["pid": "\(server.pid)", "run_id": runID, "port": "\(spec.port)"])
@@ -502,8 +503,8 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     /// Reads what the current run's server reported allocating (once per run, when it first turns healthy),
     /// records it with the run, and records an event when it exceeds the placement's estimate on a device.
     private func measureAllocation() {
-        guard let start = unmeasured, var run = currentRun, run.runID == start.runID else { return }
-        unmeasured = nil
+        guard var run = currentRun, run.runID == unmeasuredRunID, let start = run.logOffsets else { return }
+        unmeasuredRunID = nil
         let measured =
             Self.logText(logs.stderrPath, from: start.stderr).flatMap(ServerLogAllocations.parse)
             ?? Self.logText(logs.stdoutPath, from: start.stdout).flatMap(ServerLogAllocations.parse)

@@ -103,7 +103,8 @@ import Testing
         try store.recordRunStart(
             RunInfo(
                 instance: "new", runID: "new-run", pid: 2, processGroup: 2, processStartTime: 2, port: 2, argv: [],
-                environment: [:], startedAt: 2, fingerprint: fingerprint))
+                environment: [:], startedAt: 2, fingerprint: fingerprint,
+                logOffsets: LogOffsets(stdout: 10, stderr: 20)))
         let measured = MeasuredAllocation(
             buffers: [.init(name: "Vulkan0", kind: .model, bytes: 123), .init(name: "CPU", kind: .compute, bytes: 4)],
             source: "server log")
@@ -112,6 +113,7 @@ import Testing
         try store.recordMeasurement(runID: "new-run", MeasuredAllocation(buffers: [], source: "other"))
         var new = try #require(try store.runs(of: "new").first)
         #expect(new.fingerprint == fingerprint && new.measured == measured)
+        #expect(new.logOffsets == LogOffsets(stdout: 10, stderr: 20) && old.logOffsets == nil)
         try DatabaseQueue(path: path).write { db in
             try db.execute(sql: "UPDATE runs SET fingerprint = 'x', measured = '[1' WHERE run_id = 'new-run'")
         }

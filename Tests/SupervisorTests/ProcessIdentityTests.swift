@@ -115,6 +115,52 @@ import Testing
         }
     }
 
+    /// A daemon that stopped while its server loaded left the run unmeasured: the next one reads the server's
+    /// buffer lines from where that run began in the log, not an earlier run's.
+    @Test func aServerReadoptedBeforeItWasMeasuredIsMeasuredFromItsOwnLines() async throws {
+        let harness = try SupervisorHarness("adopt-measure")
+        let spec = harness.spec()
+        let logs = InstanceLogs(root: harness.project.root, instance: harness.instance)
+        let earlier = """
+            llama_model_loader: loaded meta data with 21 key-value pairs
+            load_tensors:   CPU_Mapped model buffer size =   900.00 MiB
+            llama_context:        CPU compute buffer size =    90.00 MiB
+
+            """
+        let own = """
+            llama_model_loader: loaded meta data with 21 key-value pairs
+            load_tensors:   CPU_Mapped model buffer size =    12.50 MiB
+            llama_kv_cache:        CPU KV buffer size =     2.00 MiB
+            llama_context:        CPU compute buffer size =     3.25 MiB
+
+            """
+        let descriptors = try logs.openForServer()
+        #expect(write(descriptors.stderr, earlier, earlier.utf8.count) == earlier.utf8.count)
+        let offsets = LogOffsets(
+            stdout: FileIdentity(descriptor: descriptors.stdout)?.size ?? -1,
+            stderr: FileIdentity(descriptor: descriptors.stderr)?.size ?? -1)
+        #expect(write(descriptors.stderr, own, own.utf8.count) == own.utf8.count)
+        let runID = UUID().uuidString.lowercased()
+        let server = try ServerProcess.spawn(
+            spec, instance: harness.instance, runID: runID, stdout: descriptors.stdout, stderr: descriptors.stderr)
+        close(descriptors.stdout)
+        close(descriptors.stderr)
+        let run = try harness.store.recordRunStart(
+            RunInfo(
+                instance: harness.instance, runID: runID, pid: server.pid, processGroup: server.processGroup,
+                processStartTime: server.startTime, port: spec.port, argv: spec.argv, environment: [:],
+                placement: spec.placement, startedAt: Date().timeIntervalSince1970, logOffsets: offsets))
+        try await harness.with(try harness.supervisor(spec, SupervisorHarness.settings())) { supervisor in
+            try await supervisor.adopt(run)
+            #expect(await SupervisorHarness.wait(for: .healthy, supervisor))
+            let measured = try #require(try harness.runs().first?.measured)
+            #expect(measured == ServerLogAllocations.parse(own))
+            #expect(measured.totalBytes == UInt64(17.75 * 1_048_576))
+            #expect(await supervisor.currentRun?.measured == measured)
+            await supervisor.stop()
+        }
+    }
+
     @Test func aDetachedServerOutlivesItsSupervisorAndIsReadoptedByTheNext() async throws {
         let harness = try SupervisorHarness("detach")
         let spec = harness.spec()
