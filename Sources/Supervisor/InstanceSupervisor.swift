@@ -511,8 +511,9 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
         guard let measured else {
             record(
                 "not-measured",
-                "the log holds no buffer sizes for this run (newer llama-server builds print them only with -lv 4); "
-                    + "placements count its estimate")
+                "no complete set of buffer sizes in this run's log lines (newer llama-server builds print them "
+                    + "only with -lv 4; a log rotated while the server loaded loses them); placements count its estimate"
+            )
             return
         }
         run.measured = measured
