@@ -211,7 +211,7 @@ let package = Package(
             name: "DaemonTests",
             dependencies: [
                 "ControlAPI", "Daemon", "OrchestratorCore", "StateStore", "Supervisor", "TestSupport", "llama-orch",
-                "stub-llama-server", "make-tiny-model",
+                "stub-llama-server", "make-tiny-model", grdb,
             ],
             swiftSettings: swiftSettings
         ),

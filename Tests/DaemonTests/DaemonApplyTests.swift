@@ -1,5 +1,6 @@
 import ControlAPI
 import Foundation
+import GRDB
 import OrchestratorCore
 import StateStore
 import TestSupport
@@ -112,6 +113,29 @@ import Testing
                 "alpha: stopped to recreate (gpu.backend cpu → static), not started again: does not fit"),
             "\(up.stderr)")
         #expect(!DaemonHarness.isAlive(pid))
+    }
+
+    /// A server started by a daemon that recorded no fingerprint (its run row predates them) is re-adopted with
+    /// its changes unknown: `up` leaves it and says so, `--force-recreate` restarts it.
+    @Test func aRunWithoutAFingerprintIsLeftAloneAndSaysWhy() async throws {
+        let harness = try DaemonHarness("daemon-apply-unknown")
+        defer { harness.cleanUp() }
+        try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort())
+        try harness.ok(["up", "alpha", "--wait", "--timeout", "30"])
+        let pid = try #require(try pids(harness)["alpha"])
+        try harness.ok(["daemon", "stop", "--keep-instances"])
+        try await DatabaseQueue(path: harness.root + "/state/state.sqlite").write { db in
+            try db.execute(sql: "UPDATE runs SET fingerprint = NULL")
+        }
+        try editContext(harness, "alpha", from: 256, to: 512)
+        let kept = try harness.ok(["up", "alpha"]).stdout
+        #expect(kept.contains("recorded no fingerprint, so changes are unknown"), "\(kept)")
+        #expect(try pids(harness)["alpha"] == pid)
+        #expect(try harness.ps().first?.configChanges == nil)
+        let forced = try harness.ok(["up", "alpha", "--force-recreate", "--wait", "--timeout", "30"]).stdout
+        #expect(forced.contains("recreated (--force-recreate)"), "\(forced)")
+        #expect(try pids(harness)["alpha"] != pid)
+        #expect(try harness.store().runs(of: "alpha", limit: 1).first?.fingerprint != nil)
     }
 
     @Test func upAllRemoveOrphansStopsInstancesWhoseFolderIsGone() async throws {
