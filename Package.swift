@@ -82,6 +82,8 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["DriverRegistryGenerator"]
         ),
+        // Records the git commit the CLI is built from, for `llama-orch --version`.
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
         .plugin(
             name: "NewDriver",
             capability: .command(
@@ -149,7 +151,8 @@ let package = Package(
                 "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", "ControlAPI", "Daemon",
                 "Host", "Dashboard", "KubernetesExport", argumentParser, logging,
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["BuildInfoPlugin"]
         ),
         // Helpers for tests and for driver authors: GGUF fixture writer, temporary project folders, CLI runner.
         .target(
@@ -207,12 +210,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The daemon and its commands, through the built CLI: real processes, the stub and the real llama-server.
+        // Golden/ holds the shapes of the JSON outputs, read from the source tree.
         .testTarget(
             name: "DaemonTests",
             dependencies: [
                 "ControlAPI", "Daemon", "OrchestratorCore", "StateStore", "Supervisor", "TestSupport", "llama-orch",
                 "stub-llama-server", "make-tiny-model",
             ],
+            exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
