@@ -142,6 +142,18 @@ public struct InstancesRequest: Sendable, Equatable, Codable {
         self.names = names
         self.all = all
     }
+
+    /// Either field may be left out: no names, not all (`{"names": ["demo"]}` is a whole request).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        names = try container.decodeIfPresent([String].self, forKey: .names) ?? []
+        all = try container.decodeIfPresent(Bool.self, forKey: .all) ?? false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case names
+        case all
+    }
 }
 
 /// What the daemon did with one instance of a request.
@@ -197,6 +209,12 @@ public struct DaemonStopRequest: Sendable, Equatable, Codable {
 
     public init(keepInstances: Bool) {
         self.keepInstances = keepInstances
+    }
+
+    /// `keep_instances` may be left out: the servers are stopped.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        keepInstances = try container.decodeIfPresent(Bool.self, forKey: .keepInstances) ?? false
     }
 
     /// snake_case on the wire, spelled out: faster than a key strategy, and the same for every encoder.

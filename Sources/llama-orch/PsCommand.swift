@@ -65,6 +65,7 @@ struct HealthCommand: OrchestratorCommand {
     }
 
     func execute() async throws {
+        try InstanceNameError.check(name.map { [$0] } ?? [])
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
         var previous: [String: InstanceStatus.State] = [:]
