@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(libsqlite3-dev libvulkan-dev mesa-vulkan-drivers vulkan-tools cmake g++ tmux python3-pip
-  glslc spirv-headers glslang-tools systemd)
+  glslc spirv-headers glslang-tools systemd man-db binutils curl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
