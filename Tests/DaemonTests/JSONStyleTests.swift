@@ -68,7 +68,7 @@ import Testing
         _ = try api("GET /v1/instances?all=1", "/v1/instances?all=1")
         _ = try api("GET /v1/instances/alpha", "/v1/instances/alpha")
         _ = try api("GET /v1/instances/nope", "/v1/instances/nope")
-        // Optional request fields default: no "all", no "keep_instances".
+        // Optional request fields default: no "all" (here), no "keep_instances" (at the end).
         let up = try api("POST /v1/up", "/v1/up", post: #"{"names": ["alpha"]}"#)
         #expect(up.stdout.contains(#""name" : "alpha""#), "\(up.stdout)")
         let bad = try api("POST /v1/up (bad name)", "/v1/up", post: #"{"names": ["../x"]}"#)
@@ -76,6 +76,8 @@ import Testing
         let noRoute = try api("GET /v1/nowhere", "/v1/nowhere")
         #expect(noRoute.stdout.contains("no route GET /v1/nowhere"), "\(noRoute.stdout)")
         _ = try api("POST /v1/down", "/v1/down", post: #"{"names": ["alpha"]}"#)
+        let stop = try api("POST /v1/daemon/stop", "/v1/daemon/stop", post: "{}")
+        #expect(stop.stdout.contains(#""stopping" : true"#), "\(stop.stdout)")
 
         var problems: [String] = []
         var shapes: [String] = []

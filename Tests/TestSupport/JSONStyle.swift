@@ -108,3 +108,31 @@ public enum JSONStyle {
         }
     }
 }
+
+extension JSONDecoder {
+    /// Reads a `--json` output back into the Swift types it was printed from: the snake_case keys turned back into
+    /// property names, with the acronyms this code spells in capitals (`device_id` → `deviceID`, `unified_kv` →
+    /// `unifiedKV`), which `convertFromSnakeCase` would miss. For the types without snake_case coding keys of their
+    /// own (plans, profiles, snapshots).
+    public static var cliOutput: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .custom { path in
+            let key = path.last!.stringValue
+            let words = key.split(separator: "_").map(String.init)
+            guard words.count > 1 else { return AnyKey(key) }
+            let rest = words.dropFirst().map { acronyms.contains($0) ? $0.uppercased() : $0.capitalized }
+            return AnyKey(words[0] + rest.joined())
+        }
+        return decoder
+    }
+
+    private static let acronyms: Set<String> = ["id", "kv", "api", "pid", "gpu", "cpu", "uuid", "luid", "ffn", "mb"]
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ string: String) { stringValue = string }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}
