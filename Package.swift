@@ -227,7 +227,8 @@ let package = Package(
             name: "DaemonTests",
             dependencies: [
                 "ControlAPI", "Daemon", "OrchestratorCore", "StateStore", "Supervisor", "TestSupport", "llama-orch",
-                "stub-llama-server", "make-tiny-model",
+                "stub-llama-server", "make-tiny-model", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                nioCore, .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -78,6 +78,14 @@ extension InstanceManager: RouterBackend {
             routerLink.setStarted(name, false)
             throw RouterStartError(message: outcome.message)
         }
+        // A start queued behind another on its device (or already queued) has its turn first.
+        if outcome.result == .queued || outcome.result == .unchanged, let start = entries[name]?.start {
+            let turn = await start.result
+            guard turn.result == .started || turn.result == .unchanged else {
+                routerLink.setStarted(name, false)
+                throw RouterStartError(message: turn.message)
+            }
+        }
         record(name, "router-started", "started for a request: \(outcome.message)")
         guard let supervisor = entries[name]?.supervisor else {
             throw RouterStartError(message: "stopped while starting")

@@ -23,6 +23,8 @@ public actor InstanceManager: ControlHandler {
         var backend: String?
         /// Placed and queued, not yet started: its memory counts as held.
         var pendingPlacement: Placement?
+        /// The outcome of its last queued start, once it has had its turn.
+        var start: Promise<InstanceOutcome>?
     }
 
     public nonisolated let root: ProjectRoot
@@ -284,13 +286,14 @@ public actor InstanceManager: ControlHandler {
             argv: planned.command.argv, environment: environment, host: config.server.host, port: config.server.port,
             placement: planned.placement, backend: backend, workingDirectory: root.path)
         let supervisor = try makeSupervisor(name, config: config, spec: spec)
+        let promise = Promise<InstanceOutcome>()
         entries[name] = Entry(
-            supervisor: supervisor, config: config, backend: backend, pendingPlacement: planned.placement)
+            supervisor: supervisor, config: config, backend: backend, pendingPlacement: planned.placement,
+            start: promise)
         record(name, "placed", "\(planned.placement.mode.rawValue) on \(Self.queueKey(planned.placement)) (\(backend))")
         let key = Self.queueKey(planned.placement)
         let queue = queues[key] ?? BootQueue()
         queues[key] = queue
-        let promise = Promise<InstanceOutcome>()
         let lock = lock(for: name)
         let startPeriod = Duration.seconds(config.healthcheck.startPeriod)
         let idle = await queue.enqueue {

@@ -84,8 +84,8 @@ public struct RouterServer: Sendable {
             configuration: ServerConfiguration(
                 address: .hostname(settings.host, port: settings.port), serverName: "llama-orch"),
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger,
-            responder: { request, writer, _ in
-                try await self.respond(request, writer)
+            responder: { request, writer, channel in
+                try await self.respond(request, writer, channel: channel)
             },
             onServerRunning: { _ in await onRunning() })
     }
@@ -103,7 +103,7 @@ public struct RouterServer: Sendable {
         case forward(RoutableModel, ByteBuffer, path: String)
     }
 
-    func respond(_ request: Request, _ writer: consuming ResponseWriter) async throws {
+    func respond(_ request: Request, _ writer: consuming ResponseWriter, channel: any Channel) async throws {
         let started = ContinuousClock.now
         let reply: Reply
         do {
@@ -116,7 +116,7 @@ public struct RouterServer: Sendable {
         case .local(let head, let body):
             try await writer.write(response: head, body: body)
         case .forward(let model, let body, let path):
-            try await forward(request, writer, model: model, body: body, path: path, started: started)
+            try await forward(request, writer, channel: channel, model: model, body: body, path: path, started: started)
         }
     }
 
@@ -182,24 +182,38 @@ public struct RouterServer: Sendable {
     private func collect(_ request: Request) async throws(RouterError) -> ByteBuffer {
         let limit = settings.maxBodyBytes
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            await discard(request, upTo: 4 * limit)
             throw RouterError(.tooLarge(limitMB: limit >> 20))
         }
         do {
             return try await request.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
+            await discard(request, upTo: 4 * limit)
             throw RouterError(.tooLarge(limitMB: limit >> 20))
         } catch {
             throw RouterError(.badRequest("could not read the request body: \(error)"))
         }
     }
 
+    /// Reads and drops a refused body, so that the client, which sends it before it reads an answer, gets the 413;
+    /// past `limit` the connection is cut instead.
+    private func discard(_ request: Request, upTo limit: Int) async {
+        var seen = 0
+        do {
+            for try await chunk in request.body {
+                seen += chunk.readableBytes
+                if seen > limit { return }
+            }
+        } catch {}
+    }
+
     /// Waits for the model (the wait ends when the client leaves), sends the request, relays the answer.
     private func forward(
-        _ request: Request, _ writer: consuming ResponseWriter, model: RoutableModel, body: ByteBuffer, path: String,
-        started: ContinuousClock.Instant
+        _ request: Request, _ writer: consuming ResponseWriter, channel: any Channel, model: RoutableModel,
+        body: ByteBuffer, path: String, started: ContinuousClock.Instant
     ) async throws {
         let lease: RouterService.Lease
-        switch await admit(request, model) {
+        switch await admit(model, channel: channel) {
         case .success(let granted):
             lease = granted
         case .failure(let error):
@@ -222,7 +236,7 @@ public struct RouterServer: Sendable {
 
     /// A lease on the model, at once or after waiting in the queue; a client that leaves while it waits is
     /// removed from the queue (`.cancelled`).
-    private func admit(_ request: Request, _ model: RoutableModel) async -> Result<RouterService.Lease, RouterError> {
+    private func admit(_ model: RoutableModel, channel: any Channel) async -> Result<RouterService.Lease, RouterError> {
         switch await service.admit(model) {
         case .granted(let lease):
             return .success(lease)
@@ -230,13 +244,11 @@ public struct RouterServer: Sendable {
             return .failure(error)
         case .queued(let id):
             let service = service
+            let watcher = ClientGoneWatcher { Task { await service.cancel(id) } }
+            try? await channel.pipeline.addHandler(watcher, position: .first).get()
+            defer { channel.pipeline.removeHandler(watcher, promise: nil) }
             do {
-                return .success(
-                    try await request.body.consumeWithInboundCloseHandler { _ in
-                        try await service.wait(id)
-                    } onInboundClosed: {
-                        Task { await service.cancel(id) }
-                    })
+                return .success(try await service.wait(id))
             } catch let error as RouterError {
                 return .failure(error)
             } catch {
@@ -305,7 +317,9 @@ public struct RouterServer: Sendable {
         var head = HTTPResponse(status: .init(code: error.status))
         head.headerFields[.contentType] = "application/json"
         if error.status == 429 || error.status == 503 { head.headerFields[.retryAfter] = "1" }
+        // The body was not read.
         if error.status == 413 { head.headerFields[.connection] = "close" }
+        if error.status == 401 { head.headerFields[.wwwAuthenticate] = #"Bearer realm="llama-orch""# }
         return head
     }
 

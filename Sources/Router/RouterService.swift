@@ -159,9 +159,10 @@ public actor RouterService {
         }
     }
 
-    /// The caller of a queued or granted request left.
+    /// A queued request's caller left; nothing once the request was answered (a granted request ends with
+    /// `release`).
     public func cancel(_ id: RequestID) {
-        requestModels.removeValue(forKey: id)
+        guard requestModels.removeValue(forKey: id) != nil else { return }
         perform(scheduler.handle(.cancelled(id), now: .now))
         if let continuation = waiting.removeValue(forKey: id) {
             continuation.resume(throwing: CancellationError())
