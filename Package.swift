@@ -228,7 +228,8 @@ let package = Package(
             dependencies: [
                 "ControlAPI", "Daemon", "OrchestratorCore", "StateStore", "Supervisor", "TestSupport", "llama-orch",
                 "stub-llama-server", "make-tiny-model", .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                nioCore, .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                nioCore, .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
