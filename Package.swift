@@ -255,7 +255,10 @@ let package = Package(
         // router through the daemon is in DaemonTests.
         .testTarget(
             name: "RouterTests",
-            dependencies: ["Router", "OrchestratorCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "Router", "OrchestratorCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The CLI through its built binary (init, config, inspect, plan): the executables it runs are dependencies.

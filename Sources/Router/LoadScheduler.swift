@@ -179,6 +179,11 @@ public struct LoadScheduler: Sendable {
     /// Requests waiting for a model.
     public var queuedCount: Int { queue.count }
 
+    /// Whether a request was granted and has not finished.
+    public func isGranted(_ id: RequestID) -> Bool {
+        granted[id] != nil
+    }
+
     /// Requests waiting for `model`.
     public func queued(for model: String) -> Int {
         queue.lazy.filter { $0.model == model }.count
@@ -343,17 +348,18 @@ public struct LoadScheduler: Sendable {
     /// The models with waiters that are neither loaded nor on their way, highest priority first, then the one
     /// waited for longest.
     private func coldModelsInTurn() -> [String] {
-        var firstArrival: [String: Instant] = [:]
-        for waiter in queue where firstArrival[waiter.model] == nil {
+        // The position of each cold model's first waiter: the queue is in arrival order.
+        var first: [String: Int] = [:]
+        for (position, waiter) in queue.enumerated() where first[waiter.model] == nil {
             switch models[waiter.model]?.phase {
-            case .unloaded?, .failed?: firstArrival[waiter.model] = waiter.arrived
+            case .unloaded?, .failed?: first[waiter.model] = position
             default: break
             }
         }
-        return firstArrival.keys.sorted { left, right in
+        return first.keys.sorted { left, right in
             let (a, b) = (models[left]?.policy.priority ?? 0, models[right]?.policy.priority ?? 0)
             if a != b { return a > b }
-            return firstArrival[left]! < firstArrival[right]!
+            return first[left]! < first[right]!
         }
     }
 

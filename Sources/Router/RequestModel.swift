@@ -66,14 +66,14 @@ enum RequestModel {
                 text[..<headerEnd.lowerBound].range(of: "name=\"model\"") != nil
             else { continue }
             let value = text[headerEnd.upperBound...]
-            return value.hasSuffix("\r\n") ? String(value.dropLast(2)) : String(value)
+            return value.trimmingCharacters(in: .newlines)
         }
         return nil
     }
 }
 
 /// A forward-only reader of JSON bytes that skips values: enough to find one top-level key and to refuse a body
-/// that is not a JSON object.
+/// that is not a JSON object. Strings it skips are not checked inside (llama-server parses the body it forwards).
 struct JSONSkimmer {
     struct Failure: Error {
         var message: String
