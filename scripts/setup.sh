@@ -18,8 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
 fi
 
-python3 - <<'PY' 2>/dev/null || { echo "setup: installing Python packages gguf, jsonschema, kubernetes-validate" >&2; python3 -m pip install -q --disable-pip-version-check gguf jsonschema kubernetes-validate >&2; }
-import gguf, jsonschema, kubernetes_validate
+python3 - <<'PY' 2>/dev/null || { echo "setup: installing Python packages gguf, jsonschema, kubernetes-validate, openai" >&2; python3 -m pip install -q --disable-pip-version-check gguf jsonschema kubernetes-validate openai >&2; }
+import gguf, jsonschema, kubernetes_validate, openai
 PY
 
 command -v swift >/dev/null || { echo "setup: Swift 6 is required (https://www.swift.org/install/); 'swift' is not on PATH" >&2; exit 69; }

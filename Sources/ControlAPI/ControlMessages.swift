@@ -63,6 +63,8 @@ public struct InstanceStatus: Sendable, Equatable, Codable {
     public var reason: String?
     /// Seconds since 1970 of the last state change.
     public var since: Double?
+    /// What the router knows of it, when the daemon serves a router and the instance is routable.
+    public var router: RouterInstanceStatus?
 
     public init(
         name: String, state: State, desiredState: DesiredState, health: Health, pid: Int32? = nil, port: Int? = nil,
@@ -99,6 +101,37 @@ public struct InstanceStatus: Sendable, Equatable, Codable {
         case restarts
         case reason
         case since
+        case router
+    }
+}
+
+/// An instance as the router sees it.
+public struct RouterInstanceStatus: Sendable, Equatable, Codable {
+    /// llama.cpp router mode's word: `unloaded`, `loading`, `loaded` or `failed`.
+    public var status: String
+    /// Whether the router started it (and so may unload it).
+    public var startedByRouter: Bool
+    /// Requests being served through the router.
+    public var inFlight: Int
+    /// Requests waiting for it.
+    public var queued: Int
+    /// Seconds since 1970 when the router will unload it for idleness, if it will.
+    public var unloadAt: Double?
+
+    public init(status: String, startedByRouter: Bool, inFlight: Int, queued: Int, unloadAt: Double?) {
+        self.status = status
+        self.startedByRouter = startedByRouter
+        self.inFlight = inFlight
+        self.queued = queued
+        self.unloadAt = unloadAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case status
+        case startedByRouter = "started_by_router"
+        case inFlight = "in_flight"
+        case queued
+        case unloadAt = "unload_at"
     }
 }
 

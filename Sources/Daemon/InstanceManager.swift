@@ -4,6 +4,7 @@ import Foundation
 import Host
 import Logging
 import OrchestratorCore
+import Router
 import Scheduler
 import StateStore
 import Supervisor
@@ -22,6 +23,8 @@ public actor InstanceManager: ControlHandler {
         var backend: String?
         /// Placed and queued, not yet started: its memory counts as held.
         var pendingPlacement: Placement?
+        /// The outcome of its last queued start, once it has had its turn.
+        var start: Promise<InstanceOutcome>?
     }
 
     public nonisolated let root: ProjectRoot
@@ -43,7 +46,11 @@ public actor InstanceManager: ControlHandler {
     /// while, without the instance's lock) starts nothing if a `down` came in between.
     private var stopRequests: [String: Int] = [:]
     private let placementLock = AsyncLock()
-    private let lastTransitions = LockedBox<[String: InstanceTransition]>([:])
+    /// The router, when the daemon serves one, and which instances it started.
+    public nonisolated let routerLink = RouterLink()
+    /// Requests the router proxied, on their way to the store.
+    public nonisolated let requestLog: RouterRequestLog
+    let lastTransitions = LockedBox<[String: InstanceTransition]>([:])
     /// Set once the daemon shuts down: queued starts are dropped.
     private var shuttingDown = false
     private let onActivity: @Sendable () -> Void
@@ -77,6 +84,7 @@ public actor InstanceManager: ControlHandler {
         self.stopGrace = stopGrace
         self.logger = logger
         self.warnings = warnings
+        requestLog = RouterRequestLog(store: store, logger: logger)
     }
 
     /// Sets what `stopDaemon` calls last.
@@ -140,8 +148,20 @@ public actor InstanceManager: ControlHandler {
             restarts: (try? store.restartCount(for: name)) ?? 0)
     }
 
-    /// The status of one instance, from its supervisor and run (a supervised one) or its config file.
+    /// The status of one instance, with what the router knows of it.
     private func status(of name: String, desired: DesiredState, restarts: Int) async -> InstanceStatus {
+        var status = await supervisedStatus(of: name, desired: desired, restarts: restarts)
+        if let service = routerLink.service, let routed = await service.status(named: name) {
+            status.router = RouterInstanceStatus(
+                status: routed.phase.statusValue,
+                startedByRouter: routerLink.owner(of: name) == .router && status.state != .stopped,
+                inFlight: routed.inFlight, queued: routed.queued, unloadAt: routed.unloadAt)
+        }
+        return status
+    }
+
+    /// The status of one instance, from its supervisor and run (a supervised one) or its config file.
+    private func supervisedStatus(of name: String, desired: DesiredState, restarts: Int) async -> InstanceStatus {
         let last = lastTransitions.withValue { $0[name] }
         guard let entry = entries[name] else {
             return InstanceStatusProjection.unsupervised(
@@ -266,13 +286,14 @@ public actor InstanceManager: ControlHandler {
             argv: planned.command.argv, environment: environment, host: config.server.host, port: config.server.port,
             placement: planned.placement, backend: backend, workingDirectory: root.path)
         let supervisor = try makeSupervisor(name, config: config, spec: spec)
+        let promise = Promise<InstanceOutcome>()
         entries[name] = Entry(
-            supervisor: supervisor, config: config, backend: backend, pendingPlacement: planned.placement)
+            supervisor: supervisor, config: config, backend: backend, pendingPlacement: planned.placement,
+            start: promise)
         record(name, "placed", "\(planned.placement.mode.rawValue) on \(Self.queueKey(planned.placement)) (\(backend))")
         let key = Self.queueKey(planned.placement)
         let queue = queues[key] ?? BootQueue()
         queues[key] = queue
-        let promise = Promise<InstanceOutcome>()
         let lock = lock(for: name)
         let startPeriod = Duration.seconds(config.healthcheck.startPeriod)
         let idle = await queue.enqueue {
@@ -426,12 +447,13 @@ public actor InstanceManager: ControlHandler {
             ?? SupervisionSettings(stopGrace: stopGrace)
         let checker = try checkers.lookup(config?.healthcheck.type ?? "http")
         let policy = try policies.lookup(config?.restartPolicy.type ?? "on-failure")
-        let (box, onActivity) = (lastTransitions, onActivity)
+        let (box, onActivity, routerLink) = (lastTransitions, onActivity, routerLink)
         return InstanceSupervisor(
             instance: name, spec: spec, settings: settings, checker: checker, policy: policy, root: root.path,
             store: store, clock: ContinuousClock(), logger: logger,
             onTransition: { transition in
                 box.withValue { $0[transition.instance] = transition }
+                routerLink.send(transition)
                 onActivity()
             })
     }

@@ -45,6 +45,29 @@ public struct PlanningRound: Sendable {
     /// - Throws: `PlanningError` (different backends, an unreadable model), `LlamaServerError`, the drivers'
     ///   errors (`RegistryError`, `DriverUnavailableError`).
     public func run() async throws -> Outcome {
+        let prepared = try await prepare()
+        let held = Planner.heldBytes(
+            byRunningPlacements: heldPlacements, hostID: prepared.devices.first(where: \.isHost)?.id)
+        let report = prepared.planner.plan(
+            prepared.inputs, backend: prepared.backend, devices: prepared.devices, heldBytes: held,
+            launchSettings: prepared.launchSettings)
+        return Outcome(report: report, backend: prepared.backend, binary: prepared.binary)
+    }
+
+    /// What a round plans with, before it plans: the devices as found now, each model's demand, the planner.
+    public struct Prepared: Sendable {
+        public var backend: String
+        public var binary: LlamaServerBinary
+        public var devices: [Device]
+        public var inputs: [PlanningInput]
+        public var planner: Planner
+        public var launchSettings: @Sendable ([Device]) -> LaunchSettings
+    }
+
+    /// Finds the binary and the devices and reads the models.
+    ///
+    /// - Throws: as `run()`.
+    public func prepare() async throws -> Prepared {
         let registry = DriverCatalog.registry()
         let backends = Set(configs.map(\.gpu.backend))
         let requested: String
@@ -71,13 +94,10 @@ public struct PlanningRound: Sendable {
                 throw PlanningError.model(config.name, config.model.resolvedPath, error.description)
             }
         }
-        let held = Planner.heldBytes(
-            byRunningPlacements: heldPlacements, hostID: inventory.devices.first(where: \.isHost)?.id)
         let planner = Planner(policy: policy, binary: binary, defaultThreads: HostResources.physicalCores())
-        let report = planner.plan(
-            inputs, backend: inventory.backend, devices: inventory.devices, heldBytes: held,
-            launchSettings: inventory.launchSettings(for:))
-        return Outcome(report: report, backend: inventory.backend, binary: binary)
+        return Prepared(
+            backend: inventory.backend, binary: binary, devices: inventory.devices, inputs: inputs, planner: planner,
+            launchSettings: { inventory.launchSettings(for: $0) })
     }
 
     /// The placements recorded with runs; runs without one are skipped.
