@@ -34,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Domain types and protocols only: no C, no processes, no SQL, no network.
@@ -82,6 +85,8 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["DriverRegistryGenerator"]
         ),
+        // Records the git commit the CLI is built from, for `llama-orch --version`.
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
         .plugin(
             name: "NewDriver",
             capability: .command(
@@ -121,12 +126,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // One OpenAI-compatible port for every instance: the pure load scheduler, the HTTP proxy around it, metrics.
+        .target(
+            name: "Router",
+            dependencies: [
+                "OrchestratorCore", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), logging,
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "HTTPTypes", package: "swift-http-types"), serviceLifecycle,
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The daemon: one supervisor per instance, placement, autostart, re-adoption, the control API service.
         .target(
             name: "Daemon",
             dependencies: [
                 "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Supervisor", "Host", "Drivers",
-                "ControlAPI", hummingbird, serviceLifecycle, unixSignals, logging,
+                "ControlAPI", "Router", hummingbird, serviceLifecycle, unixSignals, logging,
             ],
             swiftSettings: swiftSettings
         ),
@@ -149,7 +167,8 @@ let package = Package(
                 "OrchestratorCore", "GGUF", "Scheduler", "StateStore", "Drivers", "BootService", "ControlAPI", "Daemon",
                 "Host", "Dashboard", "KubernetesExport", argumentParser, logging,
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["BuildInfoPlugin"]
         ),
         // Helpers for tests and for driver authors: GGUF fixture writer, temporary project folders, CLI runner.
         .target(
@@ -207,12 +226,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The daemon and its commands, through the built CLI: real processes, the stub and the real llama-server.
+        // Golden/ holds the shapes of the JSON outputs, read from the source tree.
         .testTarget(
             name: "DaemonTests",
             dependencies: [
                 "ControlAPI", "Daemon", "OrchestratorCore", "StateStore", "Supervisor", "TestSupport", "llama-orch",
                 "stub-llama-server", "make-tiny-model", grdb,
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -231,6 +254,16 @@ let package = Package(
                 "KubernetesExport", "OrchestratorCore", "Scheduler", "TestSupport", "llama-orch", "make-tiny-model",
             ],
             exclude: ["Golden"],
+            swiftSettings: swiftSettings
+        ),
+        // The router's pure parts: the load scheduler's table of scenarios (no sleeps), body and header parsing. The
+        // router through the daemon is in DaemonTests.
+        .testTarget(
+            name: "RouterTests",
+            dependencies: [
+                "Router", "OrchestratorCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The CLI through its built binary (init, config, inspect, plan): the executables it runs are dependencies.

@@ -35,11 +35,17 @@ print(f"completion: {answer['tokens_predicted']} tokens from model '{answer['mod
       f"(random weights, so the text is noise): {answer['content']!r}")
 PY
 
+# The commands to go on with: the installed llama-orch when it is on the PATH, else this build's.
+cli=llama-orch
+if ! command -v llama-orch >/dev/null; then
+  cli=$orch
+  echo "demo: llama-orch is not on your PATH; scripts/install.sh installs it (then run these as 'llama-orch ...')"
+fi
 cat <<MSG
 
 demo: the 'demo' instance is running under the llama-orch daemon (llama-server on port $port).
-  .build/debug/llama-orch ps               what runs
-  .build/debug/llama-orch logs demo -f     its log
-  .build/debug/llama-orch down demo        stop it
-  .build/debug/llama-orch daemon stop      stop the daemon
+  $cli ps               what runs
+  $cli logs demo -f     its log
+  $cli down demo        stop it
+  $cli daemon stop      stop the daemon
 MSG

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(libsqlite3-dev libvulkan-dev mesa-vulkan-drivers vulkan-tools cmake g++ tmux python3-pip
-  glslc spirv-headers glslang-tools systemd)
+  glslc spirv-headers glslang-tools systemd man-db binutils curl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -18,8 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
 fi
 
-python3 - <<'PY' 2>/dev/null || { echo "setup: installing Python packages gguf, jsonschema, kubernetes-validate" >&2; python3 -m pip install -q --disable-pip-version-check gguf jsonschema kubernetes-validate >&2; }
-import gguf, jsonschema, kubernetes_validate
+python3 - <<'PY' 2>/dev/null || { echo "setup: installing Python packages gguf, jsonschema, kubernetes-validate, openai" >&2; python3 -m pip install -q --disable-pip-version-check gguf jsonschema kubernetes-validate openai >&2; }
+import gguf, jsonschema, kubernetes_validate, openai
 PY
 
 command -v swift >/dev/null || { echo "setup: Swift 6 is required (https://www.swift.org/install/); 'swift' is not on PATH" >&2; exit 69; }

@@ -70,6 +70,8 @@ public struct InstanceStatus: Sendable, Equatable, Codable {
     public var measuredBytes: UInt64?
     /// Devices where the measured bytes exceed the estimate by more than 10 % (`Vulkan0`, `host`).
     public var estimateExceeded: [String]?
+    /// What the router knows of it, when the daemon serves a router and the instance is routable.
+    public var router: RouterInstanceStatus?
 
     public init(
         name: String, state: State, desiredState: DesiredState, health: Health, pid: Int32? = nil, port: Int? = nil,
@@ -109,6 +111,37 @@ public struct InstanceStatus: Sendable, Equatable, Codable {
         case configChanges = "config_changes"
         case measuredBytes = "measured_bytes"
         case estimateExceeded = "estimate_exceeded"
+        case router
+    }
+}
+
+/// An instance as the router sees it.
+public struct RouterInstanceStatus: Sendable, Equatable, Codable {
+    /// llama.cpp router mode's word: `unloaded`, `loading`, `loaded` or `failed`.
+    public var status: String
+    /// Whether the router started it (and so may unload it).
+    public var startedByRouter: Bool
+    /// Requests being served through the router.
+    public var inFlight: Int
+    /// Requests waiting for it.
+    public var queued: Int
+    /// Seconds since 1970 when the router will unload it for idleness, if it will.
+    public var unloadAt: Double?
+
+    public init(status: String, startedByRouter: Bool, inFlight: Int, queued: Int, unloadAt: Double?) {
+        self.status = status
+        self.startedByRouter = startedByRouter
+        self.inFlight = inFlight
+        self.queued = queued
+        self.unloadAt = unloadAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case status
+        case startedByRouter = "started_by_router"
+        case inFlight = "in_flight"
+        case queued
+        case unloadAt = "unload_at"
     }
 }
 
@@ -179,8 +212,8 @@ public struct InstancesRequest: Sendable, Equatable, Codable {
     /// A request without the newer fields (an older client) means what it meant then: recreate what changed.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        names = try container.decode([String].self, forKey: .names)
-        all = try container.decode(Bool.self, forKey: .all)
+        names = try container.decodeIfPresent([String].self, forKey: .names) ?? []
+        all = try container.decodeIfPresent(Bool.self, forKey: .all) ?? false
         recreate = try container.decodeIfPresent(Recreate.self, forKey: .recreate) ?? .changed
         removeOrphans = try container.decodeIfPresent(Bool.self, forKey: .removeOrphans) ?? false
     }
@@ -244,6 +277,12 @@ public struct DaemonStopRequest: Sendable, Equatable, Codable {
 
     public init(keepInstances: Bool) {
         self.keepInstances = keepInstances
+    }
+
+    /// `keep_instances` may be left out: the servers are stopped.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        keepInstances = try container.decodeIfPresent(Bool.self, forKey: .keepInstances) ?? false
     }
 
     /// snake_case on the wire, spelled out: faster than a key strategy, and the same for every encoder.

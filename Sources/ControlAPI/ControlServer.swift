@@ -11,9 +11,15 @@ import ServiceLifecycle
 /// The daemon's HTTP API on a unix socket (`state/daemon.sock`), JSON in and out.
 ///
 /// Routes: `GET /v1/daemon`, `POST /v1/daemon/stop`, `GET /v1/instances[?all=1]`, `GET /v1/instances/<name>`,
-/// `POST /v1/up`, `POST /v1/down`, `POST /v1/restart`. Errors answer with an `ErrorBody`. The application is a
+/// `POST /v1/up`, `POST /v1/down`, `POST /v1/restart`. Errors answer with an `ErrorBody`, an unknown route too; an
+/// invalid instance name is refused (400) as the CLI refuses it. The application is a
 /// swift-service-lifecycle `Service`: run it in the daemon's service group.
 public enum ControlServer {
+    /// The routes, as an unknown one's answer lists them.
+    static let routes =
+        "GET /v1/daemon, POST /v1/daemon/stop, GET /v1/instances[?all=1], GET /v1/instances/NAME, POST /v1/up, "
+        + "POST /v1/down, POST /v1/restart"
+
     /// The largest request body accepted.
     static let maxBody = 1 << 20
 
@@ -60,6 +66,7 @@ public enum ControlServer {
     /// The routes.
     static func router(_ handler: any ControlHandler) -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: UnknownRouteMiddleware())
         router.get("/v1/daemon") { _, _ in
             json(await handler.daemonInfo())
         }
@@ -74,19 +81,31 @@ public enum ControlServer {
         }
         router.get("/v1/instances/:name") { _, context in
             let name = context.parameters.get("name") ?? ""
-            return try await answer { try await handler.instance(named: name) }
+            return try await answer {
+                try InstanceNameError.check([name])
+                return try await handler.instance(named: name)
+            }
         }
         router.post("/v1/up") { request, _ in
             let body: InstancesRequest = try await decode(request)
-            return try await answer { try await handler.up(body) }
+            return try await answer {
+                try InstanceNameError.check(body.names)
+                return try await handler.up(body)
+            }
         }
         router.post("/v1/down") { request, _ in
             let body: InstancesRequest = try await decode(request)
-            return try await answer { try await handler.down(body) }
+            return try await answer {
+                try InstanceNameError.check(body.names)
+                return try await handler.down(body)
+            }
         }
         router.post("/v1/restart") { request, _ in
             let body: InstancesRequest = try await decode(request)
-            return try await answer { try await handler.restart(body) }
+            return try await answer {
+                try InstanceNameError.check(body.names)
+                return try await handler.restart(body)
+            }
         }
         return router
     }
@@ -113,6 +132,25 @@ public enum ControlServer {
             return try JSONDecoder.control.decode(T.self, from: Data(buffer.readableBytesView))
         } catch {
             throw BadRequest(message: "invalid JSON body for \(request.uri.path): \(error)")
+        }
+    }
+
+    /// Answers a request no route matches (Hummingbird's own answer has an empty body) like every error: a message
+    /// that lists the routes, and the usage exit code.
+    struct UnknownRouteMiddleware: RouterMiddleware {
+        func handle(
+            _ request: Request, context: BasicRequestContext,
+            next: (Request, BasicRequestContext) async throws -> Response
+        ) async throws -> Response {
+            do {
+                return try await next(request, context)
+            } catch let error as HTTPError where error.status == .notFound {
+                return json(
+                    ErrorBody(
+                        message: "no route \(request.method) \(request.uri.path); the routes: \(routes)",
+                        exitCode: OrchestratorExitCode.usage.rawValue),
+                    status: .notFound)
+            }
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Host
 import Logging
 import OrchestratorCore
+import Router
 import ServiceLifecycle
 import StateStore
 import Supervisor
@@ -90,9 +91,13 @@ public enum DaemonRunner {
                 trim.noteActivity()
             },
             onRequest: { trim.noteActivity() })
+        var services: [any Service] = [application, ShutdownService(manager: manager)]
+        if let router = makeRouter(root: root, environment: environment, manager: manager, logger: logger) {
+            services.append(router)
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [application, ShutdownService(manager: manager)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         await manager.onShutdown { await group.triggerGracefulShutdown() }
@@ -102,6 +107,39 @@ public enum DaemonRunner {
             logger.info("daemon \(pid) stopped")
         }
         try await group.run()
+    }
+
+    /// The router's service, when `llama-orch.json` enables it (the default) and is valid; a problem is a warning
+    /// of the daemon, never a reason not to supervise.
+    static func makeRouter(
+        root: ProjectRoot, environment: [String: String], manager: InstanceManager, logger: Logger
+    ) -> (any Service)? {
+        let report = ProjectSettings.load(root: root)
+        guard let settings = report.settings, report.isValid else {
+            let error = ConfigError(file: report.file, issues: report.issues)
+            Task { await manager.warn("the router is not served: \(error)") }
+            return nil
+        }
+        guard settings.router.enabled else { return nil }
+        let router = settings.router
+        let service = RouterService(
+            backend: manager,
+            limits: LoadScheduler.Limits(
+                queueLimit: router.queueLimit,
+                queueTimeout: .milliseconds(Int64((router.queueTimeout * 1000).rounded()))),
+            logger: logger)
+        manager.routerLink.attach(service)
+        let serverSettings = RouterServer.Settings(router, environment: environment)
+        let requestLog = manager.requestLog
+        let server = RouterServer(
+            settings: serverSettings, service: service, logger: logger, record: { requestLog.append($0) },
+            beforeScrape: {
+                let statuses = await manager.instances(all: true)
+                service.metrics.instances(
+                    statuses.map { ($0.name, $0.router?.status ?? "unloaded", $0.restarts) })
+            })
+        return RouterHostService(
+            server: server, address: router.listen, manager: manager, requestLog: requestLog, logger: logger)
     }
 
     /// Takes the exclusive lock on `descriptor`; returns 0, or the `errno` of the refusal (`EWOULDBLOCK`: another
@@ -139,5 +177,33 @@ struct ShutdownService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await manager.detachAll()
+    }
+}
+
+/// Serves the router until the daemon shuts down. A router that can't listen (the port is taken) is a warning in
+/// `daemon status`; the daemon goes on supervising.
+struct RouterHostService: Service {
+    let server: RouterServer
+    let address: String
+    let manager: InstanceManager
+    let requestLog: RouterRequestLog
+    let logger: Logger
+
+    func run() async throws {
+        let flushing = Task { await requestLog.run() }
+        defer { flushing.cancel() }
+        do {
+            let service = try server.makeService(onRunning: { [logger, address] in
+                logger.info("router on http://\(address)")
+            })
+            try await service.run()
+        } catch {
+            await manager.warn(
+                "the router is not served: cannot listen on \(address): \(error); set router.listen in llama-orch.json "
+                    + "to a free HOST:PORT, or router.enabled to false")
+            try? await gracefulShutdown()
+        }
+        await server.shutdown()
+        requestLog.flush()
     }
 }

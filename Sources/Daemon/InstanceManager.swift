@@ -4,6 +4,7 @@ import Foundation
 import Host
 import Logging
 import OrchestratorCore
+import Router
 import Scheduler
 import StateStore
 import Supervisor
@@ -22,6 +23,8 @@ public actor InstanceManager: ControlHandler {
         var backend: String?
         /// Placed and queued, not yet started: its memory counts as held.
         var pendingPlacement: Placement?
+        /// The outcome of its last queued start, once it has had its turn.
+        var start: Promise<InstanceOutcome>?
     }
 
     public nonisolated let root: ProjectRoot
@@ -45,7 +48,11 @@ public actor InstanceManager: ControlHandler {
     private let placementLock = AsyncLock()
     /// `drift(of:)`'s last answer per instance, with what it was computed from.
     private var driftCache: [String: (recorded: RunFingerprint, stamps: [FileStamp?], changes: [String]?)] = [:]
-    private let lastTransitions = LockedBox<[String: InstanceTransition]>([:])
+    /// The router, when the daemon serves one, and which instances it started.
+    public nonisolated let routerLink = RouterLink()
+    /// Requests the router proxied, on their way to the store.
+    public nonisolated let requestLog: RouterRequestLog
+    let lastTransitions = LockedBox<[String: InstanceTransition]>([:])
     /// Set once the daemon shuts down: queued starts are dropped.
     private var shuttingDown = false
     private let onActivity: @Sendable () -> Void
@@ -79,6 +86,7 @@ public actor InstanceManager: ControlHandler {
         self.stopGrace = stopGrace
         self.logger = logger
         self.warnings = warnings
+        requestLog = RouterRequestLog(store: store, logger: logger)
     }
 
     /// Sets what `stopDaemon` calls last.
@@ -142,8 +150,20 @@ public actor InstanceManager: ControlHandler {
             restarts: (try? store.restartCount(for: name)) ?? 0)
     }
 
-    /// The status of one instance, from its supervisor and run (a supervised one) or its config file.
+    /// The status of one instance, with what the router knows of it.
     private func status(of name: String, desired: DesiredState, restarts: Int) async -> InstanceStatus {
+        var status = await supervisedStatus(of: name, desired: desired, restarts: restarts)
+        if let service = routerLink.service, let routed = await service.status(named: name) {
+            status.router = RouterInstanceStatus(
+                status: routed.phase.statusValue,
+                startedByRouter: routerLink.owner(of: name) == .router && status.state != .stopped,
+                inFlight: routed.inFlight, queued: routed.queued, unloadAt: routed.unloadAt)
+        }
+        return status
+    }
+
+    /// The status of one instance, from its supervisor and run (a supervised one) or its config file.
+    private func supervisedStatus(of name: String, desired: DesiredState, restarts: Int) async -> InstanceStatus {
         let last = lastTransitions.withValue { $0[name] }
         guard let entry = entries[name] else {
             return InstanceStatusProjection.unsupervised(
@@ -376,13 +396,14 @@ public actor InstanceManager: ControlHandler {
                 config: RunFingerprint.canonicalJSON(config), model: FileStamp(path: config.model.resolvedPath),
                 binary: planned.command.argv.first.flatMap { FileStamp(path: $0) }, argv: planned.command.argv))
         let supervisor = try makeSupervisor(name, config: config, spec: spec)
+        let promise = Promise<InstanceOutcome>()
         entries[name] = Entry(
-            supervisor: supervisor, config: config, backend: backend, pendingPlacement: planned.placement)
+            supervisor: supervisor, config: config, backend: backend, pendingPlacement: planned.placement,
+            start: promise)
         record(name, "placed", "\(planned.placement.mode.rawValue) on \(Self.queueKey(planned.placement)) (\(backend))")
         let key = Self.queueKey(planned.placement)
         let queue = queues[key] ?? BootQueue()
         queues[key] = queue
-        let promise = Promise<InstanceOutcome>()
         let lock = lock(for: name)
         let startPeriod = Duration.seconds(config.healthcheck.startPeriod)
         let idle = await queue.enqueue {
@@ -536,12 +557,13 @@ public actor InstanceManager: ControlHandler {
             ?? SupervisionSettings(stopGrace: stopGrace)
         let checker = try checkers.lookup(config?.healthcheck.type ?? "http")
         let policy = try policies.lookup(config?.restartPolicy.type ?? "on-failure")
-        let (box, onActivity) = (lastTransitions, onActivity)
+        let (box, onActivity, routerLink) = (lastTransitions, onActivity, routerLink)
         return InstanceSupervisor(
             instance: name, spec: spec, settings: settings, checker: checker, policy: policy, root: root.path,
             store: store, clock: ContinuousClock(), logger: logger,
             onTransition: { transition in
                 box.withValue { $0[transition.instance] = transition }
+                routerLink.send(transition)
                 onActivity()
             })
     }

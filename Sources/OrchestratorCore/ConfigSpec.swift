@@ -105,6 +105,8 @@ public enum ConfigSpec {
     public static let namePattern = "^[a-z0-9][a-z0-9._-]{0,62}$"
 
     static let seconds = ConfigFieldType.number(min: 0, exclusiveMinimum: true, max: 31_536_000)
+    /// A name a request's `model` may give: what OpenAI clients send (`qwen2.5:7b`, `org/model`).
+    public static let modelNamePattern = "^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$"
     static let deviceSelector = ConfigFieldType.anyOf([
         .integer(min: 0, max: 1023), .string(pattern: "^\\S(.*\\S)?$"),
     ])
@@ -255,5 +257,33 @@ public enum ConfigSpec {
                     "llama-server binary, relative to the config file's folder or absolute")
             ]),
             "which llama-server to run", default: .words("{}")),
+        ConfigField(
+            "router",
+            .object([
+                ConfigField(
+                    "aliases", .array(.string(pattern: modelNamePattern)),
+                    "other names a request's model may give for this instance",
+                    default: .value(Defaults.router.aliases)),
+                ConfigField(
+                    "on_demand", .boolean, "a request to the router may start it",
+                    default: .value(Defaults.router.onDemand)),
+                ConfigField(
+                    "idle_ttl", .number(min: 0, exclusiveMinimum: false, max: 31_536_000),
+                    "seconds without requests before the router unloads it (only when the router started it); 0: never",
+                    default: .words("the project's router.idle_ttl")),
+                ConfigField(
+                    "keep_loaded", .boolean, "never unloaded for idleness nor evicted for another model",
+                    default: .value(Defaults.router.keepLoaded)),
+                ConfigField(
+                    "priority", .integer(min: -1000, max: 1000),
+                    "queue and eviction order: higher loads first and is evicted last",
+                    default: .value(Defaults.router.priority)),
+                ConfigField(
+                    "concurrency_limit", .integer(min: 1, max: 100_000),
+                    "requests queued, loading and served at once; more get 429", default: .words("parallel x 4")),
+                ConfigField(
+                    "listed", .boolean, "listed by GET /v1/models", default: .value(Defaults.router.listed)),
+            ]),
+            "how the router (the daemon's OpenAI-compatible port) treats it", default: .words("{}")),
     ]
 }

@@ -103,6 +103,23 @@ public struct ConfigValidator: Sendable {
                 reports[index].config = nil
             }
         }
+        // The router finds an instance by its name or an alias: each must mean one instance.
+        var byRoutedName: [String: [Int]] = [:]
+        for (index, report) in reports.enumerated() {
+            for name in Set(report.config?.routedNames ?? []) { byRoutedName[name, default: []].append(index) }
+        }
+        for (name, indices) in byRoutedName.sorted(by: { $0.key < $1.key }) where indices.count > 1 {
+            for index in indices where reports[index].config?.name != name {
+                let others = indices.filter { $0 != index }.map { reports[$0].name }.joined(separator: ", ")
+                reports[index].issues.append(
+                    ConfigIssue(
+                        .error, path: "router.aliases",
+                        message:
+                            "alias \"\(name)\" also names instance \(others); a router model name must mean one instance"
+                    ))
+                reports[index].config = nil
+            }
+        }
         return reports
     }
 

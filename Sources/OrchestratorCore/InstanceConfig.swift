@@ -16,11 +16,12 @@ public struct InstanceConfig: Sendable, Equatable, Codable {
     public var args: [String]
     public var logs: Logs
     public var binary: Binary
+    public var router: Router
 
     enum CodingKeys: String, CodingKey {
         case name, tags, autostart, model, server, gpu, healthcheck
         case restartPolicy = "restart_policy"
-        case env, args, logs, binary
+        case env, args, logs, binary, router
     }
 
     /// The model file and how llama-server loads it.
@@ -138,6 +139,56 @@ public struct InstanceConfig: Sendable, Equatable, Codable {
 }
 
 extension InstanceConfig {
+    /// How the router (the daemon's OpenAI-compatible port) treats the instance.
+    public struct Router: Sendable, Equatable, Codable {
+        /// Other names a request's `model` may use.
+        public var aliases: [String]
+        /// A request may start it.
+        public var onDemand: Bool
+        /// Seconds without requests before the router unloads it (when the router started it); 0: never; `nil`: the
+        /// project's `router.idle_ttl`.
+        public var idleTTL: Double?
+        /// Never unloaded for idleness nor evicted for another model.
+        public var keepLoaded: Bool
+        /// Queue and eviction order: higher loads first and is evicted last.
+        public var priority: Int
+        /// Requests queued, loading and served at once; `nil`: `server.parallel` x 4.
+        public var concurrencyLimit: Int?
+        /// Listed by `GET /v1/models`.
+        public var listed: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case aliases
+            case onDemand = "on_demand"
+            case idleTTL = "idle_ttl"
+            case keepLoaded = "keep_loaded"
+            case priority
+            case concurrencyLimit = "concurrency_limit"
+            case listed
+        }
+
+        public init(
+            aliases: [String] = [], onDemand: Bool = true, idleTTL: Double? = nil, keepLoaded: Bool = false,
+            priority: Int = 0, concurrencyLimit: Int? = nil, listed: Bool = true
+        ) {
+            self.aliases = aliases
+            self.onDemand = onDemand
+            self.idleTTL = idleTTL
+            self.keepLoaded = keepLoaded
+            self.priority = priority
+            self.concurrencyLimit = concurrencyLimit
+            self.listed = listed
+        }
+    }
+
+    /// The names a request may give for this instance: its own, then its aliases.
+    public var routedNames: [String] { [name] + router.aliases }
+
+    /// `router.concurrency_limit`, or `server.parallel` x 4.
+    public var concurrencyLimit: Int { router.concurrencyLimit ?? server.parallel * 4 }
+}
+
+extension InstanceConfig {
     /// What a config that leaves a field out gets: the decoder fills these in, and `ConfigSpec` shows them
     /// (in `llama-orch config schema` and, checked by a test, the README).
     public enum Defaults {
@@ -160,6 +211,7 @@ extension InstanceConfig {
         public static let args: [String] = []
         public static let logs = Logs(maxSizeMB: 100, rotation: 5)
         public static let binary = Binary(path: nil, resolvedPath: nil)
+        public static let router = Router()
     }
 }
 
@@ -183,6 +235,21 @@ extension InstanceConfig {
         args = try container.decode(.args, or: Defaults.args)
         logs = try container.decode(.logs, or: Defaults.logs)
         binary = try container.decode(.binary, or: Defaults.binary)
+        router = try container.decode(.router, or: Defaults.router)
+    }
+}
+
+extension InstanceConfig.Router {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = Defaults.router
+        aliases = try container.decode(.aliases, or: defaults.aliases)
+        onDemand = try container.decode(.onDemand, or: defaults.onDemand)
+        idleTTL = try container.decodeIfPresent(Double.self, forKey: .idleTTL)
+        keepLoaded = try container.decode(.keepLoaded, or: defaults.keepLoaded)
+        priority = try container.decode(.priority, or: defaults.priority)
+        concurrencyLimit = try container.decodeIfPresent(Int.self, forKey: .concurrencyLimit)
+        listed = try container.decode(.listed, or: defaults.listed)
     }
 }
 

@@ -46,6 +46,28 @@ public struct PlanningRound: Sendable {
     /// - Throws: `PlanningError` (different backends, an unreadable model), `LlamaServerError`, the drivers'
     ///   errors (`RegistryError`, `DriverUnavailableError`).
     public func run() async throws -> Outcome {
+        let prepared = try await prepare()
+        let held = Planner.heldBytes(by: heldPlacements, hostID: prepared.devices.first(where: \.isHost)?.id)
+        let report = prepared.planner.plan(
+            prepared.inputs, backend: prepared.backend, devices: prepared.devices, heldBytes: held,
+            launchSettings: prepared.launchSettings)
+        return Outcome(report: report, backend: prepared.backend, binary: prepared.binary)
+    }
+
+    /// What a round plans with, before it plans: the devices as found now, each model's demand, the planner.
+    public struct Prepared: Sendable {
+        public var backend: String
+        public var binary: LlamaServerBinary
+        public var devices: [Device]
+        public var inputs: [PlanningInput]
+        public var planner: Planner
+        public var launchSettings: @Sendable ([Device]) -> LaunchSettings
+    }
+
+    /// Finds the binary and the devices and reads the models.
+    ///
+    /// - Throws: as `run()`.
+    public func prepare() async throws -> Prepared {
         let registry = DriverCatalog.registry()
         let backends = Set(configs.map(\.gpu.backend))
         let requested: String
@@ -80,13 +102,10 @@ public struct PlanningRound: Sendable {
                 inputs[index].demand.perDeviceBytes += mib << 20
             }
         }
-        let held = Planner.heldBytes(
-            by: heldPlacements, hostID: inventory.devices.first(where: \.isHost)?.id)
         let planner = Planner(policy: policy, binary: binary, defaultThreads: HostResources.physicalCores())
-        let report = planner.plan(
-            inputs, backend: inventory.backend, devices: inventory.devices, heldBytes: held,
-            launchSettings: inventory.launchSettings(for:))
-        return Outcome(report: report, backend: inventory.backend, binary: binary)
+        return Prepared(
+            backend: inventory.backend, binary: binary, devices: inventory.devices, inputs: inputs, planner: planner,
+            launchSettings: { inventory.launchSettings(for: $0) })
     }
 
     /// Adds this many MiB to every estimate's host and per-device bytes (tests only; see `run`).

@@ -161,6 +161,20 @@ public final class StateStore: Sendable {
                 table.add(column: "log_offsets", .text)
             }
         }
+        migrator.registerMigration("router: requests") { db in
+            try db.create(table: "router_requests") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("time", .double).notNull()
+                table.column("model", .text).notNull()
+                table.column("path", .text).notNull()
+                table.column("status", .integer).notNull()
+                table.column("prompt_tokens", .integer)
+                table.column("completion_tokens", .integer)
+                table.column("time_to_first_byte", .double)
+                table.column("duration", .double).notNull()
+            }
+            try db.create(index: "router_requests_by_model", on: "router_requests", columns: ["model", "time"])
+        }
         return migrator
     }
 
@@ -355,6 +369,57 @@ public final class StateStore: Sendable {
                 var recorded = event
                 recorded.id = db.lastInsertedRowID
                 return recorded
+            }
+        }
+    }
+
+    // MARK: Router requests
+
+    /// Records proxied requests in one transaction, keeping the newest `keep` rows.
+    public func appendRouterRequests(_ records: [RouterRequestRecord], keep: Int = 100_000) throws(StateStoreError) {
+        guard !records.isEmpty else { return }
+        try access {
+            try pool.write { db in
+                for record in records {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO router_requests (time, model, path, status, prompt_tokens, completion_tokens,
+                              time_to_first_byte, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            record.time, record.model, record.path, record.status, record.promptTokens,
+                            record.completionTokens, record.timeToFirstByte, record.duration,
+                        ])
+                }
+                try db.execute(
+                    sql: "DELETE FROM router_requests WHERE id <= (SELECT MAX(id) FROM router_requests) - ?",
+                    arguments: [keep])
+            }
+        }
+    }
+
+    /// Proxied requests since `time` (seconds since 1970), of one model or all, oldest first.
+    public func routerRequests(
+        since time: Double, model: String? = nil
+    ) throws(StateStoreError)
+        -> [RouterRequestRecord]
+    {
+        try access {
+            try pool.read { db in
+                let rows =
+                    try model.map {
+                        try Row.fetchAll(
+                            db, sql: "SELECT * FROM router_requests WHERE model = ? AND time >= ? ORDER BY id",
+                            arguments: [$0, time])
+                    }
+                    ?? Row.fetchAll(
+                        db, sql: "SELECT * FROM router_requests WHERE time >= ? ORDER BY id", arguments: [time])
+                return rows.map { row in
+                    RouterRequestRecord(
+                        time: row["time"], model: row["model"], path: row["path"], status: row["status"],
+                        promptTokens: row["prompt_tokens"], completionTokens: row["completion_tokens"],
+                        timeToFirstByte: row["time_to_first_byte"], duration: row["duration"])
+                }
             }
         }
     }

@@ -25,6 +25,7 @@ struct AutostartCommand: AsyncParsableCommand {
         var names: [String]
 
         func execute() async throws {
+            try InstanceNameError.check(names)
             try setAutostart(true, names: names, global: global)
         }
     }
@@ -39,6 +40,7 @@ struct AutostartCommand: AsyncParsableCommand {
         var names: [String]
 
         func execute() async throws {
+            try InstanceNameError.check(names)
             try setAutostart(false, names: names, global: global)
         }
     }

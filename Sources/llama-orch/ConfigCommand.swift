@@ -27,6 +27,7 @@ struct ConfigCommand: AsyncParsableCommand {
         var json = false
 
         func execute() async throws {
+            try InstanceNameError.check(names)
             let root = try global.projectRoot()
             let validator = ConfigValidator(knownNames: KnownNames(backends: DriverCatalog.registry().names))
             var reports = validator.validateAll(in: root)

@@ -114,6 +114,7 @@ struct DescribeCommand: OrchestratorCommand {
     }
 
     func execute() async throws {
+        try InstanceNameError.check([name])
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
         let status = try await client.instance(named: name)

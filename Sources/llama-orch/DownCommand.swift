@@ -31,6 +31,7 @@ struct DownCommand: OrchestratorCommand {
     }
 
     func execute() async throws {
+        try InstanceNameError.check(names)
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root, timeout: .seconds(timeout))
         try DaemonConnection.report(try await client.down(InstancesRequest(names: names, all: all)))
@@ -49,6 +50,7 @@ struct RestartCommand: OrchestratorCommand {
     var names: [String]
 
     func execute() async throws {
+        try InstanceNameError.check(names)
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
         try DaemonConnection.report(try await client.restart(InstancesRequest(names: names)))

@@ -81,6 +81,7 @@ struct ExportCommand: AsyncParsableCommand {
         var json = false
 
         func execute() async throws {
+            try InstanceNameError.check(names)
             let root = try global.projectRoot()
             let registry = DriverCatalog.registry()
             let validator = ConfigValidator(knownNames: KnownNames(backends: registry.names))

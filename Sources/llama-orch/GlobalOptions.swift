@@ -53,13 +53,17 @@ func validateTimeout(_ seconds: Double, option: String = "--timeout") throws {
     }
 }
 
-/// JSON as every `--json` output writes it (`JSONEncoder.control`, the daemon's too): sorted keys,
-/// pretty-printed, one document.
+/// JSON as every `--json` output writes it: the control API's form (sorted keys, pretty-printed, one document) with
+/// every key in snake_case, as the API's types spell theirs. The key strategy converts the property names of the
+/// types that are only printed (plans, profiles, snapshots); keys that are data (GGUF metadata keys, instance names,
+/// ggml type names) are dictionary keys, which it leaves as they are.
 func printJSON(_ value: some Encodable) throws {
-    printJSON(bytes: Array(try JSONEncoder.control.encode(value)))
+    let encoder = JSONEncoder.control
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    printJSON(bytes: Array(try encoder.encode(value)))
 }
 
-/// A JSON document already in `JSONEncoder.control`'s form (a daemon's answer), as `printJSON` prints it.
+/// A JSON document already in `printJSON`'s form (a daemon's answer), printed as it came.
 func printJSON(bytes: [UInt8]) {
     FileHandle.standardOutput.write(Data(bytes + [10]))
 }

@@ -43,11 +43,7 @@ struct InitCommand: OrchestratorCommand {
     var json = false
 
     func execute() async throws {
-        guard name.range(of: ConfigSpec.namePattern, options: .regularExpression) != nil else {
-            throw ValidationError(
-                "invalid instance name '\(name)': use 1 to 63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
-            )
-        }
+        try InstanceNameError.check([name])
         let root: ProjectRoot
         do {
             root = try global.projectRoot()

@@ -15,7 +15,7 @@ struct LlamaOrch: AsyncParsableCommand {
 
             Exit codes: \(OrchestratorExitCode.allCases.map { "\($0.rawValue) \($0.meaning)" }.joined(separator: "; ")).
             """,
-        version: DaemonVersion.string,
+        version: versionText,
         subcommands: [
             InitCommand.self,
             ConfigCommand.self,

@@ -24,6 +24,7 @@ struct LogsCommand: OrchestratorCommand {
     var stderr = false
 
     func execute() async throws {
+        try InstanceNameError.check([name])
         let root = try global.projectRoot()
         let folder = root.logDirectory(name)
         guard

@@ -35,6 +35,7 @@ struct PlanCommand: OrchestratorCommand {
     var json = false
 
     func execute() async throws {
+        try InstanceNameError.check(names)
         let root = try global.projectRoot()
         let registry = DriverCatalog.registry()
         let validator = ConfigValidator(knownNames: KnownNames(backends: registry.names))

@@ -32,14 +32,29 @@ struct PsCommand: OrchestratorCommand {
                 status.port.map { "\($0)" } ?? "-", placed.isEmpty ? "-" : placed,
                 status.model.map { $0.split(separator: "/").last.map(String.init) ?? $0 } ?? "-",
                 status.startedAt.map { ElapsedTime.text(now - $0) } ?? "-", "\(status.restarts)",
+                Self.routerColumn(status.router, now: now),
             ]
         }
         printTable(
-            header: ["NAME", "STATE", "HEALTH", "PID", "PORT", "BACKEND:DEVICE", "MODEL", "UPTIME", "RESTARTS"],
+            header: [
+                "NAME", "STATE", "HEALTH", "PID", "PORT", "BACKEND:DEVICE", "MODEL", "UPTIME", "RESTARTS", "ROUTER",
+            ],
             rows: rows)
         if list.contains(where: { $0.configChanges != nil }) {
             printError("* runs with an older config, model file or binary: 'llama-orch up NAME' recreates it")
         }
+    }
+
+    /// What the router does with an instance: `router` when it started it, the requests it serves through the
+    /// router and when it will unload it (`router 2 busy, unload in 9m`); `-` otherwise.
+    static func routerColumn(_ router: RouterInstanceStatus?, now: Double) -> String {
+        guard let router else { return "-" }
+        var parts: [String] = []
+        if router.inFlight > 0 { parts.append("\(router.inFlight) busy") }
+        if router.queued > 0 { parts.append("\(router.queued) queued") }
+        if let unloadAt = router.unloadAt { parts.append("unload in \(ElapsedTime.text(max(0, unloadAt - now)))") }
+        let head = router.startedByRouter ? "router" : (parts.isEmpty ? "-" : "")
+        return ([head] + parts).filter { !$0.isEmpty }.joined(separator: ", ")
     }
 }
 
@@ -69,6 +84,7 @@ struct HealthCommand: OrchestratorCommand {
     }
 
     func execute() async throws {
+        try InstanceNameError.check(name.map { [$0] } ?? [])
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
         var previous: [String: InstanceStatus.State] = [:]

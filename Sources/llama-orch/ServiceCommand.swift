@@ -292,7 +292,7 @@ struct ServiceOptions: ParsableArguments {
         // A Windows path (C:\...) for the Windows targets is taken as written.
         let binaryPath =
             binary.map { target.installsHere ? resolve($0, against: global.workingDirectory) : $0 }
-            ?? currentExecutable(workingDirectory: global.workingDirectory, environment: environment)
+            ?? serviceBinary(workingDirectory: global.workingDirectory, environment: environment)
         let definition = ServiceDefinition(
             name: name, binary: binaryPath, root: root.path, environment: variables, user: user)
         let chosenFolder = unitDir ?? environment["LLAMA_ORCH_UNIT_DIR"].flatMap { $0.isEmpty ? nil : $0 }
@@ -317,6 +317,28 @@ func currentExecutable(workingDirectory: String, environment: [String: String]) 
         return resolve(found, against: workingDirectory)
     }
     return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? argument
+}
+
+/// The llama-orch a boot unit runs when `--binary` is not given: a stable path, not one a rebuild or a `swift
+/// package clean` replaces. This binary when it is installed; when it runs from a build folder (`.build*/`), the
+/// installed `llama-orch` on the PATH (scripts/install.sh puts it in PREFIX/bin); else this one, with a warning.
+func serviceBinary(workingDirectory: String, environment: [String: String]) -> String {
+    let current = currentExecutable(workingDirectory: workingDirectory, environment: environment)
+    guard isInBuildFolder(current) else { return current }
+    if let installed = ProgramRunner.locate("llama-orch", path: environment["PATH"] ?? ""),
+        case let path = resolve(installed, against: workingDirectory), !isInBuildFolder(path)
+    {
+        return path
+    }
+    printWarning(
+        "the unit would run \(current), inside a build folder; install llama-orch (scripts/install.sh) or pass "
+            + "--binary")
+    return current
+}
+
+/// Whether `path` lies in a SwiftPM build folder (a component starting with `.build`).
+private func isInBuildFolder(_ path: String) -> Bool {
+    path.split(separator: "/").contains { $0.hasPrefix(".build") }
 }
 
 /// The name of the account this process runs as.

@@ -53,6 +53,7 @@ struct UpCommand: OrchestratorCommand {
     }
 
     func execute() async throws {
+        try InstanceNameError.check(names)
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
         let progress = ProgressLine()

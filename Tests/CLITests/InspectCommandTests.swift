@@ -44,7 +44,7 @@ import Testing
             #expect(json.status == 0)
             let object = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
             let profile = object?["profile"] as? [String: Any]
-            #expect((profile?["layerCount"] as? Int ?? 0) > 0)
+            #expect((profile?["layer_count"] as? Int ?? 0) > 0)
             let estimates = object?["estimates"] as? [[String: Any]]
             #expect(estimates?.first?["context"] as? Int == 1024)
         }

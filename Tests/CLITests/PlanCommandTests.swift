@@ -37,7 +37,7 @@ struct PlanProject {
         let result = try CommandRunner.llamaOrch(
             ["plan", "--json"] + arguments, in: project.root, environment: ["LLAMA_SERVER": try realLlamaServer()])
         try #require(result.status == expectStatus, "plan exited \(result.status): \(result.stderr)")
-        return try JSONDecoder().decode(PlanReport.self, from: Data(result.stdout.utf8))
+        return try JSONDecoder.cliOutput.decode(PlanReport.self, from: Data(result.stdout.utf8))
     }
 
     func remove() { project.remove() }

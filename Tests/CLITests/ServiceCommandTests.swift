@@ -124,4 +124,23 @@ import Testing
         let badEnv = try CommandRunner.llamaOrch(["service", "print", "--env", "NOVALUE"], in: project.root)
         #expect(badEnv.status == 64)
     }
+
+    @Test func fromABuildFolderTheUnitRunsTheInstalledBinaryOnThePath() throws {
+        let project = try TemporaryProject("service-installed")
+        defer { project.remove() }
+        let options = ["service", "print", "--user", "--unit-dir", project.root + "/units"]
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        // Nothing installed: the build folder's binary, with a warning that says how to install.
+        let bare = try CommandRunner.llamaOrch(options, in: project.root, environment: ["PATH": "/usr/bin:/bin"])
+        let built = CommandRunner.product("llama-orch")
+        #expect(bare.stdout.contains("ExecStart=\(built) daemon start"), "\(bare.stdout)")
+        #expect(bare.stderr.contains("inside a build folder; install llama-orch (scripts/install.sh)"), "\(bare)")
+        // Installed in PREFIX/bin on the PATH: that stable path, no warning.
+        let installed = try project.write("prefix/bin/llama-orch", "#!/bin/sh\n")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: installed)
+        let unit = try CommandRunner.llamaOrch(
+            options, in: project.root, environment: ["PATH": project.root + "/prefix/bin:" + path])
+        #expect(unit.stdout.contains("ExecStart=\(installed) daemon start"), "\(unit.stdout)")
+        #expect(unit.stderr.isEmpty, "\(unit.stderr)")
+    }
 }

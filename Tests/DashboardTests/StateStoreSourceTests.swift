@@ -124,7 +124,7 @@ import Testing
         let json = try CommandRunner.llamaOrch(
             ["dashboard", "--json", "--devices-file", "devices.json"], in: project.project.root)
         #expect(json.status == 0, "\(json.stderr)")
-        let snapshot = try JSONDecoder().decode(DashboardSnapshot.self, from: Data(json.stdout.utf8))
+        let snapshot = try JSONDecoder.cliOutput.decode(DashboardSnapshot.self, from: Data(json.stdout.utf8))
         #expect(snapshot.instances.map(\.state) == [.healthy, .loading, .stopped, .failed])
         #expect(snapshot.instances.first?.pid == project.servers["alpha"])
         #expect(snapshot.devices.map(\.name) == ["GPU-A", "host"])

@@ -188,7 +188,7 @@ extension SpawningProcesses {
             let json = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
             #expect(json["backend"] as? String == "static")
             let devices = try #require(json["devices"] as? [[String: Any]])
-            #expect(devices.compactMap { $0["llamaName"] as? String } == ["CUDA0", "CUDA1"])
+            #expect(devices.compactMap { $0["llama_name"] as? String } == ["CUDA0", "CUDA1"])
             #expect(devices.last?["id"] as? String == "host")
 
             let table = try #require(runProgram(binary, ["devices", "--devices-file", planned]))

@@ -4,13 +4,22 @@ import Foundation
 public struct TemporaryProject: Sendable {
     public let root: String
 
-    /// Creates the folder; `name` shows in the path to help find leftovers.
+    /// The router's port in `llama-orch.json`.
+    public let routerPort: Int
+
+    /// Creates the folder; `name` shows in the path to help find leftovers. A daemon started on the project serves
+    /// its router on a free port of its own (`routerPort`), not on the default 8080 that every test would share.
     public init(_ name: String = "project") throws {
         let base = FileManager.default.temporaryDirectory.path
         root = "\(base)/llama-orch-test-\(name)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root + "/instances", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/models", withIntermediateDirectories: true)
+        routerPort = try LlamaServerProbe.freePort()
+        try write("llama-orch.json", #"{"router": {"listen": "127.0.0.1:\#(routerPort)"}}"#)
     }
+
+    /// The router's base URL.
+    public var routerURL: String { "http://127.0.0.1:\(routerPort)" }
 
     /// Writes `text` to a path relative to the root, creating folders.
     @discardableResult

@@ -3,6 +3,10 @@
 //
 // Usage: stub-llama-server --port N [--host ADDR] [--load-time S] [--health-delay S] [--hang-completion]
 //        [--crash-after S] [--hang-after S] [--ignore-sigterm] [--fork-grandchild] [--log-interval S]
+//        [--tokens N] [--token-rate R] [--crash-mid-stream N]
+// The OpenAI-style endpoints answer with what they received (byte count and FNV-1a hash of the body) and, for
+// `"stream": true`, N server-sent events at R per second (0: at once); every request and every stream that
+// ends early is logged with the time, for the router's tests.
 // Unknown flags (llama-server's own, such as `-m model.gguf`) are ignored. Times are seconds (fractions allowed).
 // `--version` and `--help` print what a current llama-server prints about the flags the planner looks for, so
 // the planner can detect the stub's capabilities as it does a real binary's.
@@ -24,6 +28,9 @@ struct Options: Sendable {
     var forkGrandchild = false
     var logInterval: Double?
     var grandchild = false
+    var tokens = 8
+    var tokenRate = 0.0
+    var crashMidStream: Int?
 
     init(_ arguments: [String]) {
         var index = 0
@@ -44,6 +51,9 @@ struct Options: Sendable {
             case "--fork-grandchild": forkGrandchild = true
             case "--log-interval": logInterval = Double(value())
             case "--grandchild": grandchild = true
+            case "--tokens": tokens = Int(value()) ?? tokens
+            case "--token-rate": tokenRate = Double(value()) ?? 0
+            case "--crash-mid-stream": crashMidStream = Int(value())
             default:
                 // An unknown flag with a value (`-m model.gguf`): skip the value too.
                 if index + 1 < arguments.count, !arguments[index + 1].hasPrefix("-") { index += 1 }
@@ -79,10 +89,10 @@ enum Stub {
         options.hangAfter.map { elapsed() >= $0 } ?? false
     }
 
-    static func respond(_ connection: Int32, status: Int, _ body: String) {
+    static func respond(_ connection: Int32, status: Int, _ body: String, contentType: String = "application/json") {
         let reason = [200: "OK", 404: "Not Found", 503: "Service Unavailable"][status] ?? "Error"
         let text =
-            "HTTP/1.1 \(status) \(reason)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+            "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.utf8.count)\r\n"
             + "Connection: close\r\n\r\n\(body)"
         let bytes = Array(text.utf8)
         _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -91,42 +101,166 @@ enum Stub {
     static func handle(_ connection: Int32) {
         defer { close(connection) }
         var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while !String(decoding: received, as: UTF8.self).contains("\r\n\r\n") {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var headerEnd: Int?
+        while headerEnd == nil {
             let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
             if count <= 0 { return }
             received.append(contentsOf: buffer[0..<count])
+            headerEnd = Stub.find([13, 10, 13, 10], in: received)
         }
         if isHung() { hangForever() }
-        let requestLine = String(decoding: received, as: UTF8.self).split(separator: "\r\n").first ?? ""
+        let head = String(decoding: received[0..<headerEnd!], as: UTF8.self)
+        let requestLine = head.split(separator: "\r\n").first ?? ""
         let parts = requestLine.split(separator: " ")
         let method = parts.first.map(String.init) ?? ""
-        let path = parts.count > 1 ? String(parts[1]) : ""
+        let target = parts.count > 1 ? String(parts[1]) : ""
+        let path = String(target.prefix { $0 != "?" })
+        // The body, as Content-Length says.
+        var length = 0
+        for line in head.split(separator: "\r\n") where line.lowercased().hasPrefix("content-length:") {
+            length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? 0
+        }
+        var body = Array(received[(headerEnd! + 4)...])
+        while body.count < length {
+            let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return }
+            body.append(contentsOf: buffer[0..<count])
+        }
+        say("stub-llama-server: request \(method) \(target) \(body.count) bytes at \(epochMilliseconds())")
         let loading = elapsed() < options.loadTime
+        let loadingError = #"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#
         switch (method, path) {
         case ("GET", "/health"):
             pause(options.healthDelay)
             if loading {
-                respond(
-                    connection, status: 503,
-                    #"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#)
+                respond(connection, status: 503, loadingError)
             } else {
                 respond(connection, status: 200, #"{"status":"ok"}"#)
             }
-        case ("POST", "/completion"):
+        case ("POST", "/completion") where !isStream(body):
             if loading {
-                respond(
-                    connection, status: 503,
-                    #"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#)
+                respond(connection, status: 503, loadingError)
             } else if options.hangCompletion {
                 hangForever()
             } else {
                 respond(connection, status: 200, #"{"content":" b","stop":true,"tokens_predicted":1}"#)
             }
+        case ("GET", "/metrics"):
+            respond(
+                connection, status: 200,
+                "# HELP llamacpp:requests_processing Number of requests processing.\n"
+                    + "# TYPE llamacpp:requests_processing gauge\nllamacpp:requests_processing 0\n",
+                contentType: "text/plain; version=0.0.4")
+        case ("POST", _) where openAIPaths.contains(path):
+            if loading {
+                respond(connection, status: 503, loadingError)
+            } else if options.hangCompletion {
+                hangForever()
+            } else if isStream(body) {
+                stream(connection)
+            } else {
+                respond(
+                    connection, status: 200,
+                    #"{"object":"chat.completion","received_bytes":\#(body.count),"received_hash":"\#(fnv1a(body))","#
+                        + #""choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"#
+                        + #""usage":{"prompt_tokens":\#(max(1, body.count / 4)),"completion_tokens":1}}"#)
+            }
         default:
             respond(
                 connection, status: 404, #"{"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}"#)
         }
+    }
+
+    static let openAIPaths: Set<String> = [
+        "/v1/chat/completions", "/v1/completions", "/completion", "/completions", "/v1/embeddings", "/embeddings",
+        "/tokenize", "/detokenize", "/v1/messages", "/v1/responses", "/infill", "/apply-template", "/rerank",
+    ]
+
+    static func isStream(_ body: [UInt8]) -> Bool {
+        let text = String(decoding: body.prefix(4096), as: UTF8.self).replacingOccurrences(of: " ", with: "")
+        return text.contains(#""stream":true"#)
+    }
+
+    /// Server-sent events, one write per event, chunked; stops when the client goes away and says when.
+    static func stream(_ connection: Int32) {
+        let head =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        guard sendAll(connection, Array(head.utf8)) else { return }
+        let interval = options.tokenRate > 0 ? 1 / options.tokenRate : 0
+        for index in 0..<options.tokens {
+            if let crash = options.crashMidStream, index == crash {
+                say("stub-llama-server: crashing mid-stream after \(index) events")
+                _exit(3)
+            }
+            let event =
+                #"data: {"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"t\#(index) "}}]}"#
+            guard sendChunk(connection, event + "\n\n") else {
+                say("stub-llama-server: stream closed by the client after \(index) events at \(epochMilliseconds())")
+                return
+            }
+            // Waits for the next event while watching for the client leaving (a closed socket reads as 0 bytes).
+            let deadline = ContinuousClock.now + .microseconds(Int64(interval * 1_000_000))
+            repeat {
+                var probe: UInt8 = 0
+                if recv(connection, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0 {
+                    say(
+                        "stub-llama-server: stream closed by the client after \(index + 1) events at \(epochMilliseconds())"
+                    )
+                    return
+                }
+                if interval > 0 { usleep(2000) }
+            } while ContinuousClock.now < deadline
+        }
+        let usage =
+            #"data: {"object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":\#(options.tokens)}}"#
+        _ = sendChunk(connection, usage + "\n\n")
+        _ = sendChunk(connection, "data: [DONE]\n\n")
+        _ = sendAll(connection, Array("0\r\n\r\n".utf8))
+        say("stub-llama-server: stream done after \(options.tokens) events at \(epochMilliseconds())")
+    }
+
+    static func sendChunk(_ connection: Int32, _ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        return sendAll(connection, Array((String(bytes.count, radix: 16) + "\r\n").utf8) + bytes + [13, 10])
+    }
+
+    static func sendAll(_ connection: Int32, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes {
+                send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
+            if sent <= 0 { return false }
+            offset += sent
+        }
+        return true
+    }
+
+    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for index in 0...(haystack.count - needle.count) where haystack[index] == needle[0] {
+            if Array(haystack[index..<index + needle.count]) == needle { return index }
+        }
+        return nil
+    }
+
+    /// FNV-1a, 64 bits, as hex: enough to tell that a body arrived intact.
+    static func fnv1a(_ bytes: [UInt8]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        bytes.withUnsafeBufferPointer { buffer in
+            for byte in buffer {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x100_0000_01b3
+            }
+        }
+        return String(hash, radix: 16)
+    }
+
+    static func epochMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     static let helpText = """

@@ -1,0 +1,337 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import OrchestratorCore
+import ServiceLifecycle
+
+/// The router's HTTP side: one port for every instance. Reads the model from each request, asks the
+/// `RouterService` for it (which may start it), then relays the request to that llama-server and its answer back,
+/// chunk by chunk.
+///
+/// Built on HummingbirdCore's HTTP/1 server with one responder (the routes are few and most are "any path that
+/// names a model"), and AsyncHTTPClient for the upstream side.
+public struct RouterServer: Sendable {
+    public struct Settings: Sendable {
+        public var host: String
+        public var port: Int
+        /// Keys a client must send; empty: none.
+        public var apiKeys: [String]
+        public var maxBodyBytes: Int
+        /// Longest silence from a server once its response began; `nil`: none.
+        public var streamIdleTimeout: Duration?
+
+        public init(
+            host: String, port: Int, apiKeys: [String] = [], maxBodyBytes: Int = 32 << 20,
+            streamIdleTimeout: Duration? = .seconds(300)
+        ) {
+            self.host = host
+            self.port = port
+            self.apiKeys = apiKeys
+            self.maxBodyBytes = maxBodyBytes
+            self.streamIdleTimeout = streamIdleTimeout
+        }
+
+        /// From the project file's `router` object; keys read from their variables in `environment`.
+        public init(_ router: ProjectSettings.Router, environment: [String: String]) {
+            let address = router.address ?? ("127.0.0.1", 8080)
+            self.init(
+                host: address.host, port: address.port,
+                apiKeys: router.apiKeys.compactMap { $0.value(in: environment) },
+                maxBodyBytes: router.maxBodyMB << 20,
+                streamIdleTimeout: router.streamIdleTimeout > 0
+                    ? .milliseconds(Int64((router.streamIdleTimeout * 1000).rounded())) : nil)
+        }
+    }
+
+    let settings: Settings
+    let service: RouterService
+    let client: HTTPClient
+    let logger: Logger
+    /// Each proxied request, for the state store.
+    let record: @Sendable (RouterRequestRecord) -> Void
+    /// Extra series for `/metrics`: the instances' states and restarts, set before each scrape.
+    let beforeScrape: @Sendable () async -> Void
+
+    public init(
+        settings: Settings, service: RouterService, logger: Logger,
+        record: @escaping @Sendable (RouterRequestRecord) -> Void = { _ in },
+        beforeScrape: @escaping @Sendable () async -> Void = {}
+    ) {
+        self.settings = settings
+        self.service = service
+        self.logger = logger
+        self.record = record
+        self.beforeScrape = beforeScrape
+        var configuration = HTTPClient.Configuration()
+        // llama-server's slots are the limit, not the client's pool (its default is 8 connections per host).
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
+        configuration.timeout = .init(connect: .seconds(5))
+        configuration.decompression = .disabled
+        configuration.redirectConfiguration = .disallow
+        configuration.httpVersion = .http1Only
+        client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }
+
+    /// The server as a swift-service-lifecycle `Service`.
+    public func makeService(onRunning: @escaping @Sendable () async -> Void = {}) throws -> any Service {
+        try HTTPServerBuilder.http1().buildServer(
+            configuration: ServerConfiguration(
+                address: .hostname(settings.host, port: settings.port), serverName: "llama-orch"),
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger,
+            responder: { request, writer, channel in
+                try await self.respond(request, writer, channel: channel)
+            },
+            onServerRunning: { _ in await onRunning() })
+    }
+
+    /// Closes the upstream client (after the server stopped).
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    // MARK: Requests
+
+    /// What the router answers: a whole response of its own, or the request forwarded.
+    enum Reply {
+        case local(HTTPResponse, ResponseBody)
+        case forward(RoutableModel, ByteBuffer, path: String)
+    }
+
+    func respond(_ request: Request, _ writer: consuming ResponseWriter, channel: any Channel) async throws {
+        let started = ContinuousClock.now
+        let reply: Reply
+        do {
+            reply = try await decide(request)
+        } catch {
+            metrics(model: error.model, status: error.status, started: started)
+            reply = .local(Self.errorHead(error), Self.bytes(error.body))
+        }
+        switch reply {
+        case .local(let head, let body):
+            try await writer.write(response: head, body: body)
+        case .forward(let model, let body, let path):
+            try await forward(request, writer, channel: channel, model: model, body: body, path: path, started: started)
+        }
+    }
+
+    private func decide(_ request: Request) async throws(RouterError) -> Reply {
+        let path = request.uri.path
+        if path == "/health" {
+            return .local(Self.json(), Self.bytes(#"{"status":"ok"}"#))
+        }
+        if !settings.apiKeys.isEmpty && !APIKeyCheck.accepts(request.headers, keys: settings.apiKeys) {
+            throw RouterError(.unauthorized)
+        }
+        switch (request.method, path) {
+        case (.get, "/v1/models"), (.get, "/models"):
+            return .local(Self.json(), Self.bytes(ModelList.json(await service.statuses())))
+        case (.post, "/models/load"), (.post, "/models/unload"):
+            return .local(Self.json(), Self.bytes(try await loadOrUnload(request, unload: path == "/models/unload")))
+        case (.get, "/metrics") where request.uri.queryParameters["model"] == nil:
+            var head = HTTPResponse(status: .ok)
+            head.headerFields[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return .local(head, Self.bytes(await metricsText()))
+        default:
+            let (model, body, upstreamPath) = try await target(of: request)
+            return .forward(model, body, path: upstreamPath)
+        }
+    }
+
+    /// The instance a request goes to, its body (collected under the limit) and the path to send upstream.
+    private func target(of request: Request) async throws(RouterError) -> (RoutableModel, ByteBuffer, String) {
+        let path = request.uri.path
+        var upstreamPath = request.uri.description
+        let requested: String?
+        var body = ByteBuffer()
+        if path.hasPrefix("/upstream/") {
+            let rest = path.dropFirst("/upstream/".count)
+            let name = rest.prefix { $0 != "/" }
+            requested = String(name).removingPercentEncoding ?? String(name)
+            let suffix = String(request.uri.description.dropFirst("/upstream/".count + name.count))
+            upstreamPath = suffix.hasPrefix("/") ? suffix : "/" + suffix
+            body = try await collect(request)
+        } else if request.method == .get, RequestModel.queryEndpoints.contains(path) {
+            requested = request.uri.queryParameters["model"].map(String.init)
+            guard requested != nil else { throw RouterError(.badRequest("\(path) needs ?model=NAME")) }
+        } else if request.method == .post, path == "/v1/audio/transcriptions" {
+            body = try await collect(request)
+            requested = RequestModel.fromMultipart(body, contentType: request.headers[.contentType] ?? "")
+        } else if request.method == .post, RequestModel.jsonEndpoints.contains(path) {
+            body = try await collect(request)
+            requested = try RequestModel.fromJSON(body)
+        } else {
+            throw RouterError(.notFound("\(request.method) \(path)"))
+        }
+        guard let requested, !requested.isEmpty else {
+            throw RouterError(.badRequest("the request names no model: set \"model\" to one of the instances"))
+        }
+        guard let model = await service.resolve(requested) else {
+            let known = await service.statuses().filter(\.model.listed).map(\.model.name)
+            throw RouterError(.unknownModel(requested: requested, known: known))
+        }
+        return (model, body, upstreamPath)
+    }
+
+    /// The body, refused with 413 past the limit before any upstream is contacted.
+    private func collect(_ request: Request) async throws(RouterError) -> ByteBuffer {
+        let limit = settings.maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            await discard(request, upTo: 4 * limit)
+            throw RouterError(.tooLarge(limitMB: limit >> 20))
+        }
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            await discard(request, upTo: 4 * limit)
+            throw RouterError(.tooLarge(limitMB: limit >> 20))
+        } catch {
+            throw RouterError(.badRequest("could not read the request body: \(error)"))
+        }
+    }
+
+    /// Reads and drops a refused body, so that the client, which sends it before it reads an answer, gets the 413;
+    /// past `limit` the connection is cut instead.
+    private func discard(_ request: Request, upTo limit: Int) async {
+        var seen = 0
+        do {
+            for try await chunk in request.body {
+                seen += chunk.readableBytes
+                if seen > limit { return }
+            }
+        } catch {}
+    }
+
+    /// Waits for the model (the wait ends when the client leaves), sends the request, relays the answer.
+    private func forward(
+        _ request: Request, _ writer: consuming ResponseWriter, channel: any Channel, model: RoutableModel,
+        body: ByteBuffer, path: String, started: ContinuousClock.Instant
+    ) async throws {
+        let lease: RouterService.Lease
+        switch await admit(model, channel: channel) {
+        case .success(let granted):
+            lease = granted
+        case .failure(let error):
+            metrics(model: model.name, status: error.status, started: started)
+            if case .cancelled = error.kind { return }
+            return try await writer.write(response: Self.errorHead(error), body: Self.bytes(error.body))
+        }
+        let relay = Relay(server: self, model: model, started: started)
+        let outcome = await relay.run(request, writer, body: body, path: path)
+        await service.release(lease)
+        metrics(model: model.name, status: outcome.status, started: started, firstByte: outcome.timeToFirstByte)
+        record(
+            RouterRequestRecord(
+                time: Date().timeIntervalSince1970 - Self.seconds(.now - started), model: model.name,
+                path: request.uri.path, status: outcome.status, promptTokens: outcome.usage.prompt,
+                completionTokens: outcome.usage.completion, timeToFirstByte: outcome.timeToFirstByte.map(Self.seconds),
+                duration: Self.seconds(.now - started)))
+        if let error = outcome.error { throw error }
+    }
+
+    /// A lease on the model, at once or after waiting in the queue; a client that leaves while it waits is
+    /// removed from the queue (`.cancelled`).
+    private func admit(_ model: RoutableModel, channel: any Channel) async -> Result<RouterService.Lease, RouterError> {
+        switch await service.admit(model) {
+        case .granted(let lease):
+            return .success(lease)
+        case .rejected(let error):
+            return .failure(error)
+        case .queued(let id):
+            let service = service
+            let watcher = ClientGoneWatcher { Task { await service.cancel(id) } }
+            try? await channel.pipeline.addHandler(watcher, position: .first).get()
+            defer { channel.pipeline.removeHandler(watcher, promise: nil) }
+            do {
+                return .success(try await service.wait(id))
+            } catch let error as RouterError {
+                return .failure(error)
+            } catch {
+                return .failure(RouterError(.cancelled, model: model.name))
+            }
+        }
+    }
+
+    private func loadOrUnload(_ request: Request, unload: Bool) async throws(RouterError) -> String {
+        let body = try await collect(request)
+        guard let requested = try RequestModel.fromJSON(body) else {
+            throw RouterError(.badRequest("the body needs {\"model\": NAME}"))
+        }
+        guard let model = await service.resolve(requested) else {
+            let known = await service.statuses().map(\.model.name)
+            throw RouterError(.unknownModel(requested: requested, known: known))
+        }
+        if unload {
+            let done = await service.unload(model.name)
+            return #"{"success":\#(done)}"#
+        }
+        do {
+            try await service.load(model)
+        } catch let error as RouterError {
+            throw error
+        } catch {
+            throw RouterError(.upstream("\(error)"), model: model.name)
+        }
+        return #"{"success":true}"#
+    }
+
+    private func metricsText() async -> String {
+        await beforeScrape()
+        var text = service.metrics.text()
+        let loaded = await service.statuses().filter { $0.phase == .loaded }
+        var merged = PrometheusMerge()
+        for status in loaded {
+            var upstream = HTTPClientRequest(url: "http://\(status.model.host):\(status.model.port)/metrics")
+            upstream.method = .GET
+            guard let response = try? await client.execute(upstream, timeout: .seconds(2)), response.status == .ok,
+                let bytes = try? await response.body.collect(upTo: 4 << 20)
+            else { continue }
+            merged.add(String(buffer: bytes), model: status.model.name)
+        }
+        text += merged.text
+        return text
+    }
+
+    private func metrics(
+        model: String, status: Int, started: ContinuousClock.Instant, firstByte: Duration? = nil
+    ) {
+        service.metrics.request(
+            model: model.isEmpty ? "none" : model, status: status, timeToFirstByte: firstByte,
+            duration: .now - started)
+    }
+
+    // MARK: Responses
+
+    static func json() -> HTTPResponse {
+        var head = HTTPResponse(status: .ok)
+        head.headerFields[.contentType] = "application/json"
+        return head
+    }
+
+    static func errorHead(_ error: RouterError) -> HTTPResponse {
+        var head = HTTPResponse(status: .init(code: error.status))
+        head.headerFields[.contentType] = "application/json"
+        if error.status == 429 || error.status == 503 { head.headerFields[.retryAfter] = "1" }
+        // The body was not read.
+        if error.status == 413 { head.headerFields[.connection] = "close" }
+        if error.status == 401 { head.headerFields[.wwwAuthenticate] = #"Bearer realm="llama-orch""# }
+        return head
+    }
+
+    static func bytes(_ text: String) -> ResponseBody {
+        ResponseBody(byteBuffer: ByteBuffer(string: text))
+    }
+
+    static func bytes(_ data: Data) -> ResponseBody {
+        ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,387 @@
+import AsyncHTTPClient
+import ControlAPI
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import OrchestratorCore
+import StateStore
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The router through the real daemon, with the stub server (load time, SSE streams, what it received) for the
+/// faults and timings a real server won't produce on demand.
+@Suite(.serialized) struct RouterDaemonTests {
+    /// One client for every test, with room for 64 connections at once.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(5), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        configuration.timeout = .init(connect: .seconds(5))
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }()
+
+    struct Answer {
+        var status: Int
+        var body: String
+        var headers: [(String, String)]
+
+        var json: [String: Any]? {
+            (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+        }
+        /// `error.code` and `error.message` of an OpenAI error envelope.
+        var error: (code: String?, message: String?) {
+            let inner = json?["error"] as? [String: Any]
+            return (inner?["code"] as? String, inner?["message"] as? String)
+        }
+        func header(_ name: String) -> String? {
+            headers.first { $0.0.lowercased() == name.lowercased() }?.1
+        }
+    }
+
+    static func send(
+        _ url: String, method: HTTPMethod = .POST, body: [UInt8]? = nil, headers: [(String, String)] = [],
+        timeout: TimeAmount = .seconds(120)
+    ) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response = try await client.execute(request, timeout: timeout)
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        return Answer(
+            status: Int(response.status.code), body: String(buffer: bytes),
+            headers: response.headers.map { ($0.name, $0.value) })
+    }
+
+    static func chat(_ model: String, stream: Bool = false) -> [UInt8] {
+        Array(#"{"model": "\#(model)", "stream": \#(stream), "messages": [{"role": "user", "content": "hi"}]}"#.utf8)
+    }
+
+    /// Lines of an instance's stderr log that contain `text`.
+    static func logLines(_ harness: DaemonHarness, _ name: String, containing text: String) -> [String] {
+        (harness.project.read("logs/\(name)/stderr.log") ?? "").split(separator: "\n").map(String.init).filter {
+            $0.contains(text)
+        }
+    }
+
+    static func epochMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func fiftyConcurrentRequestsForAColdInstanceStartItOnce() async throws {
+        let harness = try DaemonHarness("router-cold")
+        defer { harness.cleanUp() }
+        try harness.stubInstance(
+            "cold", port: try LlamaServerProbe.freePort(), args: ["--load-time", "1"],
+            extra: #", "router": {"concurrency_limit": 100}"#)
+        try harness.ok(["daemon", "start"])
+        let url = harness.project.routerURL + "/v1/chat/completions"
+        let answers = try await withThrowingTaskGroup(of: Answer.self) { group in
+            for _ in 0..<50 { group.addTask { try await Self.send(url, body: Self.chat("cold")) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(answers.count == 50)
+        let statuses = answers.map { $0.status }
+        #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
+        #expect(Self.logLines(harness, "cold", containing: "listening on").count == 1, "one spawn")
+        let listed = try #require(try harness.ps().first { $0.name == "cold" })
+        #expect(listed.state == .healthy)
+        #expect(listed.router?.startedByRouter == true, "\(String(describing: listed.router))")
+        #expect(listed.router?.status == "loaded")
+        let table = try harness.ok(["ps"]).stdout
+        #expect(table.contains("router"), "ps says the router started it: \(table)")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aThirtyMiBBodyArrivesIntactAndThirtyThreeMiBIsRefusedBeforeAnyUpstreamConnection() async throws {
+        let harness = try DaemonHarness("router-body")
+        defer { harness.cleanUp() }
+        try harness.stubInstance("big", port: try LlamaServerProbe.freePort(), args: [])
+        try harness.ok(["daemon", "start"])
+        let url = harness.project.routerURL + "/v1/chat/completions"
+        #expect(try await Self.send(url, body: Self.chat("big")).status == 200)
+
+        func body(mebibytes: Int) -> [UInt8] {
+            let head = Array(#"{"model": "big", "messages": [{"role": "user", "content": ""#.utf8)
+            let tail = Array(#""}]}"#.utf8)
+            var bytes = head
+            let fill = (mebibytes << 20) - head.count - tail.count
+            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+            bytes.reserveCapacity(mebibytes << 20)
+            for index in 0..<fill { bytes.append(alphabet[(index &* 7 &+ index >> 9) & 63]) }
+            return bytes + tail
+        }
+        let thirty = body(mebibytes: 30)
+        let answer = try await Self.send(url, body: thirty)
+        #expect(answer.status == 200, "\(answer.body.prefix(300))")
+        let json = try #require(answer.json)
+        #expect(json["received_bytes"] as? Int == thirty.count)
+        #expect(json["received_hash"] as? String == fnv1a(thirty), "the body arrived unchanged")
+
+        let requestsBefore = Self.logLines(harness, "big", containing: "stub-llama-server: request POST").count
+        let refused = try await Self.send(url, body: body(mebibytes: 33))
+        #expect(refused.status == 413)
+        #expect(refused.error.code == "request_too_large", "\(refused.body)")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(
+            Self.logLines(harness, "big", containing: "stub-llama-server: request POST").count == requestsBefore,
+            "no request reached the server")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aClientThatLeavesMidStreamClosesTheUpstreamWithin100ms() async throws {
+        let harness = try DaemonHarness("router-leave")
+        defer { harness.cleanUp() }
+        try harness.stubInstance(
+            "talker", port: try LlamaServerProbe.freePort(), args: ["--tokens", "100000", "--token-rate", "50"])
+        try harness.ok(["daemon", "start"])
+        #expect(
+            try await Self.send(harness.project.routerURL + "/v1/chat/completions", body: Self.chat("talker")).status
+                == 200)
+
+        // A plain socket, so that the test decides exactly when the client goes.
+        let socket = try connectLoopback(port: harness.project.routerPort)
+        let body = String(decoding: Self.chat("talker", stream: true), as: UTF8.self)
+        let request =
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        _ = request.withCString { Glibc.send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        var received = ""
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while received.components(separatedBy: "data: ").count <= 3 {
+            let count = recv(socket, &buffer, buffer.count, 0)
+            try #require(count > 0, "the stream ended early: \(received)")
+            received += String(decoding: buffer[0..<count], as: UTF8.self)
+        }
+        #expect(received.lowercased().contains("x-accel-buffering: no"), "\(received.prefix(400))")
+        #expect(received.lowercased().contains("content-type: text/event-stream"))
+        close(socket)
+        let left = Self.epochMilliseconds()
+        var closedAt: Int64?
+        let deadline = ContinuousClock.now + .seconds(5)
+        while closedAt == nil, ContinuousClock.now < deadline {
+            if let line = Self.logLines(harness, "talker", containing: "stream closed by the client").last,
+                let time = line.split(separator: " ").last.flatMap({ Int64($0) })
+            {
+                closedAt = time
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let closed = try #require(closedAt, "the server kept streaming to nobody")
+        #expect(closed - left <= 100, "the upstream closed \(closed - left) ms after the client left")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func idleUnloadComesWithinTheTTLPlusASecondAndNeverDuringAStream() async throws {
+        let harness = try DaemonHarness("router-idle")
+        defer { harness.cleanUp() }
+        try harness.stubInstance(
+            "quick", port: try LlamaServerProbe.freePort(), args: [], extra: #", "router": {"idle_ttl": 2}"#)
+        // Streams for 15 s: over seven times its TTL.
+        try harness.stubInstance(
+            "long", port: try LlamaServerProbe.freePort(), args: ["--tokens", "75", "--token-rate", "5"],
+            extra: #", "router": {"idle_ttl": 2}"#)
+        try harness.ok(["daemon", "start"])
+        let url = harness.project.routerURL + "/v1/chat/completions"
+        let streaming = Task { try await Self.send(url, body: Self.chat("long", stream: true)) }
+        let quick = try await Self.send(url, body: Self.chat("quick"))
+        #expect(quick.status == 200, "\(quick.body)")
+        let ended = ContinuousClock.now
+        var unloadedAfter: Duration?
+        var longStoppedEarly = false
+        while ContinuousClock.now - ended < .seconds(14) {
+            let listed = try harness.ps()
+            if unloadedAfter == nil, listed.first(where: { $0.name == "quick" })?.state == .stopped {
+                unloadedAfter = ContinuousClock.now - ended
+            }
+            if listed.first(where: { $0.name == "long" })?.state == .stopped { longStoppedEarly = true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let after = try #require(unloadedAfter, "quick was never unloaded")
+        #expect(after >= .milliseconds(1900) && after <= .seconds(3), "unloaded \(after) after its last request")
+        #expect(!longStoppedEarly, "an instance serving a stream was unloaded")
+        let stream = try await streaming.value
+        #expect(stream.status == 200 && stream.body.contains("[DONE]"))
+        let end = ContinuousClock.now
+        #expect(
+            try await DaemonHarness.eventually(.seconds(4)) {
+                try harness.ps().first { $0.name == "long" }?.state == .stopped
+            })
+        #expect(ContinuousClock.now - end <= .seconds(3) + .milliseconds(500))
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func aThousandRandomRequestsOverSixModelsNeverOverfillTheDevice() async throws {
+        let harness = try DaemonHarness("router-soak")
+        defer { harness.cleanUp() }
+        // Six models of 1.1 to 13.5 MB on a 24 MiB GPU (21.6 MiB after headroom): two or three fit at once.
+        let totalMiB = 24
+        let devices = try harness.project.write(
+            "devices.json",
+            #"{"devices": [{"name": "G0", "kind": "discrete", "total_mib": \#(totalMiB)}, {"name": "host", "kind": "cpu", "total_mib": 65536}]}"#
+        )
+        let names = (1...6).map { "m\($0)" }
+        for (index, name) in names.enumerated() {
+            try harness.project.writeConfig(
+                name,
+                """
+                {"name": "\(name)", "model": {"path": "../../models/dense.gguf", "context_size": \(256 * (index + 1) * (index + 1))},
+                 "server": {"port": \(try LlamaServerProbe.freePort())}, "gpu": {"backend": "static"},
+                 "binary": {"path": "\(DaemonHarness.stub)"}, "args": ["--load-time", "0.05"],
+                 "healthcheck": {"interval": 0.05, "start_interval": 0.05, "timeout": 1, "retries": 3, "start_period": 10},
+                 "router": {"concurrency_limit": 1000}}
+                """)
+        }
+        try harness.ok(["daemon", "start"], environment: ["LLAMA_ORCH_DEVICES": devices])
+        let store = try harness.store()
+        let limit = UInt64(totalMiB) << 20
+        // Watches the device while the requests run: the placements of the servers that run, summed.
+        let watcher = Task { () -> UInt64 in
+            var peak: UInt64 = 0
+            while !Task.isCancelled {
+                let held = ((try? store.openRuns()) ?? []).compactMap(\.placement).flatMap(\.shares)
+                    .reduce(UInt64(0)) { $0 + $1.bytes }
+                peak = max(peak, held)
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return peak
+        }
+        let url = harness.project.routerURL + "/v1/chat/completions"
+        var generator = SeededGenerator(seed: 20_261_206)
+        let picks = (0..<1000).map { _ in names[Int(generator.next() % 6)] }
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            var statuses: [Int] = []
+            for (index, model) in picks.enumerated() {
+                if index >= 16, let status = try await group.next() { statuses.append(status) }
+                group.addTask {
+                    try await Self.send(url, body: Self.chat(model), timeout: TimeAmount.seconds(90)).status
+                }
+            }
+            for try await status in group { statuses.append(status) }
+            return statuses
+        }
+        watcher.cancel()
+        let peak = await watcher.value
+        #expect(statuses.count == 1000, "every request got an answer")
+        let failed = statuses.filter { $0 != 200 }
+        #expect(failed.isEmpty, "not all answered 200 (a busy instance evicted answers 502): \(failed.prefix(20))")
+        #expect(peak > 0 && peak <= limit, "peak \(peak) bytes placed on a \(limit)-byte device")
+        let loads = try store.events(limit: 10_000).filter { $0.kind == "router-started" }.count
+        #expect(loads >= 6 && loads < 1000, "\(loads) loads")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func errorsAreOpenAIEnvelopesAndKeysAreChecked() async throws {
+        let harness = try DaemonHarness("router-errors")
+        defer { harness.cleanUp() }
+        try harness.stubInstance(
+            "known", port: try LlamaServerProbe.freePort(), args: [],
+            extra: #", "router": {"aliases": ["org/known:7b"]}"#)
+        try harness.project.write(
+            "llama-orch.json",
+            #"{"router": {"listen": "127.0.0.1:\#(harness.project.routerPort)", "api_keys": ["sk-test-one", {"env": "ROUTER_KEY"}]}}"#
+        )
+        try harness.ok(["daemon", "start"], environment: ["ROUTER_KEY": "sk-from-environment"])
+        let base = harness.project.routerURL
+        let bearer = [("Authorization", "Bearer sk-test-one")]
+
+        #expect(try await Self.send(base + "/health", method: .GET).status == 200, "health needs no key")
+        let anonymous = try await Self.send(base + "/v1/models", method: .GET)
+        #expect(anonymous.status == 401)
+        #expect(anonymous.header("WWW-Authenticate")?.hasPrefix("Bearer") == true)
+        #expect(
+            try await Self.send(base + "/v1/models", method: .GET, headers: [("Authorization", "Bearer nope-nope")])
+                .status == 401)
+        #expect(try await Self.send(base + "/v1/models", method: .GET, headers: bearer).status == 200)
+        #expect(
+            try await Self.send(base + "/v1/models", method: .GET, headers: [("x-api-key", "sk-from-environment")])
+                .status == 200)
+        let basic = "Basic " + Data("user:sk-test-one".utf8).base64EncodedString()
+        #expect(
+            try await Self.send(base + "/v1/models", method: .GET, headers: [("Authorization", basic)]).status == 200)
+
+        let chat = base + "/v1/chat/completions"
+        let malformed = try await Self.send(chat, body: Array(#"{"model": "#.utf8), headers: bearer)
+        #expect(malformed.status == 400 && malformed.error.code == "invalid_request", "\(malformed.body)")
+        let nameless = try await Self.send(chat, body: Array(#"{"messages": []}"#.utf8), headers: bearer)
+        #expect(nameless.status == 400 && nameless.error.message?.contains("no model") == true, "\(nameless.body)")
+        let unknown = try await Self.send(chat, body: Self.chat("ghost"), headers: bearer)
+        #expect(unknown.status == 404 && unknown.error.code == "model_not_found", "\(unknown.body)")
+        #expect(unknown.error.message?.contains("known: known") == true, "\(unknown.body)")
+        let aliased = try await Self.send(chat, body: Self.chat("org/known:7b"), headers: bearer)
+        #expect(aliased.status == 200, "an alias routes: \(aliased.body)")
+
+        let models = try await Self.send(base + "/v1/models", method: .GET, headers: bearer)
+        let data = try #require(models.json?["data"] as? [[String: Any]])
+        let entry = try #require(data.first { $0["id"] as? String == "known" })
+        #expect((entry["status"] as? [String: Any])?["value"] as? String == "loaded")
+        #expect(entry["object"] as? String == "model")
+
+        let metrics = try await Self.send(base + "/metrics", method: .GET, headers: bearer).body
+        #expect(metrics.contains(#"llama_orch_router_requests_total{model="known",status="200"} 1"#), "\(metrics)")
+        #expect(metrics.contains(#"llamacpp:requests_processing{model="known"}"#), "llama-server's series, labelled")
+        #expect(metrics.contains("llama_orch_router_time_to_first_byte_seconds_bucket"))
+
+        try harness.ok(["down", "known"])
+        let unloaded = try await Self.send(
+            base + "/models/load", body: Array(#"{"model": "known"}"#.utf8), headers: bearer)
+        #expect(unloaded.status == 200 && unloaded.body.contains("true"), "\(unloaded.body)")
+        #expect(try harness.ps().first { $0.name == "known" }?.state == .healthy)
+        // Recorded in the store once the log flushes (every second).
+        #expect(
+            try await DaemonHarness.eventually(.seconds(5)) {
+                (try harness.store().routerRequests(since: 0, model: "known")).contains { $0.status == 200 }
+            })
+    }
+}
+
+/// FNV-1a, 64 bits, as the stub computes it.
+func fnv1a(_ bytes: [UInt8]) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    bytes.withUnsafeBufferPointer { buffer in
+        for byte in buffer {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+    }
+    return String(hash, radix: 16)
+}
+
+/// A connected TCP socket to 127.0.0.1:`port`.
+func connectLoopback(port: Int) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    try #require(connected == 0, "cannot connect to port \(port)")
+    return fd
+}
+
+/// A small deterministic generator (SplitMix64): the soak's requests are the same on every run.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
