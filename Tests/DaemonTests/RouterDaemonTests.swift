@@ -238,7 +238,7 @@ import Testing
                 {"name": "\(name)", "model": {"path": "../../models/dense.gguf", "context_size": \(256 * (index + 1) * (index + 1))},
                  "server": {"port": \(try LlamaServerProbe.freePort())}, "gpu": {"backend": "static"},
                  "binary": {"path": "\(DaemonHarness.stub)"}, "args": ["--load-time", "0.05"],
-                 "healthcheck": {"interval": 0.05, "start_interval": 0.05, "timeout": 1, "retries": 3, "start_period": 10},
+                 "healthcheck": {"interval": 2, "start_interval": 0.05, "timeout": 5, "retries": 3, "start_period": 10},
                  "router": {"concurrency_limit": 1000}}
                 """)
         }

@@ -17,6 +17,7 @@ import Testing
             #expect(
                 try store.appliedMigrations() == [
                     "v1: instances, runs, events", "v2: run fingerprints and measured allocations",
+                    "router: requests",
                 ])
             try store.setDesiredState(.running, for: "demo")
             let run = try store.recordRunStart(
@@ -30,7 +31,7 @@ import Testing
         }
         // Reopen: migrations are not reapplied and the data is there.
         let (store, _) = try StateStore.open(path: path)
-        #expect(try store.appliedMigrations().count == 2)
+        #expect(try store.appliedMigrations().count == 3)
         #expect(try store.desiredStates() == ["demo": .running])
         let open = try store.openRuns()
         #expect(open.count == 1)
@@ -94,7 +95,7 @@ import Testing
             }
         }
         let (store, _) = try StateStore.open(path: path)
-        #expect(try store.appliedMigrations().count == 2)
+        #expect(try store.appliedMigrations().count == 3)
         let old = try #require(try store.openRuns().first)
         #expect(old.fingerprint == nil && old.measured == nil)
         let fingerprint = RunFingerprint(
