@@ -35,6 +35,26 @@ print(f"completion: {answer['tokens_predicted']} tokens from model '{answer['mod
       f"(random weights, so the text is noise): {answer['content']!r}")
 PY
 
+# The router: one OpenAI-compatible port for every instance. With demo stopped, a chat completion starts it.
+router=http://127.0.0.1:8080
+if python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1] + '/health', timeout=2)" "$router" 2>/dev/null; then
+  step down demo
+  printf '
+$ curl -s %s/v1/chat/completions -d '"'"'{"model": "demo", "messages": [...]}'"'"'\n' "$router"
+  python3 - "$router" <<'PY'
+import json, sys, urllib.request
+request = urllib.request.Request(f"{sys.argv[1]}/v1/chat/completions",
+                                 data=json.dumps({"model": "demo", "max_tokens": 8,
+                                                  "messages": [{"role": "user", "content": "Hello"}]}).encode(),
+                                 headers={"Content-Type": "application/json"})
+answer = json.load(urllib.request.urlopen(request, timeout=120))
+print(f"chat completion through the router: {answer['usage']['completion_tokens']} tokens from '{answer['model']}'")
+PY
+  step ps
+else
+  echo "demo: the router does not answer on $router (the port may be taken; see 'llama-orch daemon status')"
+fi
+
 # The commands to go on with: the installed llama-orch when it is on the PATH, else this build's.
 cli=llama-orch
 if ! command -v llama-orch >/dev/null; then
@@ -43,7 +63,8 @@ if ! command -v llama-orch >/dev/null; then
 fi
 cat <<MSG
 
-demo: the 'demo' instance is running under the llama-orch daemon (llama-server on port $port).
+demo: the 'demo' instance is running under the llama-orch daemon (llama-server on port $port; the router,
+  on $router, stops it after 10 minutes without requests when it started it).
   $cli ps               what runs
   $cli logs demo -f     its log
   $cli down demo        stop it
