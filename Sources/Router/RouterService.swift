@@ -185,10 +185,11 @@ public actor RouterService {
         }
     }
 
-    /// `POST /models/unload`: unloads an idle model now; `false` when it is busy, kept or not loaded.
+    /// `POST /models/unload`: unloads an idle model the router started; `false` when it is busy, kept, started with
+    /// `up` or not loaded.
     public func unload(_ name: String) async -> Bool {
-        guard let model = scheduler.models[name], model.phase == .loaded, model.inFlight == 0,
-            scheduler.queued(for: name) == 0, !model.policy.keepLoaded
+        guard let model = scheduler.models[name], model.phase == .loaded, model.owner == .router,
+            model.inFlight == 0, scheduler.queued(for: name) == 0, !model.policy.keepLoaded
         else { return false }
         perform(scheduler.handle(.observed(name, .stopped), now: .now))
         await backend.stopForRouter(name, reason: .idle)
@@ -235,6 +236,7 @@ public actor RouterService {
             }
         }
         metrics.queued(scheduler.queuedCount)
+        for (name, model) in scheduler.models { metrics.inFlight(model: name, model.inFlight) }
         armTimer()
     }
 

@@ -331,11 +331,20 @@ import Testing
         #expect(metrics.contains(#"llama_orch_router_requests_total{model="known",status="200"} 1"#), "\(metrics)")
         #expect(metrics.contains(#"llamacpp:requests_processing{model="known"}"#), "llama-server's series, labelled")
         #expect(metrics.contains("llama_orch_router_time_to_first_byte_seconds_bucket"))
+        #expect(metrics.contains(#"llama_orch_router_in_flight_requests{model="known"} 0"#), "\(metrics)")
 
         try harness.ok(["down", "known"])
         let unloaded = try await Self.send(
             base + "/models/load", body: Array(#"{"model": "known"}"#.utf8), headers: bearer)
         #expect(unloaded.status == 200 && unloaded.body.contains("true"), "\(unloaded.body)")
+        #expect(try harness.ps().first { $0.name == "known" }?.state == .healthy)
+        let unload = Array(#"{"model": "known"}"#.utf8)
+        let byRouter = try await Self.send(base + "/models/unload", body: unload, headers: bearer)
+        #expect(byRouter.body.contains("true"), "the router unloads what it started: \(byRouter.body)")
+        #expect(try harness.ps().first { $0.name == "known" }?.state == .stopped)
+        try harness.ok(["up", "known", "--wait", "--timeout", "30"])
+        let byUser = try await Self.send(base + "/models/unload", body: unload, headers: bearer)
+        #expect(byUser.body.contains("false"), "an instance started with up stays: \(byUser.body)")
         #expect(try harness.ps().first { $0.name == "known" }?.state == .healthy)
         // Recorded in the store once the log flushes (every second).
         #expect(
