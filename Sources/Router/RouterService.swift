@@ -55,6 +55,8 @@ public actor RouterService {
 
     /// How long the model list is trusted before a request reads the configs again.
     static let refreshInterval: Duration = .seconds(2)
+    /// The least time between two reads of the configs for names nobody knows.
+    static let unknownNameInterval: Duration = .milliseconds(250)
 
     public init(
         backend: any RouterBackend, limits: LoadScheduler.Limits, metrics: RouterMetrics = RouterMetrics(),
@@ -100,6 +102,10 @@ public actor RouterService {
             let name = names[requested], let model = models[name]
         {
             return model
+        }
+        // An unknown name reads the configs again, at most four times a second whatever clients send.
+        if let refreshedAt, ContinuousClock.now - refreshedAt < Self.unknownNameInterval {
+            return names[requested].flatMap { models[$0] }
         }
         await refresh()
         return names[requested].flatMap { models[$0] }
