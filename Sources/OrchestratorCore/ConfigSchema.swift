@@ -12,10 +12,20 @@ public enum ConfigSchema {
         return schema
     }
 
-    /// The schema as pretty-printed JSON text with sorted keys.
-    public static func text(knownNames: KnownNames) -> String {
+    /// The schema of the project file, `llama-orch.json`, from `ProjectSpec`.
+    public static func projectDocument() -> [String: Any] {
+        var schema = objectSchema(ProjectSpec.fields, KnownNames(backends: []))
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = "https://llama-orch.invalid/schema/project.json"
+        schema["title"] = "llama-orch project settings (llama-orch.json at the project root)"
+        return schema
+    }
+
+    /// The schema as pretty-printed JSON text with sorted keys: the instance config's, or with `project` the
+    /// project file's.
+    public static func text(knownNames: KnownNames, project: Bool = false) -> String {
         let data = try! JSONSerialization.data(
-            withJSONObject: document(knownNames: knownNames),
+            withJSONObject: project ? projectDocument() : document(knownNames: knownNames),
             options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }

@@ -23,8 +23,9 @@ import Testing
         #expect(validate.status == 0, "\(validate.stdout)\(validate.stderr)")
         let reports = try #require(
             try JSONSerialization.jsonObject(with: Data(validate.stdout.utf8)) as? [[String: Any]])
-        #expect(reports.count == 1)
-        #expect(reports.first?["valid"] as? Bool == true)
+        // The project's llama-orch.json (TemporaryProject writes one), then the instance.
+        #expect(reports.map { $0["kind"] as? String } == ["project", "instance"], "\(validate.stdout)")
+        #expect(reports.allSatisfy { $0["valid"] as? Bool == true })
     }
 
     @Test func initNeverOverwritesWithoutForce() throws {
@@ -135,6 +136,53 @@ import Testing
         #expect(noRoot.stderr.contains("instances/"))
     }
 
+    @Test func theProjectFileIsCheckedWithEverythingOrAloneAndItsKeysAreNotPrinted() throws {
+        let project = try TemporaryProject("validate-project")
+        defer { project.remove() }
+        try project.writeFakeModel()
+        try project.writeConfig(
+            "good", #"{"name": "good", "model": {"path": "../../models/tiny.gguf"}, "server": {"port": 8001}}"#)
+        try project.write(
+            "llama-orch.json", #"{"router": {"listen": "0.0.0.0:8080",\#n "max_body_mb": 0, "queu_limit": 3}}"#)
+        // Everything: the project file's errors with their paths and lines, exit 65 though the instance is valid.
+        let all = try CommandRunner.llamaOrch(["config", "validate"], in: project.root)
+        #expect(all.status == 65, "\(all.stdout)\(all.stderr)")
+        #expect(all.stdout.contains("llama-orch.json: 2 errors"), "\(all.stdout)")
+        #expect(all.stdout.contains("router.max_body_mb (line 2, column"), "\(all.stdout)")
+        #expect(all.stdout.contains(#"unknown key "queu_limit"; did you mean "queue_limit"?"#), "\(all.stdout)")
+        #expect(all.stdout.contains("instances/good/config.json: valid"), "\(all.stdout)")
+        // A named instance alone leaves the project file out.
+        let named = try CommandRunner.llamaOrch(["config", "validate", "good"], in: project.root)
+        #expect(named.status == 0, "\(named.stdout)\(named.stderr)")
+        #expect(!named.stdout.contains("llama-orch.json"), "\(named.stdout)")
+        // Beyond the shape: an open address without keys.
+        try project.write("llama-orch.json", #"{"router": {"listen": "0.0.0.0:8080"}}"#)
+        let open = try CommandRunner.llamaOrch(["config", "validate", "--project"], in: project.root)
+        #expect(open.status == 65, "\(open.stdout)\(open.stderr)")
+        #expect(open.stdout.contains("router.listen"), "\(open.stdout)")
+        #expect(open.stdout.contains("allow_unauthenticated"), "\(open.stdout)")
+        #expect(!open.stdout.contains("instances/good"), "\(open.stdout)")
+        // Valid, as JSON: the settings with defaults filled in, a written key redacted, a variable's name kept.
+        try project.write(
+            "llama-orch.json", #"{"router": {"listen": "0.0.0.0:8080", "api_keys": ["s3cret-key-1", {"env": "K"}]}}"#)
+        let valid = try CommandRunner.llamaOrch(["config", "validate", "--project", "--json"], in: project.root)
+        #expect(valid.status == 0, "\(valid.stdout)\(valid.stderr)")
+        #expect(!valid.stdout.contains("s3cret-key-1"), "a key written in the file is printed: \(valid.stdout)")
+        let reports = try #require(
+            try JSONSerialization.jsonObject(with: Data(valid.stdout.utf8)) as? [[String: Any]])
+        let router = try #require(((reports.first?["settings"] as? [String: Any])?["router"]) as? [String: Any])
+        #expect(router["queue_limit"] as? Int == 512)
+        #expect((router["api_keys"] as? [Any])?.count == 2)
+        #expect(valid.stdout.contains(#""env" : "K""#), "\(valid.stdout)")
+        // No file: valid, every default applies.
+        try FileManager.default.removeItem(atPath: project.root + "/llama-orch.json")
+        let none = try CommandRunner.llamaOrch(["config", "validate", "--project"], in: project.root)
+        #expect(none.status == 0, "\(none.stdout)\(none.stderr)")
+        #expect(none.stdout.contains("no such file; every default applies"), "\(none.stdout)")
+        let both = try CommandRunner.llamaOrch(["config", "validate", "--project", "good"], in: project.root)
+        #expect(both.status == 64, "\(both.stdout)\(both.stderr)")
+    }
+
     @Test func theOriginalExampleValidatesAndAMissingDeviceIsOnlyAWarning() throws {
         let project = try TemporaryProject("original-cli")
         defer { project.remove() }
@@ -152,6 +200,12 @@ import Testing
         #expect(schema.status == 0)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(schema.stdout.utf8)) as? [String: Any])
         #expect((json["required"] as? [String])?.sorted() == ["model", "name", "server"])
+        let projectSchema = try CommandRunner.llamaOrch(["config", "schema", "--project"])
+        #expect(projectSchema.status == 0)
+        let project = try #require(
+            try JSONSerialization.jsonObject(with: Data(projectSchema.stdout.utf8)) as? [String: Any])
+        let properties = try #require(project["properties"] as? [String: Any])
+        #expect(Set(properties.keys) == ["$schema", "router"], "\(projectSchema.stdout)")
         let version = try CommandRunner.llamaOrch(["--version"])
         #expect(version.status == 0)
         #expect(!version.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)

@@ -89,3 +89,58 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         }
     }
 }
+
+/// The project file's schema (`config schema --project`) and `ProjectSettings.validate` agree the same way.
+@Suite(.serialized) struct ProjectSchemaAgreementTests {
+    /// A project file, and whether a JSON Schema can tell that it is invalid (`nil`: it is valid).
+    static let samples: [(label: String, text: String, schemaRejects: Bool?)] = [
+        ("empty object", "{}", nil),
+        ("empty router", #"{"router": {}}"#, nil),
+        (
+            "every field",
+            #"""
+            {"$schema": "project.json", "router": {"enabled": true, "listen": "[::1]:9000",
+             "api_keys": ["abcdefgh12", {"env": "ROUTER_KEY"}], "allow_unauthenticated": false, "max_body_mb": 64,
+             "queue_limit": 10, "queue_timeout": 2.5, "idle_ttl": 0, "stream_idle_timeout": 30}}
+            """#, nil
+        ),
+        ("listen as a number", #"{"router": {"listen": 8080}}"#, true),
+        ("listen without a port", #"{"router": {"listen": "localhost"}}"#, true),
+        ("unknown top-level key", #"{"routr": {}}"#, true),
+        ("unknown router key", #"{"router": {"port": 8080}}"#, true),
+        ("max_body_mb 0", #"{"router": {"max_body_mb": 0}}"#, true),
+        ("queue_timeout 0", #"{"router": {"queue_timeout": 0}}"#, true),
+        ("negative idle_ttl", #"{"router": {"idle_ttl": -1}}"#, true),
+        ("short key", #"{"router": {"api_keys": ["short"]}}"#, true),
+        ("bad variable name", #"{"router": {"api_keys": [{"env": "1KEY"}]}}"#, true),
+        ("not an object", "[]", true),
+        // Beyond a schema: the port's range, and an open address without keys.
+        ("port over 65535", #"{"router": {"listen": "127.0.0.1:70000"}}"#, false),
+        ("open address without keys", #"{"router": {"listen": "0.0.0.0:8080"}}"#, false),
+    ]
+
+    @Test func samplesGetTheSameVerdictFromBoth() throws {
+        let project = try TemporaryProject("project-schema")
+        defer { project.remove() }
+        var files: [String] = []
+        for (index, sample) in Self.samples.enumerated() {
+            let file = try project.write("samples/\(index).json", sample.text)
+            files.append(file)
+            let report = ProjectSettings.validate(bytes: Array(sample.text.utf8), file: file)
+            #expect(report.isValid == (sample.schemaRejects == nil), "\(sample.label): \(report.issues)")
+        }
+        let schema = try project.write("project-schema.json", ConfigSchema.text(knownNames: knownNames, project: true))
+        let result = try CommandRunner.run(
+            "/usr/bin/env", ["python3", repositoryRoot + "/scripts/jsonschema_check.py", schema] + files)
+        try #require(result.status == 0, "jsonschema_check.py failed (pip install jsonschema): \(result.stderr)")
+        let verdicts = result.stdout.split(separator: "\n").map(String.init)
+        try #require(verdicts.count == files.count, "expected \(files.count) verdicts, got: \(result.stdout)")
+        for (sample, verdict) in zip(Self.samples, verdicts) {
+            if sample.schemaRejects == true {
+                #expect(verdict.hasPrefix("invalid"), "jsonschema accepts '\(sample.label)', the validator refuses it")
+            } else {
+                #expect(verdict == "valid", "jsonschema says of '\(sample.label)': \(verdict)")
+            }
+        }
+    }
+}
