@@ -104,8 +104,8 @@ public struct KubernetesExporter: Sendable {
         let builder = CommandBuilder(binary: Accelerator.imageBinary, defaultThreads: options.defaultThreads)
         let command = builder.command(
             for: container, placement: placement, launch: LaunchSettings(deviceNames: [], environment: [:]))
-        var argv = Array(command.argv.dropFirst())
-        if !argv.contains("--metrics") { argv.append("--metrics") }
+        // The command builder adds `--metrics`, which the preStop hook reads.
+        let argv = Array(command.argv.dropFirst())
         let environment = config.env.filter { !Self.visibilityVariables.contains($0.key) }
         return ExportInstance(
             config: config, placement: placement, accelerator: accelerator, arguments: argv, environment: environment,

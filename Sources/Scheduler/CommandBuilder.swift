@@ -27,7 +27,8 @@ public func shellQuoted(_ text: String) -> String {
 ///
 /// The orchestrator decides the placement, so newer builds get `--fit off` (their own fitting would
 /// override it); `-ngl` is written in the meaning of that build; `-c` and `-np` are always explicit
-/// (newer builds otherwise default to 4 unified slots). The user's `args` come last and win.
+/// (newer builds otherwise default to 4 unified slots); `--metrics` always (the router's `/metrics` includes each
+/// server's `llamacpp:*` series, and the measurements read them). The user's `args` come last and win.
 public struct CommandBuilder: Sendable {
     public var binary: LlamaServerBinary
     /// `-t` when the config leaves `model.threads` unset: the host's physical cores.
@@ -74,6 +75,7 @@ public struct CommandBuilder: Sendable {
             argv += ["-fa"]
         }
         if capabilities.hasAlias { argv += ["--alias", config.name] }
+        if !config.args.contains("--metrics") { argv += ["--metrics"] }
         argv += config.args
 
         var environment = config.env
