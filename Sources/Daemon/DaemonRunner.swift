@@ -129,6 +129,8 @@ public enum DaemonRunner {
                 queueTimeout: .milliseconds(Int64((router.queueTimeout * 1000).rounded()))),
             logger: logger)
         manager.routerLink.attach(service)
+        // The servers re-adopted at start are known at once: the router's own count their idle time from now.
+        Task { await service.refresh() }
         let serverSettings = RouterServer.Settings(router, environment: environment)
         let requestLog = manager.requestLog
         let server = RouterServer(

@@ -50,6 +50,7 @@ extension InstanceManager {
                 warn("cannot close run \(run.runID): \(error)")
             }
         }
+        restoreRouterOwnership()
         for process in unrecordedProcesses() {
             let message =
                 "pid \(process.pid) (group \(process.processGroup)) carries instance \(process.instance)'s marker but no run records it; 'llama-orch down --all' stops it"
@@ -70,13 +71,15 @@ extension InstanceManager {
     }
 
     /// Starts what should run with the daemon: configs with `"autostart": true`, and instances whose desired
-    /// state is `running` when their restart policy says so; one at a time per device.
+    /// state is `running` when their restart policy says so (not those the router started: it starts them again
+    /// on demand); one at a time per device.
     public func autostart() async {
         let desired = (try? store.desiredStates()) ?? [:]
+        let routerStarted = (try? store.startedByRouter()) ?? []
         var names: [String] = []
         for name in configuredNames() {
             guard let config = try? validator.validate(instance: name, in: root).get() else { continue }
-            let wanted = desired[name] ?? .stopped
+            let wanted = routerStarted.contains(name) ? .stopped : desired[name] ?? .stopped
             let startsWithDaemon =
                 (try? policies.lookup(config.restartPolicy.type))?.startsWithDaemon(
                     desiredState: wanted) ?? false

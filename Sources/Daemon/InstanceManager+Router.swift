@@ -63,8 +63,33 @@ extension InstanceManager: RouterBackend {
         return RouterCapacity(rounds: rounds, running: running)
     }
 
+    /// Records who started an instance, here and in the store (a restarted daemon re-adopts it as the router's).
+    func markStarted(_ name: String, byRouter: Bool) {
+        guard routerLink.owner(of: name) != (byRouter ? .router : .user) else { return }
+        routerLink.setStarted(name, byRouter)
+        do {
+            try store.setStartedByRouter(byRouter, for: name)
+        } catch {
+            logger.warning("\(name): cannot record who started it: \(error)")
+        }
+    }
+
+    /// After re-adoption: the instances the router had started are its again. One whose server ended while no
+    /// daemon watched is stopped for good (a request starts it again), whatever its restart policy.
+    func restoreRouterOwnership() {
+        let recorded = (try? store.startedByRouter()) ?? []
+        for name in recorded.sorted() {
+            if entries[name] != nil {
+                routerLink.setStarted(name, true)
+            } else {
+                try? store.setDesiredState(.stopped, for: name)
+                try? store.setStartedByRouter(false, for: name)
+            }
+        }
+    }
+
     public func startForRouter(_ name: String) async throws {
-        routerLink.setStarted(name, true)
+        markStarted(name, byRouter: true)
         // An evicted server's memory takes a moment to come back (ollama polls up to 5 s): wait for the model to
         // fit as planned, then start it anyway (the start's own placement decides).
         let deadline = ContinuousClock.now + Self.memoryWait
@@ -74,17 +99,17 @@ extension InstanceManager: RouterBackend {
             if capacity.fits(name, resident: resident.subtracting([name])) { break }
             try? await Task.sleep(for: .milliseconds(250))
         }
-        let response = try await up(InstancesRequest(names: [name]))
+        let response = try await up(InstancesRequest(names: [name]), byRouter: true)
         guard let outcome = response.outcomes.first else { throw RouterStartError(message: "no outcome") }
         if outcome.result == .failed {
-            routerLink.setStarted(name, false)
+            markStarted(name, byRouter: false)
             throw RouterStartError(message: outcome.message)
         }
         // A start queued behind another on its device (or already queued) has its turn first.
         if outcome.result == .queued || outcome.result == .unchanged, let start = entries[name]?.start {
             let turn = await start.result
             guard turn.result == .started || turn.result == .unchanged else {
-                routerLink.setStarted(name, false)
+                markStarted(name, byRouter: false)
                 throw RouterStartError(message: turn.message)
             }
         }
@@ -102,9 +127,11 @@ extension InstanceManager: RouterBackend {
 
     public func stopForRouter(_ name: String, reason: LoadScheduler.UnloadReason) async {
         guard routerLink.owner(of: name) == .router else { return }
-        _ = try? await down(InstancesRequest(names: [name]))
-        routerLink.setStarted(name, false)
-        record(name, "router-unloaded", reason == .idle ? "unloaded after its idle TTL" : "evicted for another model")
+        let why =
+            reason == .idle ? "unloaded by the router after its idle TTL" : "evicted by the router for another model"
+        _ = try? await down(InstancesRequest(names: [name]), reason: why)
+        markStarted(name, byRouter: false)
+        record(name, "router-unloaded", why)
     }
 
     public func record(_ request: RouterRequestRecord) async {

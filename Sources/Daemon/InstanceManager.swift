@@ -215,6 +215,11 @@ public actor InstanceManager: ControlHandler {
     }
 
     public func up(_ request: InstancesRequest) async throws -> InstancesResponse {
+        try await up(request, byRouter: false)
+    }
+
+    /// `up`; one the user asks for makes what it starts or keeps the user's (the router no longer unloads it).
+    func up(_ request: InstancesRequest, byRouter: Bool) async throws -> InstancesResponse {
         let names = try resolve(request, forUp: true)
         var outcomes: [String: InstanceOutcome] = [:]
         var launches: [(String, Promise<InstanceOutcome>)] = []
@@ -339,6 +344,19 @@ public actor InstanceManager: ControlHandler {
                 : "recreated (\(why)): \(outcome.message)"
             outcomes[name] = outcome
         }
+        if !byRouter {
+            for name in names where outcomes[name].map({ $0.result != .failed }) ?? false {
+                guard routerLink.owner(of: name) == .router else { continue }
+                markStarted(name, byRouter: false)
+                // The router counted it as its own: told in order with the supervisor's transitions.
+                if let state = await entries[name]?.supervisor.state {
+                    routerLink.send(
+                        InstanceTransition(
+                            instance: name, from: state, to: state, reason: "kept by up",
+                            time: Date().timeIntervalSince1970))
+                }
+            }
+        }
         return InstancesResponse(outcomes: (orphans + names).compactMap { outcomes[$0] })
     }
 
@@ -449,12 +467,17 @@ public actor InstanceManager: ControlHandler {
     }
 
     public func down(_ request: InstancesRequest) async throws -> InstancesResponse {
+        try await down(request, reason: "stopped by the user")
+    }
+
+    /// `down`, with the reason the supervisors' `stopped` transitions give (the router's unloads say theirs).
+    func down(_ request: InstancesRequest, reason: String) async throws -> InstancesResponse {
         let names = try resolve(request, forUp: false)
         var outcomes: [InstanceOutcome] = []
         await withTaskGroup(of: InstanceOutcome.self) { group in
             for name in names {
                 let lock = lock(for: name)
-                group.addTask { await lock.withLock { await self.stopOne(name) } }
+                group.addTask { await lock.withLock { await self.stopOne(name, reason: reason) } }
             }
             for await outcome in group { outcomes.append(outcome) }
         }
@@ -471,7 +494,7 @@ public actor InstanceManager: ControlHandler {
         return InstancesResponse(outcomes: outcomes.sorted { (order[$0.name] ?? .max) < (order[$1.name] ?? .max) })
     }
 
-    private func stopOne(_ name: String) async -> InstanceOutcome {
+    private func stopOne(_ name: String, reason: String = "stopped by the user") async -> InstanceOutcome {
         stopRequests[name, default: 0] += 1
         do {
             try store.setDesiredState(.stopped, for: name)
@@ -484,7 +507,7 @@ public actor InstanceManager: ControlHandler {
         entries[name]?.pendingPlacement = nil
         let state = await entry.supervisor.state
         let pid = await entry.supervisor.currentRun?.pid
-        await entry.supervisor.stop()
+        await entry.supervisor.stop(reason: reason)
         if state == .stopped && pid == nil {
             return InstanceOutcome(name: name, result: .unchanged, message: "not running")
         }

@@ -1,13 +1,14 @@
+import ControlAPI
 import OrchestratorCore
 
 /// Which table columns fit a width, and how wide each is.
 ///
 /// Columns are taken in order of importance (name, state, memory, restarts, model, device, health, port,
-/// uptime, pid, context) while they fit; what is left widens the name and model columns. The chosen columns
-/// are shown in the table's own order.
+/// uptime, pid, context, then the router's two when it serves) while they fit; what is left widens the model,
+/// router, name and device columns. The chosen columns are shown in the table's own order.
 struct ColumnLayout {
     enum Column: CaseIterable {
-        case name, state, health, pid, port, device, model, context, memory, uptime, restarts
+        case name, state, health, pid, port, device, model, context, memory, router, traffic, uptime, restarts
 
         var title: String {
             switch self {
@@ -20,6 +21,8 @@ struct ColumnLayout {
             case .model: "MODEL"
             case .context: "CTX×SLOTS"
             case .memory: "MEM EST/REP"
+            case .router: "ROUTER"
+            case .traffic: "REQ/S TOK/S"
             case .uptime: "UPTIME"
             case .restarts: "RST"
             }
@@ -37,6 +40,8 @@ struct ColumnLayout {
             case .model: 10
             case .context: 9
             case .memory: 11
+            case .router: 8
+            case .traffic: 11
             case .uptime: 6
             case .restarts: 3
             }
@@ -48,39 +53,42 @@ struct ColumnLayout {
             case .name: 24
             case .model: 40
             case .device: 20
+            case .router: 40
             default: minimum
             }
         }
 
         var alignRight: Bool {
             switch self {
-            case .pid, .port, .memory, .uptime, .restarts, .context: true
+            case .pid, .port, .memory, .traffic, .uptime, .restarts, .context: true
             default: false
             }
         }
 
         /// Most important first.
         static let byImportance: [Column] = [
-            .name, .state, .memory, .restarts, .model, .device, .health, .port, .uptime, .pid, .context,
+            .name, .state, .memory, .restarts, .model, .device, .health, .port, .uptime, .pid, .context, .router,
+            .traffic,
         ]
     }
 
     /// The chosen columns in display order, with their widths.
     let columns: [(column: Column, width: Int)]
 
-    init(width: Int) {
+    /// - Parameter routed: whether the router columns may be shown (some instance is known to the router).
+    init(width: Int, routed: Bool = false) {
         var chosen: [Column: Int] = [:]
         var used = 0
-        for column in Column.byImportance {
+        for column in Column.byImportance where routed || (column != .router && column != .traffic) {
             let needed = column.minimum + (chosen.isEmpty ? 0 : 1)
             if used + needed <= width {
                 chosen[column] = column.minimum
                 used += needed
             }
         }
-        // Spare cells widen the growable columns: model first, then name, then device.
+        // Spare cells widen the growable columns: model first, then router, name and device.
         var spare = width - used
-        for column in [Column.model, .name, .device] where chosen[column] != nil {
+        for column in [Column.model, .router, .name, .device] where chosen[column] != nil {
             guard let current = chosen[column] else { continue }
             let extra = min(spare, column.maximum - current)
             chosen[column] = current + extra
@@ -125,6 +133,12 @@ struct ColumnLayout {
             let slots = row.slots.map { String($0) } ?? "-"
             return ("\(context)×\(slots)", .plain)
         case .memory: return (DashboardRenderer.memoryText(row), .plain)
+        case .router:
+            let text = row.router?.summary(at: time) ?? "-"
+            return (text, text == "-" ? .dim : (row.router?.inFlight ?? 0) > 0 ? .colored(.cyan) : .plain)
+        case .traffic:
+            guard let traffic = row.traffic, traffic.requests > 0 else { return ("-", .dim) }
+            return (DashboardRenderer.trafficText(traffic), traffic.errors > 0 ? .colored(.yellow) : .plain)
         case .uptime: return (row.uptime(at: time).map(ElapsedTime.text) ?? "-", .plain)
         case .restarts:
             let style: TextStyle =

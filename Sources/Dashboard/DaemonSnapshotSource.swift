@@ -73,6 +73,7 @@ public struct DaemonSnapshotSource: SnapshotSource {
         }
         row.restarts = status.restarts
         row.desired = status.desiredState
+        row.router = status.router
         if status.pid != nil {
             row.startedAt = status.startedAt ?? row.startedAt
             row.reportedBytes = status.measuredBytes ?? row.reportedBytes

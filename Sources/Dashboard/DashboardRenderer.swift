@@ -1,3 +1,4 @@
+import ControlAPI
 import Foundation
 import OrchestratorCore
 import Scheduler
@@ -137,7 +138,8 @@ public enum DashboardRenderer {
         }
         if devices.isEmpty { lines.append(StyledLine("no device information", .dim)) }
 
-        let layout = ColumnLayout(width: width - (marker ? 2 : 0))
+        let routed = snapshot.instances.contains { $0.router != nil || $0.traffic != nil }
+        let layout = ColumnLayout(width: width - (marker ? 2 : 0), routed: routed)
         var heading = StyledLine(marker ? "  " : "", .bold)
         heading.add(layout.heading(), .bold)
         lines.append(heading)
@@ -232,6 +234,18 @@ public enum DashboardRenderer {
         if let slots = row.slots { model.add(" · \(slots) slot\(slots == 1 ? "" : "s")") }
         model.add(" · memory \(memoryText(row))")
         lines.append(model)
+        if row.router != nil || row.traffic != nil {
+            var router = StyledLine("router ", .bold)
+            router.add(row.router?.summary(at: snapshot.time) ?? "-")
+            if let traffic = row.traffic {
+                let window = Int(traffic.window.rounded())
+                router.add(
+                    " · last \(window) s: \(traffic.requests) request\(traffic.requests == 1 ? "" : "s")"
+                        + (traffic.errors > 0 ? " (\(traffic.errors) failed)" : "")
+                        + ", \(rateText(traffic.requestsPerSecond)) req/s, \(rateText(traffic.tokensPerSecond)) tok/s")
+            }
+            lines.append(router)
+        }
         var placement = StyledLine("placement ", .bold)
         if let recorded = row.placement {
             var shares = recorded.shares.map { "\($0.llamaName ?? $0.deviceID) \(formatBytes($0.bytes))" }
@@ -342,6 +356,16 @@ public enum DashboardRenderer {
         let gib = mib / 1024
         if gib < 10 { return String(format: "%.1fG", gib) }
         return "\(Int(gib.rounded()))G"
+    }
+
+    /// Requests and generated tokens per second: `0.50 12.3`.
+    static func trafficText(_ traffic: RouterTraffic) -> String {
+        "\(rateText(traffic.requestsPerSecond)) \(rateText(traffic.tokensPerSecond))"
+    }
+
+    /// A rate in three or four significant cells: `0.02`, `4.50`, `12.3`, `180`.
+    static func rateText(_ rate: Double) -> String {
+        String(format: rate >= 100 ? "%.0f" : rate >= 10 ? "%.1f" : "%.2f", rate)
     }
 
     static func memoryText(_ row: InstanceRow) -> String {

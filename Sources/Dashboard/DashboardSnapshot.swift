@@ -1,3 +1,4 @@
+import ControlAPI
 import OrchestratorCore
 import Scheduler
 
@@ -136,13 +137,18 @@ public struct InstanceRow: Sendable, Codable, Equatable {
     public var placement: Placement?
     /// The stderr log file.
     public var logPath: String?
+    /// What the router does with it (who started it, requests in flight and queued, when it unloads); from the
+    /// daemon, `nil` without one.
+    public var router: RouterInstanceStatus?
+    /// What the router served for it over the last minute, from the state store.
+    public var traffic: RouterTraffic?
 
     public init(
         name: String, state: InstanceState, health: String = "-", pid: Int32? = nil, port: Int? = nil,
         backend: String = "-", device: String = "-", model: String = "-", contextSize: Int? = nil,
         slots: Int? = nil, estimatedBytes: UInt64? = nil, reportedBytes: UInt64? = nil, startedAt: Double? = nil,
         restarts: Int = 0, desired: DesiredState? = nil, command: [String] = [], placement: Placement? = nil,
-        logPath: String? = nil
+        logPath: String? = nil, router: RouterInstanceStatus? = nil, traffic: RouterTraffic? = nil
     ) {
         self.name = name
         self.state = state
@@ -162,6 +168,8 @@ public struct InstanceRow: Sendable, Codable, Equatable {
         self.command = command
         self.placement = placement
         self.logPath = logPath
+        self.router = router
+        self.traffic = traffic
     }
 
     /// Seconds the current run has been up at `time`, when running.

@@ -58,6 +58,7 @@ public final class StateStoreSnapshotSource: SnapshotSource, @unchecked Sendable
         for name in openRuns.map(\.instance) + desired.keys.sorted() where !names.contains(name) {
             names.append(name)
         }
+        let traffic = (try? store?.routerTraffic(since: time - Self.trafficWindow, now: time)) ?? [:]
         var rows: [InstanceRow] = []
         var events: [String: [InstanceEvent]] = [:]
         for name in names {
@@ -71,6 +72,7 @@ public final class StateStoreSnapshotSource: SnapshotSource, @unchecked Sendable
                 restarts: (try? store?.restartCount(for: name)) ?? 0, desired: desired[name], devices: devices)
             if report != nil && report?.config == nil { row.model = "config invalid: 'llama-orch config validate'" }
             row.logPath = root.logDirectory(name) + "/stderr.log"
+            row.traffic = traffic[name]
             // What the supervisor read from the server's log when it turned healthy, stored with the run.
             if row.pid != nil, let run, let measured = run.measured {
                 row.reportedBytes = measured.totalBytes
@@ -104,6 +106,9 @@ public final class StateStoreSnapshotSource: SnapshotSource, @unchecked Sendable
             time: time, daemon: daemonStatus(), devices: usage, instances: rows, events: events, logTail: tail,
             warnings: warnings)
     }
+
+    /// The seconds over which the router's requests and tokens per second are counted.
+    public static let trafficWindow = 60.0
 
     /// One instance's row from its config, runs, events and counters.
     static func row(

@@ -25,3 +25,26 @@ public struct RouterRequestRecord: Sendable, Equatable, Codable {
         self.duration = duration
     }
 }
+
+/// What the router served for one model over a recent window: the dashboard's requests and tokens per second.
+public struct RouterTraffic: Sendable, Equatable, Codable {
+    /// The window's length, seconds.
+    public var window: Double
+    public var requests: Int
+    /// Answers with a status of 500 or more.
+    public var errors: Int
+    public var promptTokens: Int
+    public var completionTokens: Int
+
+    public init(window: Double, requests: Int, errors: Int = 0, promptTokens: Int = 0, completionTokens: Int = 0) {
+        self.window = window
+        self.requests = requests
+        self.errors = errors
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+    }
+
+    public var requestsPerSecond: Double { window > 0 ? Double(requests) / window : 0 }
+    /// Generated tokens per second over the window.
+    public var tokensPerSecond: Double { window > 0 ? Double(completionTokens) / window : 0 }
+}

@@ -167,6 +167,8 @@ public struct LoadScheduler: Sendable {
     private(set) var queue: [Waiter] = []
     /// Granted requests and their model.
     private(set) var granted: [RequestID: String] = [:]
+    /// The models the router is loading itself (`.load` given, `.loaded` or `.loadFailed` not yet reported).
+    private var ownLoads: Set<String> = []
     public let limits: Limits
     private let fits: Fits
 
@@ -228,9 +230,11 @@ public struct LoadScheduler: Sendable {
         case .finished(let id):
             finish(id, now: now)
         case .loaded(let name):
+            ownLoads.remove(name)
             models[name]?.phase = .loaded
             models[name]?.lastUsed = now
         case .loadFailed(let name, let message):
+            ownLoads.remove(name)
             models[name]?.phase = .failed(message)
             for waiter in queue where waiter.model == name {
                 effects.append(.reject(waiter.id, .loadFailed(message)))
@@ -267,11 +271,12 @@ public struct LoadScheduler: Sendable {
     }
 
     /// A change the router did not make. Its own loads and unloads are reported by `.loaded` and `.unloaded`, so
-    /// what the supervisor says meanwhile is not a change of phase.
+    /// what the supervisor says meanwhile is not a change of phase. (A start it only observed, such as a server
+    /// re-adopted by a restarted daemon, is followed to the end.)
     private mutating func observe(_ name: String, _ observed: Observed, now: Instant) {
         guard var model = models[name] else { return }
         switch model.phase {
-        case .loading where model.owner == .router, .unloading:
+        case .loading where model.owner == .router && ownLoads.contains(name), .unloading:
             if case .starting(.user) = observed { model.owner = .user }
             if case .healthy(.user) = observed { model.owner = .user }
             models[name] = model
@@ -326,6 +331,7 @@ public struct LoadScheduler: Sendable {
                 for victim in victims { models[victim]?.phase = .unloading(.evicted) }
                 models[name]?.phase = .loading
                 models[name]?.owner = .router
+                ownLoads.insert(name)
                 effects.append(.load(name, evicting: victims))
             case .wait:
                 continue

@@ -175,6 +175,12 @@ public final class StateStore: Sendable {
             }
             try db.create(index: "router_requests_by_model", on: "router_requests", columns: ["model", "time"])
         }
+        migrator.registerMigration("router: who started an instance") { db in
+            try db.alter(table: "instances") { table in
+                // 1 while the router started it (it unloads it when idle); 0 or NULL: the user did.
+                table.add(column: "started_by_router", .boolean)
+            }
+        }
         return migrator
     }
 
@@ -212,6 +218,32 @@ public final class StateStore: Sendable {
                     states[row["name"]] = DesiredState(rawValue: row["desired_state"]) ?? .stopped
                 }
                 return states
+            }
+        }
+    }
+
+    /// Records whether the router started an instance (it may unload it) or the user did; it outlives a daemon's
+    /// restart, which re-adopts the server.
+    public func setStartedByRouter(
+        _ byRouter: Bool, for instance: String, at time: Double = Date().timeIntervalSince1970
+    ) throws(StateStoreError) {
+        try access {
+            try pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO instances (name, started_by_router, updated_at) VALUES (?, ?, ?)
+                        ON CONFLICT(name) DO UPDATE SET started_by_router = excluded.started_by_router, updated_at = excluded.updated_at
+                        """,
+                    arguments: [instance, byRouter, time])
+            }
+        }
+    }
+
+    /// The instances the router started, as recorded.
+    public func startedByRouter() throws(StateStoreError) -> Set<String> {
+        try access {
+            try pool.read { db in
+                Set(try String.fetchAll(db, sql: "SELECT name FROM instances WHERE started_by_router = 1"))
             }
         }
     }
@@ -420,6 +452,31 @@ public final class StateStore: Sendable {
                         promptTokens: row["prompt_tokens"], completionTokens: row["completion_tokens"],
                         timeToFirstByte: row["time_to_first_byte"], duration: row["duration"])
                 }
+            }
+        }
+    }
+
+    /// Per model, what the router served from `time` to `now` (requests that arrived in the window).
+    public func routerTraffic(
+        since time: Double, now: Double = Date().timeIntervalSince1970
+    ) throws(StateStoreError) -> [String: RouterTraffic] {
+        try access {
+            try pool.read { db in
+                var traffic: [String: RouterTraffic] = [:]
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT model, COUNT(*) AS requests, SUM(status >= 500) AS errors,
+                          TOTAL(prompt_tokens) AS prompt, TOTAL(completion_tokens) AS completion
+                        FROM router_requests WHERE time >= ? GROUP BY model
+                        """,
+                    arguments: [time])
+                for row in rows {
+                    traffic[row["model"]] = RouterTraffic(
+                        window: max(0, now - time), requests: row["requests"], errors: row["errors"],
+                        promptTokens: Int(row["prompt"] as Double), completionTokens: Int(row["completion"] as Double))
+                }
+                return traffic
             }
         }
     }

@@ -38,6 +38,8 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     private var server: ServerProcess?
     private var loop: Task<Void, Never>?
     private var stopRequested = false
+    /// Why the requested stop happened, as the `stopped` transition says it.
+    private var stopReason = "stopped by the user"
     /// Set when a server did not exit after SIGKILL: supervision ends with `failed`.
     private var stuckPID: Int32?
     private var detachRequested = false
@@ -162,11 +164,13 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
     }
 
     /// Stops the server (`down`): SIGTERM to its group, SIGCONT, the grace period, SIGKILL; returns when no
-    /// process of the group is left and the instance is `stopped`. Cancels a pending restart.
-    public func stop() async {
+    /// process of the group is left and the instance is `stopped`, with `reason` as the transition's. Cancels a
+    /// pending restart.
+    public func stop(reason: String = "stopped by the user") async {
         stopRequested = true
+        stopReason = reason
         guard let loop else {
-            if state != .stopped { transition(to: .stopped, "stopped by the user") }
+            if state != .stopped { transition(to: .stopped, reason) }
             return
         }
         // The loop takes the server down (see `watch`) and ends in `stopped`.
@@ -254,7 +258,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                 ending = .launchFailed(reason: error.description)
             }
             if stopRequested {
-                transition(to: .stopped, "stopped by the user")
+                transition(to: .stopped, stopReason)
                 return
             }
             switch restarts.runEnded(ending, at: clock.now) {
@@ -278,7 +282,7 @@ public actor InstanceSupervisor<C: Clock> where C.Duration == Duration {
                     return
                 }
                 if stopRequested || Task.isCancelled {
-                    transition(to: .stopped, "stopped by the user")
+                    transition(to: .stopped, stopReason)
                     return
                 }
                 transition(to: .starting, "restart \(attempt)")

@@ -144,6 +144,19 @@ struct DescribeCommand: OrchestratorCommand {
             "state: \(status.state.rawValue) (desired: \(status.desiredState.rawValue)), "
                 + "health: \(status.health.rawValue)")
         if let reason = status.reason { print("last change: \(reason)") }
+        if let router = status.router {
+            // `router: loaded · started by the router · 2 busy · unload in 9m`
+            var parts = [router.status]
+            if router.status != "unloaded" {
+                parts.append(router.startedByRouter ? "started by the router" : "started with up")
+            }
+            if router.inFlight > 0 { parts.append("\(router.inFlight) busy") }
+            if router.queued > 0 { parts.append("\(router.queued) queued") }
+            if let unloadAt = router.unloadAt {
+                parts.append("unload in \(ElapsedTime.text(max(0, unloadAt - now)))")
+            }
+            print("router: " + parts.joined(separator: " · "))
+        }
         print("config: \(root.configFile(name))\(report.isValid ? "" : " (invalid)")")
         for issue in report.issues { print("  \(issue.severity.rawValue): \(issue)") }
         if let config = report.config {

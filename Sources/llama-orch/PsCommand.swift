@@ -45,16 +45,9 @@ struct PsCommand: OrchestratorCommand {
         }
     }
 
-    /// What the router does with an instance: `router` when it started it, the requests it serves through the
-    /// router and when it will unload it (`router 2 busy, unload in 9m`); `-` otherwise.
+    /// What the router does with an instance (`RouterInstanceStatus.summary`); `-` without a router.
     static func routerColumn(_ router: RouterInstanceStatus?, now: Double) -> String {
-        guard let router else { return "-" }
-        var parts: [String] = []
-        if router.inFlight > 0 { parts.append("\(router.inFlight) busy") }
-        if router.queued > 0 { parts.append("\(router.queued) queued") }
-        if let unloadAt = router.unloadAt { parts.append("unload in \(ElapsedTime.text(max(0, unloadAt - now)))") }
-        let head = router.startedByRouter ? "router" : (parts.isEmpty ? "-" : "")
-        return ([head] + parts).filter { !$0.isEmpty }.joined(separator: ", ")
+        router?.summary(at: now) ?? "-"
     }
 }
 

@@ -1,4 +1,6 @@
+import ControlAPI
 import Foundation
+import OrchestratorCore
 import Testing
 
 @testable import Dashboard
@@ -81,6 +83,40 @@ func visible(_ line: String) -> String {
         #expect(!narrowHeading.contains("CTX"))
         #expect(narrow.contains { $0.hasPrefix("  flaky") })
         #expect(narrow.contains { $0.hasPrefix("Vulkan0") && $0.hasSuffix("…") }, "long lines are cut, not wrapped")
+    }
+
+    @Test func theRouterColumnsShowWhoStartedAnInstanceItsRequestsAndItsTokensPerSecond() {
+        var snapshot = SnapshotFixtures.busy()
+        // Without the router, no router columns, however wide the screen.
+        let plain = DashboardRenderer.render(
+            snapshot, state: DashboardState(), size: TerminalSize(rows: 40, columns: 200), color: false)
+        #expect(!(plain.first { $0.contains("NAME") } ?? "").contains("ROUTER"))
+        snapshot.instances[0].router = RouterInstanceStatus(
+            status: "loaded", startedByRouter: true, inFlight: 2, queued: 1, unloadAt: snapshot.time + 540)
+        snapshot.instances[0].traffic = RouterTraffic(window: 60, requests: 30, completionTokens: 1500)
+        snapshot.instances[1].router = RouterInstanceStatus(
+            status: "loading", startedByRouter: false, inFlight: 0, queued: 0, unloadAt: nil)
+        let wide = DashboardRenderer.render(
+            snapshot, state: DashboardState(), size: TerminalSize(rows: 40, columns: 200), color: false)
+        let heading = wide.first { $0.contains("NAME") } ?? ""
+        #expect(heading.contains("ROUTER") && heading.contains("REQ/S TOK/S"), "\(heading)")
+        let chat = wide.first { $0.hasPrefix("> chat") } ?? ""
+        #expect(chat.contains("router, 2 busy, 1 queued, unload in 9m"), "\(chat)")
+        // 30 requests and 1,500 tokens in 60 s.
+        #expect(chat.contains("0.50 25.0"), "\(chat)")
+        let code = wide.first { $0.hasPrefix("  code") } ?? ""
+        #expect(code.contains(" - "), "\(code)")
+        // At 120 columns the instance columns come first.
+        let narrower = DashboardRenderer.render(
+            snapshot, state: DashboardState(), size: TerminalSize(rows: 40, columns: 120), color: false)
+        #expect((narrower.first { $0.contains("NAME") } ?? "").contains("CTX×SLOTS"))
+        // The detail view says it in words.
+        let detail = DashboardRenderer.render(
+            snapshot, state: DashboardState(view: .detail), size: TerminalSize(rows: 40, columns: 120), color: false)
+        let line = detail.first { $0.hasPrefix("router ") } ?? ""
+        #expect(
+            line.contains("router, 2 busy, 1 queued, unload in 9m")
+                && line.contains("last 60 s: 30 requests, 0.50 req/s, 25.0 tok/s"), "\(detail)")
     }
 
     @Test func theReadOnlyViewSaysSoUnderABanner() {

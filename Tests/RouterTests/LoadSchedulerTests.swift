@@ -361,4 +361,18 @@ struct LoadSchedulerTests {
         #expect(h.scheduler.models["a"]?.owner == .user)
         #expect(h.scheduler.models["a"]?.idleUnloadAt == nil)
     }
+
+    @Test("A server of the router's seen starting (re-adopted by a new daemon) is followed to loaded, then unloaded")
+    func observedStartOfTheRoutersOwn() {
+        var h = Harness(sizes: ["a": 10], capacity: 10, policies: ["a": S.Policy(idleTTL: .seconds(5))])
+        h.send(.observed("a", .starting(.router)))
+        #expect(h.phase("a") == .loading)
+        h.send(.observed("a", .healthy(.router)))
+        #expect(h.phase("a") == .loaded, "a start the router only observed is not waited for as its own load")
+        let id = h.request("a")
+        #expect(h.granted == [id] && h.loads.isEmpty)
+        h.send(.finished(id))
+        h.advance(.seconds(5))
+        #expect(h.effects.last == .unload("a", reason: .idle))
+    }
 }

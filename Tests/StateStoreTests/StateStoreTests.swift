@@ -17,9 +17,12 @@ import Testing
             #expect(
                 try store.appliedMigrations() == [
                     "v1: instances, runs, events", "v2: run fingerprints and measured allocations",
-                    "router: requests",
+                    "router: requests", "router: who started an instance",
                 ])
             try store.setDesiredState(.running, for: "demo")
+            try store.setStartedByRouter(true, for: "demo")
+            try store.setStartedByRouter(true, for: "other")
+            try store.setStartedByRouter(false, for: "other")
             let run = try store.recordRunStart(
                 RunInfo(
                     instance: "demo", runID: "run-1", pid: 4242, processGroup: 4242, processStartTime: 123_456,
@@ -31,8 +34,9 @@ import Testing
         }
         // Reopen: migrations are not reapplied and the data is there.
         let (store, _) = try StateStore.open(path: path)
-        #expect(try store.appliedMigrations().count == 3)
-        #expect(try store.desiredStates() == ["demo": .running])
+        #expect(try store.appliedMigrations().count == 4)
+        #expect(try store.desiredStates() == ["demo": .running, "other": .stopped])
+        #expect(try store.startedByRouter() == ["demo"])
         let open = try store.openRuns()
         #expect(open.count == 1)
         #expect(open.first?.argv == ["llama-server", "-m", "m.gguf"])
@@ -95,7 +99,7 @@ import Testing
             }
         }
         let (store, _) = try StateStore.open(path: path)
-        #expect(try store.appliedMigrations().count == 3)
+        #expect(try store.appliedMigrations().count == 4)
         let old = try #require(try store.openRuns().first)
         #expect(old.fingerprint == nil && old.measured == nil)
         let fingerprint = RunFingerprint(
@@ -123,6 +127,33 @@ import Testing
     }
 
     /// Event details go in as a string map and come out the same, whatever characters they hold.
+    @Test func routerRequestsAreKeptBoundedAndSummedPerModelOverAWindow() throws {
+        let project = try TemporaryProject("state-router")
+        defer { project.remove() }
+        let (store, _) = try StateStore.open(path: project.root + "/state/state.sqlite")
+        var records = [RouterRequestRecord(time: 900, model: "old", path: "/completion", status: 200, duration: 1)]
+        for index in 0..<10 {
+            // chat: one a second from t=1000, 20 generated tokens each, the last one a 502 without usage.
+            records.append(
+                RouterRequestRecord(
+                    time: 1000 + Double(index), model: "chat", path: "/v1/chat/completions",
+                    status: index == 9 ? 502 : 200, promptTokens: index == 9 ? nil : 5,
+                    completionTokens: index == 9 ? nil : 20, duration: 0.5))
+        }
+        records.append(
+            RouterRequestRecord(time: 1005, model: "embed", path: "/v1/embeddings", status: 200, duration: 0.1))
+        try store.appendRouterRequests(records, keep: 11)
+        // The oldest row is gone (keep 11).
+        #expect(try store.routerRequests(since: 0).count == 11)
+        #expect(try store.routerRequests(since: 0, model: "old").isEmpty)
+        let traffic = try store.routerTraffic(since: 1004, now: 1010)
+        #expect(Set(traffic.keys) == ["chat", "embed"])
+        let chat = try #require(traffic["chat"])
+        #expect(chat.requests == 6 && chat.errors == 1 && chat.completionTokens == 100 && chat.promptTokens == 25)
+        #expect(chat.window == 6 && abs(chat.tokensPerSecond - 100.0 / 6) < 1e-9)
+        #expect(traffic["embed"] == RouterTraffic(window: 6, requests: 1))
+    }
+
     @Test func eventDetailsRoundTrip() throws {
         let project = try TemporaryProject("event-details")
         defer { project.remove() }
