@@ -261,7 +261,7 @@ let package = Package(
         .testTarget(
             name: "RouterTests",
             dependencies: [
-                "Router", "OrchestratorCore", .product(name: "NIOCore", package: "swift-nio"),
+                "Router", "OrchestratorCore", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings

@@ -47,4 +47,36 @@ import Testing
         #expect(harness.markedProcesses().isEmpty, "no process with the run marker is left")
         #expect(!DaemonHarness.isAlive(pid))
     }
+
+    /// A real client nobody here wrote (PyPI `openai`) against the router and the real llama-server: it lists the
+    /// models and streams a chat completion from an instance that was not running.
+    @Test(.timeLimit(.minutes(3))) func theOpenAIPythonClientListsModelsAndStreamsFromAColdInstance() async throws {
+        let server = try LlamaServerProbe.binary()
+        let harness = try DaemonHarness("router-openai")
+        defer { harness.cleanUp() }
+        try harness.project.writeConfig(
+            "tiny",
+            """
+            {"name": "tiny", "model": {"path": "../../models/dense.gguf", "context_size": 512},
+             "server": {"port": \(try LlamaServerProbe.freePort())}, "gpu": {"backend": "cpu"},
+             "healthcheck": {"interval": 0.2, "timeout": 2, "retries": 3, "start_period": 60},
+             "router": {"aliases": ["tiny-chat"]}}
+            """)
+        try harness.ok(["daemon", "start"], environment: ["LLAMA_SERVER": server])
+        #expect(try harness.ps().first { $0.name == "tiny" }?.state == .stopped, "tiny runs before any request")
+        let script =
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path + "/scripts/openai_client_check.py"
+        let result = try CommandRunner.run("/usr/bin/env", ["python3", script, harness.project.routerURL, "tiny-chat"])
+        try #require(result.status == 0, "the openai client failed (scripts/setup.sh installs it): \(result.stderr)")
+        let summary = try #require(
+            try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+        #expect((summary["models"] as? [String])?.contains("tiny") == true, "\(summary)")
+        // A stream: the role chunk, the content pieces, the finish chunk, each its own event.
+        #expect((summary["events"] as? Int ?? 0) >= 3, "\(summary)")
+        #expect((summary["pieces"] as? Int ?? 0) >= 1, "\(summary)")
+        #expect(["length", "stop"].contains(summary["finish_reason"] as? String), "\(summary)")
+        let listed = try #require(try harness.ps().first { $0.name == "tiny" })
+        #expect(listed.state == .healthy && listed.router?.startedByRouter == true, "\(listed)")
+    }
 }

@@ -8,18 +8,6 @@ import Testing
 /// Random valid configs, planned on random devices by the real planner (tiny models from `make-tiny-model`): every
 /// export renders the same bytes twice and passes the Kubernetes schemas of a supported version strictly.
 @Suite(.serialized) struct ExportPropertyTests {
-    /// A small deterministic generator (SplitMix64), so a failure names a seed that reproduces it.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let cases = 200
 
     /// Strings a YAML writer must quote, paths, flags the container sets itself, visibility variables.
@@ -42,7 +30,7 @@ import Testing
         let validator = ConfigValidator(knownNames: KnownNames(backends: ["cpu", "fallback", "static", "vulkan"]))
         var streams: [(seed: UInt64, file: String, dra: Bool)] = []
         for seed in 1...UInt64(Self.cases) {
-            var random = SeededGenerator(state: seed)
+            var random = SeededGenerator(seed: seed)
             let devices = Self.devices(&random)
             var options = ExportFixtures.options(
                 gpuAPI: Bool.random(using: &random) ? .dra : .devicePlugin,
