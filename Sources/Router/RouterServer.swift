@@ -231,7 +231,16 @@ public struct RouterServer: Sendable {
                 path: request.uri.path, status: outcome.status, promptTokens: outcome.usage.prompt,
                 completionTokens: outcome.usage.completion, timeToFirstByte: outcome.timeToFirstByte.map(Self.seconds),
                 duration: Self.seconds(.now - started)))
-        if let error = outcome.error { throw error }
+        // Thrown, the connection is cut: the client can tell the answer is incomplete. Wrapped: the upstream's own
+        // error may be an `HTTPParserError` (it closed mid-chunk), which the server would take for the client's and
+        // answer with a 400 written into the middle of this response.
+        if let error = outcome.error { throw AnswerBrokeOff(reason: "\(error)") }
+    }
+
+    /// Ends a response that could not be completed: the connection closes without the final chunk.
+    struct AnswerBrokeOff: Error, CustomStringConvertible {
+        var reason: String
+        var description: String { "the answer broke off: \(reason)" }
     }
 
     /// A lease on the model, at once or after waiting in the queue; a client that leaves while it waits is

@@ -224,6 +224,67 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(2)))
+    func aServerThatDiesMidStreamEndsTheStreamWithAnErrorAndOverTheLimitIs429BeforeAnyByte() async throws {
+        let harness = try DaemonHarness("router-faults")
+        defer { harness.cleanUp() }
+        // Dies after 5 of 50 events at 20 a second.
+        try harness.stubInstance(
+            "crashy", port: try LlamaServerProbe.freePort(),
+            args: ["--tokens", "50", "--token-rate", "20", "--crash-mid-stream", "5"])
+        // One request at a time, streaming for 2 s.
+        try harness.stubInstance(
+            "single", port: try LlamaServerProbe.freePort(), args: ["--tokens", "40", "--token-rate", "20"],
+            extra: #", "router": {"concurrency_limit": 1}"#)
+        try harness.ok(["daemon", "start"])
+        let url = harness.project.routerURL + "/v1/chat/completions"
+
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: Self.chat("crashy", stream: true)))
+        let response = try await Self.client.execute(request, timeout: .seconds(60))
+        #expect(response.status == .ok)
+        #expect(response.headers["X-Accel-Buffering"].first == "no", "\(response.headers)")
+        var text = ""
+        var lastEvent = ContinuousClock.now
+        do {
+            for try await chunk in response.body {
+                let piece = String(buffer: chunk)
+                if piece.contains("chat.completion.chunk") { lastEvent = .now }
+                text += piece
+            }
+        } catch {
+            // The connection is cut after the error event: that is the end of the stream.
+        }
+        let ended = ContinuousClock.now - lastEvent
+        #expect(text.components(separatedBy: "chat.completion.chunk").count - 1 == 5, "\(text)")
+        #expect(text.contains("the answer broke off"), "the stream ends with an error event: \(text)")
+        #expect(ended < .seconds(1), "the stream ended \(ended) after the server's last event")
+        // The supervisor restarts it by its policy, and the next request is served.
+        #expect(
+            try await DaemonHarness.eventually(.seconds(20)) {
+                let crashy = try harness.ps().first { $0.name == "crashy" }
+                return crashy?.state == .healthy && (crashy?.restarts ?? 0) >= 1
+            }, "crashy was not restarted")
+        let after = try await Self.send(url, body: Self.chat("crashy"))
+        #expect(after.status == 200, "\(after.body)")
+
+        // Over the concurrency limit: 429 with Retry-After, a whole answer, while the first streams.
+        let first = Task { try await Self.send(url, body: Self.chat("single", stream: true)) }
+        #expect(
+            try await DaemonHarness.eventually(.seconds(20)) {
+                Self.logLines(harness, "single", containing: "request POST /v1/chat/completions").count >= 1
+            })
+        let second = try await Self.send(url, body: Self.chat("single", stream: true))
+        #expect(second.status == 429, "\(second.body)")
+        #expect(second.header("Retry-After") != nil, "\(second.headers)")
+        #expect(second.error.code == "concurrency_limit", "\(second.body)")
+        #expect(!second.body.contains("data:"), "no byte of a stream before the 429")
+        let streamed = try await first.value
+        #expect(streamed.status == 200 && streamed.body.contains("[DONE]"), "\(streamed.body)")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
     func whoStartedAnInstanceOutlivesADaemonRestartAndUpMakesItTheUsers() async throws {
         let harness = try DaemonHarness("router-owner")
         defer { harness.cleanUp() }
