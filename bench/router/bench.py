@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Router benchmark: what llama-orch's router adds over talking to llama-server directly, beside llama.cpp's own
+router mode (llama-server started with no model and --models-dir), in one run on one machine. Prints each
+figure, the peer's, and the goal:
+
+  (a) added latency, small non-streaming request, sequential       goal p50 <= 0.3 ms, p99 <= 2 ms
+      POST /tokenize to the real llama-server on the tiny model: direct, through llama-orch's router, through
+      llama.cpp's router mode; requests interleaved so that all three see the same machine. "Added" is the
+      router's percentile less the direct one.
+  (b) requests per second through one warm instance (wrk)           goal >= 0.5x direct
+      the same request, wrk with 2 threads and 32 connections: direct, llama-orch, llama.cpp router mode.
+  (c) 64 concurrent streams at 100 events/s each (stub server)      goal added inter-event delay p99 <= 5 ms,
+      direct to the stub, then through the router: the gaps between       every event its own write
+      events as the client reads them; "added" is the router's p99 gap
+      less the direct one. An event that arrives in the same read as the event before it was held back.
+
+Usage: bench.py --llama-orch PATH --llama-server PATH --stub PATH --model PATH [--quick]
+(scripts/bench-router.sh builds those and calls this.)
+"""
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def wait_for(url, timeout, body=None):
+    """Polls `url` until it answers 200 (POSTing `body` when given); raises after `timeout` seconds."""
+    host, port, path = parse(url)
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection(host, port, timeout=30)
+            if body is None:
+                connection.request("GET", path)
+            else:
+                connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            last = f"{response.status} {response.read()[:200]!r}"
+            connection.close()
+            if response.status == 200:
+                return
+        except OSError as error:
+            last = str(error)
+        time.sleep(0.2)
+    sys.exit(f"bench: {url} did not answer 200 within {timeout} s (last: {last})")
+
+
+def parse(url):
+    match = re.match(r"http://([^:/]+):(\d+)(/.*)?$", url)
+    return match.group(1), int(match.group(2)), match.group(3) or "/"
+
+
+class Target:
+    """One keep-alive connection to a base URL."""
+
+    def __init__(self, name, base):
+        self.name = name
+        self.host, self.port, _ = parse(base)
+        self.connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        self.samples = []
+
+    def post(self, path, body):
+        started = time.perf_counter_ns()
+        self.connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        response = self.connection.getresponse()
+        data = response.read()
+        elapsed = time.perf_counter_ns() - started
+        if response.status != 200:
+            sys.exit(f"bench: {self.name} answered {response.status}: {data[:300]!r}")
+        return elapsed
+
+
+def latency(targets, model, rounds, warmup):
+    """(a): sequential small requests, round robin over the targets."""
+    body = json.dumps({"model": model, "content": "Hello, world. How are you today?"}).encode()
+    for target in targets:
+        for _ in range(warmup):
+            target.post("/tokenize", body)
+    for _ in range(rounds):
+        for target in targets:
+            target.samples.append(target.post("/tokenize", body) / 1e6)
+    direct = targets[0]
+    print(f"(a) added latency, POST /tokenize, {rounds} sequential requests each (ms)")
+    print(f"    {'':<30} {'p50':>8} {'p99':>8} {'added p50':>10} {'added p99':>10}")
+    for target in targets:
+        p50, p99 = percentile(target.samples, 0.5), percentile(target.samples, 0.99)
+        added = "" if target is direct else (
+            f"{p50 - percentile(direct.samples, 0.5):>10.3f} {p99 - percentile(direct.samples, 0.99):>10.3f}")
+        print(f"    {target.name:<30} {p50:>8.3f} {p99:>8.3f} {added}")
+    router = targets[1]
+    added50 = percentile(router.samples, 0.5) - percentile(direct.samples, 0.5)
+    added99 = percentile(router.samples, 0.99) - percentile(direct.samples, 0.99)
+    verdict = "met" if added50 <= 0.3 and added99 <= 2 else "MISSED"
+    print(f"    goal: llama-orch adds p50 <= 0.3 ms, p99 <= 2 ms: {verdict} "
+          f"(adds {added50:.3f} / {added99:.3f} ms)")
+    return {"p50": added50, "p99": added99}
+
+
+def throughput(urls, model, seconds, work):
+    """(b): wrk against each base URL."""
+    script = os.path.join(work, "tokenize.lua")
+    with open(script, "w") as handle:
+        body = json.dumps({"model": model, "content": "Hello, world. How are you today?"})
+        handle.write('wrk.method = "POST"\n')
+        handle.write('wrk.headers["Content-Type"] = "application/json"\n')
+        handle.write(f"wrk.body = {json.dumps(body)}\n")
+        handle.write("local failed = 0\n")
+        handle.write("response = function(status, headers, body) if status ~= 200 then failed = failed + 1 end end\n")
+    rates = {}
+    print(f"(b) requests per second, wrk -t2 -c32 -d{seconds}s, POST /tokenize")
+    for name, base in urls:
+        result = subprocess.run(
+            ["wrk", "-t2", "-c32", f"-d{seconds}s", "-s", script, base + "/tokenize"],
+            capture_output=True, text=True, check=False)
+        match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+        if not match:
+            sys.exit(f"bench: wrk failed against {name}: {result.stdout}{result.stderr}")
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+        rates[name] = float(match.group(1))
+        note = f" ({errors.group(1)} non-2xx)" if errors else ""
+        print(f"    {name:<30} {rates[name]:>10.0f} req/s{note}")
+    names = [name for name, _ in urls]
+    ratio = rates[names[1]] / rates[names[0]]
+    line = f"    llama-orch / direct: {ratio:.2f}x"
+    if len(names) > 2:
+        line += f"; llama.cpp router mode / direct: {rates[names[2]] / rates[names[0]]:.2f}x"
+    print(line)
+    print(f"    goal: >= 0.5x direct: {'met' if ratio >= 0.5 else 'MISSED'}")
+    return ratio
+
+
+async def one_stream(host, port, model, started_all):
+    """One streamed chat completion: the arrival time of each event, and how many arrived behind another."""
+    reader, writer = await asyncio.open_connection(host, port)
+    body = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    await writer.drain()
+    await started_all.wait()
+    arrivals, held_back, seen = [], 0, 0
+    pending = b""
+    token = b'data: {"object":"chat.completion.chunk","choices":[{'
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            break
+        now = time.perf_counter()
+        # Whole events only: one may be cut by a read boundary.
+        pieces = (pending + data).split(b"\n\n")
+        pending = pieces.pop()
+        count = sum(1 for piece in pieces if token in piece)
+        if count:
+            arrivals.append(now)
+            held_back += count - 1
+            seen += count
+        if any(b"[DONE]" in piece for piece in pieces):
+            break
+    writer.close()
+    return arrivals, held_back, seen
+
+
+async def streams(host, port, model, count):
+    started_all = asyncio.Event()
+    tasks = [asyncio.create_task(one_stream(host, port, model, started_all)) for _ in range(count)]
+    started_all.set()
+    return await asyncio.gather(*tasks)
+
+
+def stream_figures(name, results, expected):
+    gaps, held, seen = [], 0, 0
+    for arrivals, held_back, events in results:
+        gaps += [(b - a) * 1000 for a, b in zip(arrivals, arrivals[1:])]
+        held += held_back
+        seen += events
+    complete = sum(1 for _, _, events in results if events == expected)
+    p50, p99 = percentile(gaps, 0.5), percentile(gaps, 0.99)
+    print(f"    {name:<30} {p50:>8.2f} {p99:>8.2f} {held:>10} / {seen:<6} {complete:>3}/{len(results)}")
+    return p99, held
+
+
+def stream_bench(direct, router, model, count, events):
+    print(f"(c) {count} concurrent streams of {events} events at 100 events/s (stub server; gaps in ms)")
+    print(f"    {'':<30} {'p50 gap':>8} {'p99 gap':>8} {'held back':>10}   {'complete':>8}")
+    direct_p99, _ = stream_figures("direct", asyncio.run(streams(*direct, model, count)), events)
+    router_p99, held = stream_figures("llama-orch router", asyncio.run(streams(*router, model, count)), events)
+    added = router_p99 - direct_p99
+    verdict = "met" if added <= 5 and held == 0 else "MISSED"
+    print(f"    goal: added p99 gap <= 5 ms, no event held back: {verdict} (adds {added:.2f} ms, {held} held back)")
+    return added
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--llama-orch", required=True)
+    parser.add_argument("--llama-server", required=True)
+    parser.add_argument("--stub", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--quick", action="store_true", help="fewer requests and shorter wrk runs")
+    arguments = parser.parse_args()
+    for name in ("llama_orch", "llama_server", "stub", "model"):
+        setattr(arguments, name, os.path.abspath(getattr(arguments, name)))
+    rounds, warmup, seconds, events = (300, 50, 5, 150) if arguments.quick else (3000, 200, 15, 300)
+
+    work = tempfile.mkdtemp(prefix="bench-router-")
+    orch = arguments.llama_orch
+    direct_port, stream_port, router_port, peer_port = free_ports(4)
+    os.makedirs(f"{work}/instances/tiny")
+    os.makedirs(f"{work}/instances/stream")
+    os.makedirs(f"{work}/models")
+    shutil.copy(arguments.model, f"{work}/models/tiny.gguf")
+    with open(f"{work}/llama-orch.json", "w") as handle:
+        json.dump({"router": {"listen": f"127.0.0.1:{router_port}"}}, handle)
+    with open(f"{work}/instances/tiny/config.json", "w") as handle:
+        json.dump({"name": "tiny", "model": {"path": "../../models/tiny.gguf", "context_size": 512},
+                   "server": {"port": direct_port, "parallel": 4}, "gpu": {"backend": "cpu"},
+                   "binary": {"path": arguments.llama_server},
+                   # wrk keeps 32 requests open; the default limit (parallel x 4) would answer some with 429.
+                   "router": {"concurrency_limit": 64}}, handle)
+    with open(f"{work}/instances/stream/config.json", "w") as handle:
+        json.dump({"name": "stream", "model": {"path": "../../models/tiny.gguf", "context_size": 256},
+                   "server": {"port": stream_port}, "gpu": {"backend": "cpu"},
+                   "binary": {"path": arguments.stub},
+                   "args": ["--tokens", str(events), "--token-rate", "100"],
+                   "router": {"concurrency_limit": 256}}, handle)
+    peer_models = f"{work}/peer-models"
+    os.makedirs(peer_models)
+    shutil.copy(arguments.model, f"{peer_models}/tiny.gguf")
+    peer = None
+    try:
+        subprocess.run([orch, "daemon", "start", "--root", work], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([orch, "up", "tiny", "stream", "--wait", "--timeout", "120", "--root", work], check=True,
+                       stdout=subprocess.DEVNULL)
+        # llama.cpp's router mode: no model, a models folder; it starts a child llama-server per model.
+        peer = subprocess.Popen(
+            [arguments.llama_server, "--models-dir", peer_models, "--host", "127.0.0.1", "--port", str(peer_port),
+             "-c", "512", "-np", "4", "-t", "2"],
+            stdout=subprocess.DEVNULL, stderr=open(f"{work}/peer.log", "w"), start_new_session=True)
+        tokenize = json.dumps({"model": "tiny", "content": "warm"}).encode()
+        wait_for(f"http://127.0.0.1:{router_port}/tokenize", 120, tokenize)
+        wait_for(f"http://127.0.0.1:{peer_port}/tokenize", 120, tokenize)
+        version = subprocess.run([arguments.llama_server, "--version"], capture_output=True, text=True)
+        print(f"llama-server: {(version.stdout + version.stderr).strip().splitlines()[0]}")
+        print(f"cpus: {os.cpu_count()}, {'quick' if arguments.quick else 'full'} run\n")
+
+        targets = [Target("direct", f"http://127.0.0.1:{direct_port}"),
+                   Target("llama-orch router", f"http://127.0.0.1:{router_port}"),
+                   Target("llama.cpp router mode", f"http://127.0.0.1:{peer_port}")]
+        latency(targets, "tiny", rounds, warmup)
+        print()
+        if shutil.which("wrk"):
+            throughput([("direct", f"http://127.0.0.1:{direct_port}"),
+                        ("llama-orch router", f"http://127.0.0.1:{router_port}"),
+                        ("llama.cpp router mode", f"http://127.0.0.1:{peer_port}")], "tiny", seconds, work)
+        else:
+            print("(b) skipped: wrk is not installed (apt-get install wrk; scripts/bench-router.sh installs it)")
+        print()
+        stream_bench(("127.0.0.1", stream_port), ("127.0.0.1", router_port), "stream", 64, events)
+    finally:
+        if peer:
+            # The router mode's children are in its session's group.
+            os.killpg(peer.pid, signal.SIGTERM)
+            try:
+                peer.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(peer.pid, signal.SIGKILL)
+        subprocess.run([orch, "daemon", "stop", "--root", work], check=False, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
