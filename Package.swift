@@ -173,7 +173,9 @@ let package = Package(
         // Helpers for tests and for driver authors: GGUF fixture writer, temporary project folders, CLI runner.
         .target(
             name: "TestSupport",
-            dependencies: ["OrchestratorCore", "GGUF", "GGUFWriter", "Scheduler", "Drivers"],
+            dependencies: [
+                "OrchestratorCore", "GGUF", "GGUFWriter", "Scheduler", "Drivers", "ControlAPI", "StateStore", "Host",
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
