@@ -240,6 +240,16 @@ let package = Package(
             exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),
+        // Failures users meet, end to end through the CLI and the daemon: a full disk, hung and stopped servers, a
+        // corrupt state file, bad configs, orphans, wrappers, concurrent commands, the boot herd, repeated crashes.
+        .testTarget(
+            name: "FaultTests",
+            dependencies: [
+                "ControlAPI", "OrchestratorCore", "StateStore", "Host", "TestSupport", "llama-orch",
+                "stub-llama-server", "make-tiny-model",
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DashboardTests",
             dependencies: [
