@@ -11,8 +11,7 @@ import Testing
 
 // Faults of the daemon's own world: its state file, its logs' filesystem, many commands at once, a boot.
 extension FaultTests {
-    // Fails if a damaged state file keeps the daemon from starting, or the servers still running are not
-    // re-adopted (same pids) with their records rebuilt and shown by `ps`.
+    // Failure: after a corrupt state file the daemon won't start, or loses the running servers instead of re-adopting.
     @Test(.timeLimit(.minutes(2))) func aCorruptStateFileIsMovedAsideAndRunningServersAreReadopted() async throws {
         let harness = try DaemonHarness("fault-corrupt")
         defer { harness.cleanUp() }
@@ -56,8 +55,7 @@ extension FaultTests {
         #expect(harness.markedProcesses().isEmpty)
     }
 
-    // Fails if 50 concurrent commands on 10 instances start a second daemon, fail, or lose an update: the final
-    // state of each instance must be that of its last command.
+    // Failure: concurrent commands start a second daemon, fail, or lose an update (an instance not as last left).
     @Test(.timeLimit(.minutes(3))) func fiftyConcurrentCommandsLoseNoUpdate() async throws {
         let harness = try DaemonHarness("fault-herd-cli")
         defer { harness.cleanUp() }
@@ -113,8 +111,7 @@ extension FaultTests {
         #expect(serving.sorted() == running.sorted(), "one server per running instance, none for the others")
     }
 
-    // Fails if instances marked autostart on one device start at the same time at daemon start instead of one
-    // after the other (each start after the previous one is healthy).
+    // Failure: the autostart instances of one device load at the same time at boot instead of one after the other.
     @Test(.timeLimit(.minutes(2))) func theBootHerdStartsOneAtATimeOnOneDevice() async throws {
         let harness = try DaemonHarness("fault-boot")
         defer { harness.cleanUp() }
@@ -145,8 +142,7 @@ extension FaultTests {
         #expect(windows.allSatisfy { $0.healthy - $0.started >= 0.3 }, "each one loaded for about its load time")
     }
 
-    // Fails if a full logs filesystem crashes the daemon, stops a server, loses a state row or keeps logging
-    // from resuming once space is back.
+    // Failure: a full logs filesystem crashes the daemon, stops a server, loses state, or logging never resumes.
     @Test(.timeLimit(.minutes(2))) func aFullLogsFilesystemLosesNoStateAndLoggingResumes() async throws {
         let harness = try DaemonHarness("fault-disk")
         let logs = harness.root + "/logs"

@@ -26,16 +26,15 @@ extension FaultTests {
             """)
     }
 
-    // Fails if a stopped (SIGSTOP) real llama-server is not found unhealthy within interval x retries + timeout
-    // and replaced, or if `ps` and `describe` don't say why.
+    // Failure: a frozen (SIGSTOP) llama-server is not replaced within the probe bound, or ps and describe hide why.
     @Test(.timeLimit(.minutes(3))) func aStoppedRealServerIsReplacedWithinTheProbeBound() async throws {
         let environment = ["LLAMA_SERVER": try LlamaServerProbe.binary()]
         let harness = try DaemonHarness("fault-sigstop")
         defer { harness.cleanUp() }
-        let (interval, timeout, retries) = (0.5, 0.5, 2)
+        let (interval, timeout, retries, delay) = (0.6, 0.4, 2, 0.2)
         try realInstance(
             harness, "frozen", port: try LlamaServerProbe.freePort(), interval: interval, timeout: timeout,
-            retries: retries, restart: #"{"initial_delay": 0.2, "max_delay": 1, "jitter": 0}"#)
+            retries: retries, restart: #"{"initial_delay": \#(delay), "max_delay": 1, "jitter": 0}"#)
         try harness.ok(["up", "frozen", "--wait", "--timeout", "120"], environment: environment)
         let first = try #require(try harness.status("frozen")?.pid)
 
@@ -45,7 +44,8 @@ extension FaultTests {
         #expect(
             try await DaemonHarness.eventually(.seconds(30)) { try !harness.times("frozen", into: .unhealthy).isEmpty })
         let unhealthyAt = try #require(try harness.times("frozen", into: .unhealthy).first)
-        // The last counted probe starts at most `retries` intervals after the stop and times out `timeout` later.
+        // The last counted probe starts at most `retries` intervals after the stop and times out `timeout` later (the
+        // timeout is below the interval: a probe that overran its slot would push the next one a full interval back).
         let bound = interval * Double(retries) + timeout
         #expect(unhealthyAt - stoppedAt <= bound + 1.5, "unhealthy \(unhealthyAt - stoppedAt) s after SIGSTOP")
 
@@ -55,6 +55,10 @@ extension FaultTests {
                 return status.state == .healthy && status.pid != first
             })
         #expect(!DaemonHarness.isAlive(first), "the stopped server was taken down (SIGTERM, SIGCONT, SIGKILL)")
+        // Replaced without waiting out the 30 s stop grace: SIGCONT lets the frozen server act on its SIGTERM.
+        let starts = try harness.times("frozen", of: "started")
+        try #require(starts.count == 2, "\(starts)")
+        #expect(starts[1] - stoppedAt <= bound + delay + 5, "replaced \(starts[1] - stoppedAt) s after SIGSTOP")
         #expect(harness.markedGroups().count == 1)
 
         // Why, in `ps` (the restart counted) and `describe` (the failed probes and the verdict).
@@ -68,8 +72,7 @@ extension FaultTests {
         #expect(described.contains("healthy → unhealthy"), "\(described)")
     }
 
-    // Fails if a real server killed with SIGKILL over and over is restarted with gaps other than the policy's
-    // backoff, if two of its servers ever run at once, or if it is not failed after max_retries.
+    // Failure: a crash loop ignores the backoff, runs two servers at once, or never gives up after max_retries.
     @Test(.timeLimit(.minutes(3))) func aRealServerKilledEightTimesBacksOffThenFails() async throws {
         let environment = ["LLAMA_SERVER": try LlamaServerProbe.binary()]
         let harness = try DaemonHarness("fault-sigkill")

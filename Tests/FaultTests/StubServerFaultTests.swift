@@ -12,8 +12,7 @@ import Testing
 
 // Faults the stub server stands in for: a wedged generation, a wrapper script, an orphan on the port, a bad config.
 extension FaultTests {
-    // Fails if a server that answers /health but never completes is not found unhealthy (and restarted) within
-    // the inference probe's bound: interval x retries + timeout.
+    // Failure: a server whose /health answers but whose generation hangs is not restarted within the probe bound.
     @Test(.timeLimit(.minutes(2))) func hungGenerationIsRestartedWithinTheInferenceProbeBound() async throws {
         let harness = try DaemonHarness("fault-hung")
         defer { harness.cleanUp() }
@@ -33,7 +32,8 @@ extension FaultTests {
         #expect(
             try await DaemonHarness.eventually(.seconds(30)) { try !harness.times("hung", into: .unhealthy).isEmpty })
         let unhealthyAt = try #require(try harness.times("hung", into: .unhealthy).first)
-        // The last counted probe starts at most `retries` intervals after the wedge and fails `timeout` later.
+        // The last counted probe starts at most `retries` intervals after the wedge and fails `timeout` later (the
+        // timeout is below the interval: a probe that overran its slot would push the next one a full interval back).
         let bound = interval * Double(retries) + timeout
         #expect(unhealthyAt - wedgedAt <= bound + 1.5, "unhealthy \(unhealthyAt - wedgedAt) s after the wedge")
         #expect(unhealthyAt - wedgedAt >= timeout, "a probe must have timed out first")
@@ -51,8 +51,7 @@ extension FaultTests {
         #expect(failed.count >= retries && failed.allSatisfy { $0.message.contains("POST /completion") }, "\(failed)")
     }
 
-    // Fails if `down` leaves a process of the server's group behind when binary.path is a shell script that
-    // forks llama-server and waits for it.
+    // Failure: `down` leaves the llama-server that a wrapper script (binary.path) forked running.
     @Test(.timeLimit(.minutes(2))) func downLeavesNoProcessOfAWrapperScriptsGroup() async throws {
         let harness = try DaemonHarness("fault-wrapper")
         defer { harness.cleanUp() }
@@ -73,8 +72,7 @@ extension FaultTests {
         #expect(try harness.status("wrapped")?.state == .stopped)
     }
 
-    // Fails if `up` reports ready an instance whose port an orphan of the same instance holds, or does not name
-    // the orphan and `down --all`.
+    // Failure: `up` reports ready an instance whose port its orphan holds, or doesn't name the orphan and the cure.
     @Test(.timeLimit(.minutes(2))) func anOrphanHoldingThePortIsNamedAndNeverReportedReady() async throws {
         let harness = try DaemonHarness("fault-orphan")
         defer { harness.cleanUp() }
@@ -112,8 +110,7 @@ extension FaultTests {
         try harness.ok(["up", "alpha", "--wait", "--timeout", "60"])
     }
 
-    // Fails if an invalid config named beside a valid one is not refused with its file and field (exit 65), or
-    // gets a server, a desired state or a run, or keeps the valid one from starting.
+    // Failure: an invalid config in `up a b` isn't refused by file and field, changes state, or blocks the valid one.
     @Test(.timeLimit(.minutes(2))) func upWithAnInvalidConfigRefusesItAndStartsTheValidOne() async throws {
         let harness = try DaemonHarness("fault-config")
         defer { harness.cleanUp() }
