@@ -198,6 +198,12 @@ extension FaultTests {
                 return size > sizeWhenFull + 1000
             })
         #expect(try harness.status("steady")?.pid == server)
+        // And the daemon's own lines reach logs/daemon.log: the first stop of this test is logged there.
+        try harness.ok(["down", "late"])
+        #expect(
+            try await DaemonHarness.eventually(.seconds(10)) {
+                harness.project.read("logs/daemon.log")?.contains("→ stopped: stopped by the user") == true
+            })
         try harness.ok(["down", "--all"])
         #expect(harness.markedProcesses().isEmpty)
     }
