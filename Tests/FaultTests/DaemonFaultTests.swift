@@ -94,7 +94,12 @@ extension FaultTests {
                 result?.status == 0,
                 "\(commands[index % 5]) \(name): \(result.map { "\($0.status) \($0.stderr)" } ?? "did not run")")
         }
-        #expect(FaultProcess.daemons(of: harness.root).count == 1, "\(FaultProcess.daemons(of: harness.root))")
+        // One daemon: exactly one command started it, and every other one spawned lost the lock and is gone (one that
+        // lost it may still be on its way out just now, on a busy machine).
+        let starters = results.all.filter { $0?.stderr.contains("started the daemon (pid") == true }
+        #expect(starters.count == 1, "\(starters.map { $0?.stderr ?? "" })")
+        let daemon = try #require(harness.daemonPID)
+        #expect(try await DaemonHarness.eventually { FaultProcess.daemons(of: harness.root) == [daemon] })
 
         let last = Dictionary(
             uniqueKeysWithValues: plans.map { name, commands in (name, commands.last { $0 != "ps" } ?? "down") })
