@@ -78,9 +78,13 @@ extension FaultTests {
         defer { harness.cleanUp() }
         let port = try LlamaServerProbe.freePort()
         try harness.stubInstance("alpha", port: port)
-        // A daemon with a history: the orphan's run is the one record lost (its daemon was killed before writing it).
+        // A project with a history, whose daemon is killed after starting a server and before recording it: the
+        // orphan's run is the one record lost.
         try harness.ok(["up", "alpha", "--wait", "--timeout", "60"])
         try harness.ok(["down", "alpha"])
+        let killed = try #require(harness.daemonPID)
+        kill(killed, SIGKILL)
+        #expect(try await DaemonHarness.eventually { !DaemonHarness.isAlive(killed) })
         let orphan = try spawnDetached(
             [
                 "/usr/bin/setsid", "/bin/sh", "-c", "cd \"$0\" && exec \"$1\" --port \"$2\" 2>/dev/null", harness.root,
@@ -95,6 +99,7 @@ extension FaultTests {
         #expect(try await DaemonHarness.eventually { !PortInspector.canBind(host: "127.0.0.1", port: port) })
 
         let up = try harness.cli(["up", "alpha", "--wait", "--timeout", "30"])
+        #expect(up.stderr.contains("started the daemon"), "\(up.stderr)")
         #expect(up.status != 0, "\(up.stdout)")
         #expect(!up.stdout.contains("healthy") && !up.stderr.contains("healthy after"), "\(up.stdout)")
         #expect(up.stderr.contains("port \(port) is already in use by pid"), "\(up.stderr)")
@@ -103,6 +108,8 @@ extension FaultTests {
         let status = try #require(try harness.status("alpha"))
         #expect(status.state != .healthy && status.pid != orphan, "\(status)")
         #expect(DaemonHarness.isAlive(orphan), "up never signals a process it does not supervise")
+        let daemon = try harness.ok(["daemon", "status"]).stdout
+        #expect(daemon.contains("pid \(orphan)") && daemon.contains("'llama-orch down --all' stops it"), "\(daemon)")
 
         let down = try harness.ok(["down", "--all"])
         #expect(down.stdout.contains("stopped unrecorded pid"), "\(down.stdout)")
