@@ -1,13 +1,10 @@
 import ControlAPI
 import Foundation
+import Host
 import OrchestratorCore
 import StateStore
 import TestSupport
 import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// The failures users meet, end to end: the daemon and the CLI as built, with the stub or the real llama-server.
 /// One suite, serialized: every test runs a daemon and servers, and the timing bounds want the machine to themselves.
@@ -46,37 +43,27 @@ extension DaemonHarness {
     }
 }
 
-/// What the tests read of processes from `/proc`.
+/// What the tests read of processes, through Host's `/proc` reader.
 enum FaultProcess {
     /// The process group of `pid`, or `nil` when it is gone.
     static func group(of pid: Int32) -> Int32? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 2 ? Int32(fields[2]) : nil
+        ProcFS.stat(pid)?.processGroup
     }
 
     /// Live processes of process group `group`.
     static func members(of group: Int32) -> [Int32] {
-        DaemonHarness.liveProcesses().filter { self.group(of: $0) == group }
+        ProcFS.livingMembers(ofGroup: group)
     }
 
-    /// The value of marker `LLAMA_ORCH_INSTANCE` in the environment of `pid`.
+    /// The instance marker in the environment of `pid`.
     static func instance(of pid: Int32) -> String? {
-        guard let environment = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")) else { return nil }
-        for entry in environment.split(separator: 0) {
-            let text = String(decoding: entry, as: UTF8.self)
-            if text.hasPrefix("LLAMA_ORCH_INSTANCE=") { return String(text.dropFirst("LLAMA_ORCH_INSTANCE=".count)) }
-        }
-        return nil
+        ProcFS.environment(pid)?[ProcessMarker.instance]
     }
 
-    /// Daemons of `root`: processes running `llama-orch daemon start --foreground` with `--root root`.
+    /// Daemons of `root`: live processes running `llama-orch daemon start --foreground --root ROOT`.
     static func daemons(of root: String) -> [Int32] {
         DaemonHarness.liveProcesses().filter { pid in
-            guard let bytes = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }
-            let argv = bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard let argv = ProcFS.commandLine(pid) else { return false }
             return argv.contains("daemon") && argv.contains("--foreground") && argv.contains(root)
         }
     }
