@@ -173,7 +173,9 @@ let package = Package(
         // Helpers for tests and for driver authors: GGUF fixture writer, temporary project folders, CLI runner.
         .target(
             name: "TestSupport",
-            dependencies: ["OrchestratorCore", "GGUF", "GGUFWriter", "Scheduler", "Drivers"],
+            dependencies: [
+                "OrchestratorCore", "GGUF", "GGUFWriter", "Scheduler", "Drivers", "ControlAPI", "StateStore", "Host",
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
@@ -236,6 +238,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             exclude: ["Golden"],
+            swiftSettings: swiftSettings
+        ),
+        // Failures users meet, end to end through the CLI and the daemon: a full disk, hung and stopped servers, a
+        // corrupt state file, bad configs, orphans, wrappers, concurrent commands, the boot herd, repeated crashes.
+        .testTarget(
+            name: "FaultTests",
+            dependencies: [
+                "ControlAPI", "OrchestratorCore", "StateStore", "Host", "TestSupport", "llama-orch",
+                "stub-llama-server", "make-tiny-model",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

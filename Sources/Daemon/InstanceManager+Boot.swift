@@ -11,7 +11,12 @@ import Supervisor
 extension InstanceManager {
     /// Re-adopts the servers a previous daemon left running, closes the runs whose process is gone, and
     /// reports marked processes of this root that no run records. Restarts nothing.
+    ///
+    /// A store that has recorded nothing yet is new: a damaged one was moved aside, or the file was removed. The
+    /// servers of this root still running then lost their records, not their owner: each is recorded again from
+    /// its markers and start time (`rebuildRuns`) and re-adopted like any open run.
     public func recover() async {
+        if (try? store.eventCount()) == 0 { rebuildRuns() }
         let open: [RunInfo]
         do {
             open = try store.openRuns()
@@ -56,6 +61,36 @@ extension InstanceManager {
                 "pid \(process.pid) (group \(process.processGroup)) carries instance \(process.instance)'s marker but no run records it; 'llama-orch down --all' stops it"
             warn(message)
             record(process.instance, "unrecorded", message)
+        }
+    }
+
+    /// Records a run again for every server of this root that carries a run marker no run records: the leader of
+    /// its process group (what the supervisor spawned; a helper it forked goes with it), of an instance with a
+    /// valid config. Its pid, group and start time come from `/proc`, as do its command line and environment; the
+    /// port from its `--port` (else the config's); the placement is unknown. The desired state becomes `running`.
+    private func rebuildRuns() {
+        for process in unrecordedProcesses()
+        where process.pid == process.processGroup && !process.runID.isEmpty {
+            guard let config = validator.validate(instance: process.instance, in: root).config,
+                let argv = ProcFS.commandLine(process.pid), let environment = ProcFS.environment(process.pid)
+            else { continue }
+            let port = argv.firstIndex(of: "--port").flatMap { argv.indices.contains($0 + 1) ? Int(argv[$0 + 1]) : nil }
+            let run = RunInfo(
+                instance: process.instance, runID: process.runID, pid: process.pid, processGroup: process.processGroup,
+                processStartTime: process.startTime, port: port ?? config.server.port, argv: argv,
+                environment: environment,
+                startedAt: ProcFS.epochSeconds(ofStartTime: process.startTime) ?? Date().timeIntervalSince1970)
+            do {
+                _ = try store.recordRunStart(run)
+                try store.setDesiredState(.running, for: process.instance)
+            } catch {
+                warn("\(process.instance): cannot record pid \(process.pid) again: \(error)")
+                continue
+            }
+            record(
+                process.instance, "run-rebuilt",
+                "pid \(process.pid) of run \(process.runID) recorded again from its marker and start time (the state "
+                    + "store was new)")
         }
     }
 

@@ -105,6 +105,26 @@ public enum ProcFS {
         return environment
     }
 
+    /// The command line a process was started with (`/proc/<pid>/cmdline`), one element per argument.
+    public static func commandLine(_ pid: Int32) -> [String]? {
+        guard let bytes = readBytes("/proc/\(pid)/cmdline"), !bytes.isEmpty else { return nil }
+        return bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast(bytes.last == 0 ? 1 : 0).map {
+            String(decoding: $0, as: UTF8.self)
+        }
+    }
+
+    /// Seconds since 1970 of a process start time in clock ticks since boot (`Stat.startTime`), from the boot
+    /// time in `/proc/stat`; `nil` when that can't be read.
+    public static func epochSeconds(ofStartTime ticks: UInt64) -> Double? {
+        var bootTime: Double?
+        forEachLine(of: "/proc/stat") { line in
+            if line.hasPrefix("btime ") { bootTime = Double(line.dropFirst(6).trimmingCharacters(in: .whitespaces)) }
+        }
+        let ticksPerSecond = sysconf(Int32(_SC_CLK_TCK))
+        guard let bootTime, ticksPerSecond > 0 else { return nil }
+        return bootTime + Double(ticks) / Double(ticksPerSecond)
+    }
+
     /// The short command name (`/proc/<pid>/comm`, at most 15 characters).
     public static func commandName(_ pid: Int32) -> String? {
         readText("/proc/\(pid)/comm")?.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -34,6 +34,11 @@ public enum SupervisorError: OrchestratorError, Equatable {
         switch self {
         case .portInUse(let port, let holder):
             let who = holder.map { " by \($0)" } ?? " by a process this user cannot see"
+            if holder?.instance != nil {
+                // An orphan of an earlier run (a daemon killed before it recorded the server): ours to stop.
+                return "port \(port) is already in use\(who); 'llama-orch down --all' stops the marked processes "
+                    + "of this root that no run records, then start the instance again"
+            }
             return "port \(port) is already in use\(who); stop it or give the instance another server.port"
         case .spawnFailed(let executable, let code):
             return "cannot start \(executable): \(Self.errorText(code)); check binary.path or LLAMA_SERVER"

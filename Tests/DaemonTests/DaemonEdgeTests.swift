@@ -137,12 +137,3 @@ import Testing
         #expect(followed() == "three\nfour\nfive\n", "\(followed())")
     }
 }
-
-/// Starts a program with default signal dispositions and an empty signal mask (a test thread's mask would be
-/// inherited through Foundation's Process, and a blocked SIGTERM makes a stop wait out the grace period).
-func spawnDetached(_ argv: [String], environment: [String]) throws -> pid_t {
-    switch CleanSpawn.spawn(argv, environment: environment) {
-    case .success(let pid): return pid
-    case .failure(let error): throw error
-    }
-}

@@ -3,10 +3,12 @@
 //
 // Usage: stub-llama-server --port N [--host ADDR] [--load-time S] [--health-delay S] [--hang-completion]
 //        [--crash-after S] [--hang-after S] [--ignore-sigterm] [--fork-grandchild] [--log-interval S]
-//        [--tokens N] [--token-rate R] [--crash-mid-stream N]
+//        [--tokens N] [--token-rate R] [--crash-mid-stream N] [--hang-completion-while PATH]
 // The OpenAI-style endpoints answer with what they received (byte count and FNV-1a hash of the body) and, for
 // `"stream": true`, N server-sent events at R per second (0: at once); every request and every stream that
 // ends early is logged with the time, for the router's tests.
+// `--hang-completion-while PATH`: completions hang while PATH exists (`/health` keeps answering), so a test
+// chooses the moment a healthy server wedges, and when it recovers.
 // Unknown flags (llama-server's own, such as `-m model.gguf`) are ignored. Times are seconds (fractions allowed).
 // `--version` and `--help` print what a current llama-server prints about the flags the planner looks for, so
 // the planner can detect the stub's capabilities as it does a real binary's.
@@ -22,6 +24,7 @@ struct Options: Sendable {
     var loadTime = 0.0
     var healthDelay = 0.0
     var hangCompletion = false
+    var hangCompletionWhile: String?
     var crashAfter: Double?
     var hangAfter: Double?
     var ignoreSigterm = false
@@ -45,6 +48,7 @@ struct Options: Sendable {
             case "--load-time": loadTime = Double(value()) ?? 0
             case "--health-delay": healthDelay = Double(value()) ?? 0
             case "--hang-completion": hangCompletion = true
+            case "--hang-completion-while": hangCompletionWhile = value()
             case "--crash-after": crashAfter = Double(value())
             case "--hang-after": hangAfter = Double(value())
             case "--ignore-sigterm": ignoreSigterm = true
@@ -83,6 +87,11 @@ enum Stub {
 
     static func hangForever() -> Never {
         while true { pause(3600) }
+    }
+
+    /// Whether a completion request hangs now: always with `--hang-completion`, or while the file exists.
+    static func completionsHang() -> Bool {
+        options.hangCompletion || options.hangCompletionWhile.map { access($0, F_OK) == 0 } ?? false
     }
 
     static func isHung() -> Bool {
@@ -141,7 +150,7 @@ enum Stub {
         case ("POST", "/completion") where !isStream(body):
             if loading {
                 respond(connection, status: 503, loadingError)
-            } else if options.hangCompletion {
+            } else if completionsHang() {
                 hangForever()
             } else {
                 respond(connection, status: 200, #"{"content":" b","stop":true,"tokens_predicted":1}"#)
@@ -155,7 +164,7 @@ enum Stub {
         case ("POST", _) where openAIPaths.contains(path):
             if loading {
                 respond(connection, status: 503, loadingError)
-            } else if options.hangCompletion {
+            } else if completionsHang() {
                 hangForever()
             } else if isStream(body) {
                 stream(connection)
