@@ -1,17 +1,15 @@
-/// A small deterministic generator (SplitMix64): random tests draw the same values on every run, and a failure
-/// names a seed that reproduces it.
+import GGUFWriter
+
+/// A small deterministic generator (the fixtures' SplitMix64): random tests draw the same values on every run, and
+/// a failure names a seed that reproduces it.
 public struct SeededGenerator: RandomNumberGenerator {
-    public var state: UInt64
+    private var base: SplitMix64
 
     public init(seed: UInt64) {
-        state = seed
+        base = SplitMix64(seed: seed)
     }
 
     public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        base.next()
     }
 }
