@@ -18,9 +18,12 @@ public struct FileStamp: Sendable, Equatable, Codable {
         self.modified = modified
     }
 
-    /// Whether both stamps name the same file with the same contents as far as `stat` tells.
+    /// Whether both stamps name the same file with the same contents as far as `stat` tells. Times within a
+    /// microsecond are the same: stamps recorded by earlier versions went through Foundation's `Date`, whose
+    /// arithmetic may differ from `stat`'s nanoseconds in the last bits.
     public func isUnchanged(from other: FileStamp) -> Bool {
-        device == other.device && inode == other.inode && size == other.size && modified == other.modified
+        device == other.device && inode == other.inode && size == other.size
+            && abs(modified - other.modified) < 1e-6
     }
 }
 
