@@ -311,6 +311,14 @@ import Testing
         #expect(adopted.map(\.pid) == pids, "the servers were not re-adopted: \(adopted)")
         #expect(adopted.first { $0.name == "lazy" }?.router?.startedByRouter == true, "\(adopted)")
         #expect(adopted.first { $0.name == "kept" }?.router?.startedByRouter == false, "\(adopted)")
+        #expect(
+            try await DaemonHarness.eventually(.seconds(3)) {
+                try harness.ps().first { $0.name == "lazy" }?.state == .healthy
+            })
+        let described = try harness.ok(["describe", "lazy"]).stdout
+        #expect(described.contains("router: loaded · started by the router · unload in"), "\(described)")
+        let keptDescribed = try harness.ok(["describe", "kept"]).stdout
+        #expect(keptDescribed.contains("router: loaded · started with up"), "\(keptDescribed)")
         let restarted = ContinuousClock.now
         #expect(
             try await DaemonHarness.eventually(.seconds(8)) {
@@ -319,6 +327,57 @@ import Testing
         #expect(ContinuousClock.now - restarted <= .seconds(6), "unloaded after \(ContinuousClock.now - restarted)")
         try await Task.sleep(for: .seconds(1))
         #expect(try harness.ps().first { $0.name == "kept" }?.state == .healthy, "the user's instance was unloaded")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aClientThatLeavesWhileQueuedTriggersNoLoad() async throws {
+        let harness = try DaemonHarness("router-queued-leave")
+        defer { harness.cleanUp() }
+        // Two models of about 13.5 MB on a 24 MiB GPU: one at a time.
+        let devices = try harness.project.write(
+            "devices.json",
+            #"{"devices": [{"name": "G0", "kind": "discrete", "total_mib": 24}, {"name": "host", "kind": "cpu", "total_mib": 65536}]}"#
+        )
+        for (name, args) in [("busy", #""--tokens", "60", "--token-rate", "20""#), ("cold", #""--load-time", "0.05""#)]
+        {
+            try harness.project.writeConfig(
+                name,
+                """
+                {"name": "\(name)", "model": {"path": "../../models/dense.gguf", "context_size": 9216},
+                 "server": {"port": \(try LlamaServerProbe.freePort())}, "gpu": {"backend": "static"},
+                 "binary": {"path": "\(DaemonHarness.stub)"}, "args": [\(args)],
+                 "healthcheck": {"interval": 2, "start_interval": 0.05, "timeout": 5, "retries": 3, "start_period": 10}}
+                """)
+        }
+        try harness.ok(["daemon", "start"], environment: ["LLAMA_ORCH_DEVICES": devices])
+        let url = harness.project.routerURL + "/v1/chat/completions"
+        // busy streams for 3 s: cold can't be loaded beside it, and busy can't be evicted while it serves.
+        let streaming = Task { try await Self.send(url, body: Self.chat("busy", stream: true)) }
+        #expect(
+            try await DaemonHarness.eventually(.seconds(20)) {
+                Self.logLines(harness, "busy", containing: "request POST /v1/chat/completions").count >= 1
+            })
+        let socket = try connectLoopback(port: harness.project.routerPort)
+        let body = String(decoding: Self.chat("cold"), as: UTF8.self)
+        let request =
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        _ = request.withCString { Glibc.send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        #expect(
+            try await DaemonHarness.eventually(.seconds(5)) {
+                try harness.ps().first { $0.name == "cold" }?.router?.queued == 1
+            }, "the request for cold never queued")
+        close(socket)
+        let stream = try await streaming.value
+        #expect(stream.status == 200 && stream.body.contains("[DONE]"), "\(stream.body)")
+        // Past the stream's end, with busy idle and evictable: nothing wants cold any more.
+        try await Task.sleep(for: .seconds(2))
+        #expect(try harness.ps().first { $0.name == "cold" }?.state == .stopped, "cold was loaded for nobody")
+        #expect(!harness.project.exists("logs/cold/stderr.log"), "a server was spawned for cold")
+        // The same request, staying, loads it (evicting busy): the setup could load it.
+        let served = try await Self.send(url, body: Self.chat("cold"))
+        #expect(served.status == 200, "\(served.body)")
+        #expect(try harness.ps().first { $0.name == "busy" }?.state == .stopped, "busy was not evicted")
     }
 
     @Test(.timeLimit(.minutes(3)))
