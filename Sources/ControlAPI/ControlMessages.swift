@@ -118,15 +118,19 @@ public struct InstanceStatus: Sendable, Equatable, Codable {
 /// An instance as the router sees it.
 public struct RouterInstanceStatus: Sendable, Equatable, Codable {
     /// What the router does with the instance in a few words, as `ps` and the dashboard show it: `router` when it
-    /// started it, the requests it serves and when it will unload it (`router, 2 busy, unload in 9m`); `-` when
-    /// nothing.
+    /// started it, then `activity` (`router, 2 busy, unload in 9m`); `-` when nothing.
     public func summary(at now: Double) -> String {
+        let parts = (startedByRouter ? ["router"] : []) + activity(at: now)
+        return parts.isEmpty ? "-" : parts.joined(separator: ", ")
+    }
+
+    /// Requests in flight and queued, and when it unloads: `2 busy`, `1 queued`, `unload in 9m`.
+    public func activity(at now: Double) -> [String] {
         var parts: [String] = []
         if inFlight > 0 { parts.append("\(inFlight) busy") }
         if queued > 0 { parts.append("\(queued) queued") }
         if let unloadAt { parts.append("unload in \(ElapsedTime.text(max(0, unloadAt - now)))") }
-        let head = startedByRouter ? "router" : (parts.isEmpty ? "-" : "")
-        return ([head] + parts).filter { !$0.isEmpty }.joined(separator: ", ")
+        return parts
     }
 
     /// llama.cpp router mode's word: `unloaded`, `loading`, `loaded` or `failed`.

@@ -231,7 +231,9 @@ public actor InstanceManager: ControlHandler {
             if request.all && request.removeOrphans {
                 let configured = Set(names)
                 for name in entries.keys.sorted() where !configured.contains(name) {
-                    let outcome = await lock(for: name).withLock { await self.stopOne(name) }
+                    let outcome = await lock(for: name).withLock {
+                        await self.stopOne(name, reason: Self.stoppedByUser)
+                    }
                     guard outcome.result == .stopped else { continue }
                     record(name, "orphan-removed", "instances/\(name) is gone: \(outcome.message)")
                     outcomes[name] = InstanceOutcome(
@@ -467,8 +469,11 @@ public actor InstanceManager: ControlHandler {
     }
 
     public func down(_ request: InstancesRequest) async throws -> InstancesResponse {
-        try await down(request, reason: "stopped by the user")
+        try await down(request, reason: Self.stoppedByUser)
     }
+
+    /// The `stopped` reason of a `down`.
+    static let stoppedByUser = "stopped by the user"
 
     /// `down`, with the reason the supervisors' `stopped` transitions give (the router's unloads say theirs).
     func down(_ request: InstancesRequest, reason: String) async throws -> InstancesResponse {
@@ -494,7 +499,7 @@ public actor InstanceManager: ControlHandler {
         return InstancesResponse(outcomes: outcomes.sorted { (order[$0.name] ?? .max) < (order[$1.name] ?? .max) })
     }
 
-    private func stopOne(_ name: String, reason: String = "stopped by the user") async -> InstanceOutcome {
+    private func stopOne(_ name: String, reason: String) async -> InstanceOutcome {
         stopRequests[name, default: 0] += 1
         do {
             try store.setDesiredState(.stopped, for: name)

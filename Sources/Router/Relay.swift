@@ -158,7 +158,7 @@ struct Relay {
 
 /// Token counts from the end of an answer: OpenAI's `usage` (`prompt_tokens`, `completion_tokens`) or
 /// llama-server's `timings` (`prompt_n`, `predicted_n`). Only the last few KiB are kept.
-struct Usage: Sendable, Equatable {
+struct Usage: Sendable {
     var prompt: Int?
     var completion: Int?
     private var tail: [UInt8] = []
@@ -215,10 +215,6 @@ struct Usage: Sendable, Equatable {
             start -= 1
         }
         return nil
-    }
-
-    static func == (left: Usage, right: Usage) -> Bool {
-        left.prompt == right.prompt && left.completion == right.completion
     }
 }
 

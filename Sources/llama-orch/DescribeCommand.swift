@@ -150,11 +150,7 @@ struct DescribeCommand: OrchestratorCommand {
             if router.status != "unloaded" {
                 parts.append(router.startedByRouter ? "started by the router" : "started with up")
             }
-            if router.inFlight > 0 { parts.append("\(router.inFlight) busy") }
-            if router.queued > 0 { parts.append("\(router.queued) queued") }
-            if let unloadAt = router.unloadAt {
-                parts.append("unload in \(ElapsedTime.text(max(0, unloadAt - now)))")
-            }
+            parts += router.activity(at: now)
             print("router: " + parts.joined(separator: " · "))
         }
         print("config: \(root.configFile(name))\(report.isValid ? "" : " (invalid)")")
