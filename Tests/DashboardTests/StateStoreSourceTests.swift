@@ -1,5 +1,6 @@
 import Foundation
 import OrchestratorCore
+import StateStore
 import TestSupport
 import Testing
 
@@ -74,6 +75,30 @@ import Testing
         let tail = try #require(snapshot.logTail)
         #expect(tail.instance == "alpha")
         #expect(tail.lines.first == "build: 4242 (stub) with cc")
+    }
+
+    @Test func theRoutersRequestsOfTheLastMinuteAreEachRowsTraffic() async throws {
+        let project = try RecordedProject("dash-traffic")
+        defer { project.remove() }
+        try project.record()
+        let now = Date().timeIntervalSince1970
+        let (store, _) = try StateStore.open(path: project.project.root + "/state/state.sqlite")
+        try store.appendRouterRequests(
+            [
+                // Two minutes ago: outside the window.
+                RouterRequestRecord(time: now - 120, model: "alpha", path: "/v1/completions", status: 200, duration: 1),
+                RouterRequestRecord(
+                    time: now - 30, model: "alpha", path: "/v1/chat/completions", status: 200, promptTokens: 4,
+                    completionTokens: 90, duration: 2),
+                RouterRequestRecord(
+                    time: now - 5, model: "alpha", path: "/v1/chat/completions", status: 502, duration: 0.1),
+            ])
+        let snapshot = try await source(project).snapshot(logTailOf: nil, logLines: 0)
+        let rows = Dictionary(uniqueKeysWithValues: snapshot.instances.map { ($0.name, $0) })
+        let traffic = try #require(rows["alpha"]?.traffic)
+        #expect(traffic.requests == 2 && traffic.errors == 1 && traffic.completionTokens == 90, "\(traffic)")
+        #expect(abs(traffic.window - StateStoreSnapshotSource.trafficWindow) < 1)
+        #expect(rows["beta"]?.traffic == nil)
     }
 
     @Test func aProjectWithoutAStateStoreShowsItsConfigsStoppedAndCreatesNothing() async throws {
