@@ -81,17 +81,7 @@ import Testing
         let spec = harness.spec()
         // What a previous daemon left: a running server and its run record.
         let logs = InstanceLogs(root: harness.project.root, instance: harness.instance)
-        let descriptors = try logs.openForServer()
-        let runID = UUID().uuidString.lowercased()
-        let server = try ServerProcess.spawn(
-            spec, instance: harness.instance, runID: runID, stdout: descriptors.stdout, stderr: descriptors.stderr)
-        close(descriptors.stdout)
-        close(descriptors.stderr)
-        let run = try harness.store.recordRunStart(
-            RunInfo(
-                instance: harness.instance, runID: runID, pid: server.pid, processGroup: server.processGroup,
-                processStartTime: server.startTime, port: spec.port, argv: spec.argv, environment: [:],
-                placement: spec.placement, startedAt: Date().timeIntervalSince1970))
+        let (server, run) = try harness.spawnRecorded(spec, logs: try logs.openForServer())
         try await harness.with(try harness.supervisor(spec, SupervisorHarness.settings())) { supervisor in
             var stale = run
             stale.processStartTime += 1
@@ -140,16 +130,7 @@ import Testing
             stdout: FileIdentity(descriptor: descriptors.stdout)?.size ?? -1,
             stderr: FileIdentity(descriptor: descriptors.stderr)?.size ?? -1)
         #expect(write(descriptors.stderr, own, own.utf8.count) == own.utf8.count)
-        let runID = UUID().uuidString.lowercased()
-        let server = try ServerProcess.spawn(
-            spec, instance: harness.instance, runID: runID, stdout: descriptors.stdout, stderr: descriptors.stderr)
-        close(descriptors.stdout)
-        close(descriptors.stderr)
-        let run = try harness.store.recordRunStart(
-            RunInfo(
-                instance: harness.instance, runID: runID, pid: server.pid, processGroup: server.processGroup,
-                processStartTime: server.startTime, port: spec.port, argv: spec.argv, environment: [:],
-                placement: spec.placement, startedAt: Date().timeIntervalSince1970, logOffsets: offsets))
+        let (_, run) = try harness.spawnRecorded(spec, logs: descriptors, logOffsets: offsets)
         try await harness.with(try harness.supervisor(spec, SupervisorHarness.settings())) { supervisor in
             try await supervisor.adopt(run)
             #expect(await SupervisorHarness.wait(for: .healthy, supervisor))

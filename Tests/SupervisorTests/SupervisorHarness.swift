@@ -40,6 +40,24 @@ struct SupervisorHarness {
             placement: nil)
     }
 
+    /// What a previous daemon leaves: a server spawned on the log descriptors `logs` opened (closed here) and its
+    /// run recorded (with `logOffsets`, when it was measured from there).
+    func spawnRecorded(
+        _ spec: LaunchSpec, logs descriptors: (stdout: Int32, stderr: Int32), logOffsets: LogOffsets? = nil
+    ) throws -> (server: ServerProcess, run: RunInfo) {
+        let runID = UUID().uuidString.lowercased()
+        let server = try ServerProcess.spawn(
+            spec, instance: instance, runID: runID, stdout: descriptors.stdout, stderr: descriptors.stderr)
+        close(descriptors.stdout)
+        close(descriptors.stderr)
+        let run = try store.recordRunStart(
+            RunInfo(
+                instance: instance, runID: runID, pid: server.pid, processGroup: server.processGroup,
+                processStartTime: server.startTime, port: spec.port, argv: spec.argv, environment: [:],
+                placement: spec.placement, startedAt: Date().timeIntervalSince1970, logOffsets: logOffsets))
+        return (server, run)
+    }
+
     /// Fast settings for tests: probes every 50 ms, backoff in tenths of a second.
     static func settings(
         interval: Double = 0.05, startInterval: Double? = nil, timeout: Double = 0.5, retries: Int = 2,
