@@ -79,14 +79,21 @@ public struct InstanceLogs: Sendable, Equatable {
         FileIdentity(path: path)?.size
     }
 
-    /// Shifts `.1`...`.keep-1` up by one, copies the live file to `.1` (with what is appended during the copy),
-    /// truncates the live file at once. When the copy fails the live file is left as it is: nothing is lost, and
-    /// the next check tries again.
+    /// Copies the live file aside (with what is appended during the copy), then shifts `.1`...`.keep-1` up by one,
+    /// makes the copy `.1` and truncates the live file at once. When the copy fails or is cancelled (a stop) nothing
+    /// has moved: the live file and the rotated ones are as they were, and the next check tries again. (Shifting
+    /// first left a gap where `.1` was, and the oldest file gone, each time a stop cancelled a copy.)
     static func rotate(_ path: String, keep: Int, cancelled: () -> Bool = { false }) -> LogRotationOutcome {
         if keep > 0 {
-            shiftRotated(path, keep: keep)
-            let copied = copy(path, to: "\(path).1", cancelled: cancelled)
+            let pending = "\(path).rotating"
+            let copied = copy(path, to: pending, cancelled: cancelled)
             guard copied == .rotated else { return copied }
+            shiftRotated(path, keep: keep)
+            guard rename(pending, "\(path).1") == 0 else {
+                let reason = "cannot rename \(pending) to \(path).1: \(systemError())"
+                unlink(pending)
+                return .failed(reason)
+            }
         }
         return truncate(path, 0) == 0 ? .rotated : .failed("cannot truncate \(path): \(systemError())")
     }

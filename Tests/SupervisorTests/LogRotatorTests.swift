@@ -107,6 +107,28 @@ import Testing
         #expect(InstanceLogs.size(of: source + ".1") == 20_000 * 21)
     }
 
+    @Test func aRotationCancelledByAStopMovesNoRotatedFile() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let source = try folder.write("stderr.log", String(repeating: "a line of the server\n", count: 20_000))
+        try folder.write("stderr.log.1", "one rotation ago\n")
+        try folder.write("stderr.log.2", "two rotations ago\n")
+        var chunks = 0
+        #expect(
+            InstanceLogs.rotate(source, keep: 2) {
+                chunks += 1; return chunks > 2
+            } == .cancelled)
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        #expect(files == ["stderr.log", "stderr.log.1", "stderr.log.2"], "\(files)")
+        #expect(try String(contentsOfFile: source + ".1", encoding: .utf8) == "one rotation ago\n")
+        #expect(try String(contentsOfFile: source + ".2", encoding: .utf8) == "two rotations ago\n")
+        #expect(InstanceLogs.size(of: source) == 20_000 * 21)
+        // The next one, not cancelled, shifts them and truncates the live file.
+        #expect(InstanceLogs.rotate(source, keep: 2) == .rotated)
+        #expect(try String(contentsOfFile: source + ".2", encoding: .utf8) == "one rotation ago\n")
+        #expect(InstanceLogs.size(of: source + ".1") == 20_000 * 21 && InstanceLogs.size(of: source) == 0)
+    }
+
     @Test func linesTheServerAppendsDuringTheCopyAreCopiedBeforeTheTruncation() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -167,7 +189,7 @@ import Testing
         #expect(try await Self.eventually { reports.all.count == 1 })
         try await Task.sleep(for: .milliseconds(100))
         #expect(reports.all.count == 1, "\(reports.all)")
-        #expect(reports.all.first?.hasPrefix(logs.stdoutPath + ": cannot create") == true, "\(reports.all)")
+        #expect(reports.all.first?.hasPrefix(logs.stdoutPath + ": cannot rename") == true, "\(reports.all)")
         try FileManager.default.removeItem(atPath: logs.stdoutPath + ".1")
         #expect(try await Self.eventually { InstanceLogs.size(of: logs.stdoutPath) == 0 })
         #expect(InstanceLogs.size(of: logs.stdoutPath + ".1") == 2000)
