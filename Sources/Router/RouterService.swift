@@ -46,6 +46,13 @@ public actor RouterService {
     private var timer: Task<Void, Never>?
     private var timerDeadline: ContinuousClock.Instant?
     private var refreshedAt: ContinuousClock.Instant?
+    /// A refresh started by `resolve` is running.
+    private var refreshing = false
+    /// How many changes of phase each model has had (transitions, loads and unloads ending), for `refresh`.
+    private var news: [String: Int] = [:]
+    /// What the in-flight and queued gauges last said.
+    private var reportedInFlight: [String: Int] = [:]
+    private var reportedQueued = -1
     private let capacity: CapacityBox
     private let backend: any RouterBackend
     private let logger: Logger
@@ -76,10 +83,14 @@ public actor RouterService {
 
     /// Reads the configs and the supervisor's states again.
     public func refresh() async {
-        let list = await backend.routableModels()
-        let states = await backend.currentStates()
+        let before = news
+        let (list, states) = await offTheLoop { [backend] in
+            (await backend.routableModels(), await backend.currentStates())
+        }
         apply(list: list)
-        for (name, state) in states where models[name] != nil {
+        // A state read before a model's own news (a load or unload finished, a transition reported meanwhile) is
+        // stale: applied, it would bring back an instance just evicted.
+        for (name, state) in states where models[name] != nil && news[name] == before[name] {
             perform(scheduler.handle(.observed(name, state), now: .now))
         }
         refreshedAt = .now
@@ -95,12 +106,12 @@ public actor RouterService {
         perform(scheduler.handle(.configure(models.mapValues(\.policy)), now: .now))
     }
 
-    /// The instance a request's `model` means, reading the configs again when the name is unknown or the list is
-    /// old.
+    /// The instance a request's `model` means. A known name is answered from the list at hand; when the list is
+    /// old, one read of the configs starts beside it (requests don't wait for it, nor start one each). An unknown
+    /// name reads the configs again before it is refused.
     public func resolve(_ requested: String) async -> RoutableModel? {
-        if let refreshedAt, ContinuousClock.now - refreshedAt < Self.refreshInterval,
-            let name = names[requested], let model = models[name]
-        {
+        if let refreshedAt, let name = names[requested], let model = models[name] {
+            if ContinuousClock.now - refreshedAt >= Self.refreshInterval { refreshBeside() }
             return model
         }
         // An unknown name reads the configs again, at most four times a second whatever clients send.
@@ -109,6 +120,16 @@ public actor RouterService {
         }
         await refresh()
         return names[requested].flatMap { models[$0] }
+    }
+
+    /// Starts a refresh unless one is running.
+    private func refreshBeside() {
+        guard !refreshing else { return }
+        refreshing = true
+        Task {
+            await self.refresh()
+            self.refreshing = false
+        }
     }
 
     /// Every routable model and where it is.
@@ -197,21 +218,31 @@ public actor RouterService {
         guard let model = scheduler.models[name], model.phase == .loaded, model.owner == .router,
             model.inFlight == 0, scheduler.queued(for: name) == 0, !model.policy.keepLoaded
         else { return false }
+        news[name, default: 0] += 1
         perform(scheduler.handle(.observed(name, .stopped), now: .now))
-        await backend.stopForRouter(name, reason: .idle)
+        await offTheLoop { [backend] in await backend.stopForRouter(name, reason: .idle) }
         return true
     }
 
     /// What the supervisor says of an instance (the daemon calls it at every transition).
     public func observe(_ name: String, _ observed: LoadScheduler.Observed) {
         guard models[name] != nil else { return }
+        news[name, default: 0] += 1
         perform(scheduler.handle(.observed(name, observed), now: .now))
     }
 
     // MARK: Effects
 
+    /// Runs `work` on Swift's global executor. The backend reads configs, asks drivers for memory and stops
+    /// processes: done on the router's event loop (the preferred executor of a request's task), that would hold up
+    /// every other request and stream meanwhile.
+    private func offTheLoop<T: Sendable>(_ work: @Sendable () async -> T) async -> T {
+        await withTaskExecutorPreference(globalConcurrentExecutor) { await work() }
+    }
+
     private func refreshCapacity() async {
-        let fits = await backend.capacity(for: Array(models.keys))
+        let names = Array(models.keys)
+        let fits = await offTheLoop { [backend] in await backend.capacity(for: names) }
         capacity.set(fits)
     }
 
@@ -237,12 +268,21 @@ public actor RouterService {
                 metrics.evicted(name, reason: reason)
                 Task {
                     await self.backend.stopForRouter(name, reason: reason)
+                    self.news[name, default: 0] += 1
                     self.perform(self.scheduler.handle(.unloaded(name), now: .now))
                 }
             }
         }
-        metrics.queued(scheduler.queuedCount)
-        for (name, model) in scheduler.models { metrics.inFlight(model: name, model.inFlight) }
+        if scheduler.queuedCount != reportedQueued {
+            reportedQueued = scheduler.queuedCount
+            metrics.queued(reportedQueued)
+        }
+        // Only the gauges that changed: every model's on every request was a cost per request that grew with the
+        // number of instances.
+        for (name, model) in scheduler.models where reportedInFlight[name] != model.inFlight {
+            reportedInFlight[name] = model.inFlight
+            metrics.inFlight(model: name, model.inFlight)
+        }
         armTimer()
     }
 
@@ -262,14 +302,19 @@ public actor RouterService {
                 group.addTask { await self.backend.stopForRouter(victim, reason: .evicted) }
             }
         }
-        for victim in evicting { perform(scheduler.handle(.unloaded(victim), now: .now)) }
+        for victim in evicting {
+            news[victim, default: 0] += 1
+            perform(scheduler.handle(.unloaded(victim), now: .now))
+        }
         do {
             try await backend.startForRouter(name)
             metrics.loadFinished(name, ok: true, duration: .now - start)
+            news[name, default: 0] += 1
             perform(scheduler.handle(.loaded(name), now: .now))
         } catch {
             metrics.loadFinished(name, ok: false, duration: .now - start)
             logger.warning("router: loading \(name) failed: \(error)")
+            news[name, default: 0] += 1
             perform(scheduler.handle(.loadFailed(name, message: "\(error)"), now: .now))
         }
     }
