@@ -380,6 +380,60 @@ import Testing
         #expect(try harness.ps().first { $0.name == "busy" }?.state == .stopped, "busy was not evicted")
     }
 
+    @Test(.timeLimit(.minutes(2)))
+    func aFullQueueIs503AndAWaitPastTheQueueTimeoutIs504() async throws {
+        let harness = try DaemonHarness("router-queue-limits")
+        defer { harness.cleanUp() }
+        // As above: cold can't be loaded while busy streams (one model at a time, busy not evictable mid-stream).
+        let devices = try harness.project.write(
+            "devices.json",
+            #"{"devices": [{"name": "G0", "kind": "discrete", "total_mib": 24}, {"name": "host", "kind": "cpu", "total_mib": 65536}]}"#
+        )
+        for (name, args) in [("busy", #""--tokens", "80", "--token-rate", "20""#), ("cold", #""--load-time", "0.05""#)]
+        {
+            try harness.project.writeConfig(
+                name,
+                """
+                {"name": "\(name)", "model": {"path": "../../models/dense.gguf", "context_size": 9216},
+                 "server": {"port": \(try LlamaServerProbe.freePort())}, "gpu": {"backend": "static"},
+                 "binary": {"path": "\(DaemonHarness.stub)"}, "args": [\(args)],
+                 "healthcheck": {"interval": 2, "start_interval": 0.05, "timeout": 5, "retries": 3, "start_period": 10}}
+                """)
+        }
+        try harness.project.write(
+            "llama-orch.json",
+            #"{"router": {"listen": "127.0.0.1:\#(harness.project.routerPort)", "queue_limit": 1, "queue_timeout": 1.5}}"#
+        )
+        try harness.ok(["daemon", "start"], environment: ["LLAMA_ORCH_DEVICES": devices])
+        let url = harness.project.routerURL + "/v1/chat/completions"
+        // busy streams for 4 s.
+        let streaming = Task { try await Self.send(url, body: Self.chat("busy", stream: true)) }
+        #expect(
+            try await DaemonHarness.eventually(.seconds(20)) {
+                Self.logLines(harness, "busy", containing: "request POST /v1/chat/completions").count >= 1
+            })
+        let sent = ContinuousClock.now
+        let waiting = Task { try await Self.send(url, body: Self.chat("cold")) }
+        #expect(
+            try await DaemonHarness.eventually(.seconds(5)) {
+                try harness.ps().first { $0.name == "cold" }?.router?.queued == 1
+            }, "the first request for cold never queued")
+        // The queue holds one: the second is refused at once.
+        let refused = try await Self.send(url, body: Self.chat("cold"))
+        #expect(refused.status == 503, "\(refused.body)")
+        #expect(refused.header("Retry-After") == "1")
+        #expect(refused.body.contains(#""code":"queue_full""#), "\(refused.body)")
+        // The first waits its queue timeout, then 504, while busy still streams.
+        let timedOut = try await waiting.value
+        let waited = ContinuousClock.now - sent
+        #expect(timedOut.status == 504, "\(timedOut.body)")
+        #expect(timedOut.body.contains(#""code":"queue_timeout""#), "\(timedOut.body)")
+        #expect(waited >= .milliseconds(1400) && waited < .seconds(3), "answered after \(waited)")
+        let stream = try await streaming.value
+        #expect(stream.status == 200 && stream.body.contains("[DONE]"), "\(stream.body)")
+        #expect(!harness.project.exists("logs/cold/stderr.log"), "a server was spawned for cold")
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func aThousandRandomRequestsOverSixModelsNeverOverfillTheDevice() async throws {
         let harness = try DaemonHarness("router-soak")
