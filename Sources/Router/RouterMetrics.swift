@@ -47,10 +47,6 @@ public final class RouterMetrics: Sendable {
         Gauge(label: "llama_orch_router_queued_requests", factory: factory).record(count)
     }
 
-    func loadStarted(_ model: String, evicting: [String]) {
-        for victim in evicting { evicted(victim, reason: .evicted) }
-    }
-
     func loadFinished(_ model: String, ok: Bool, duration: Duration) {
         Counter(
             label: "llama_orch_router_loads_total", dimensions: [("model", model), ("result", ok ? "ok" : "failed")],
@@ -62,7 +58,7 @@ public final class RouterMetrics: Sendable {
         ).recordNanoseconds(Self.nanoseconds(duration))
     }
 
-    func evicted(_ model: String, reason: LoadScheduler.UnloadReason) {
+    func unloaded(_ model: String, reason: LoadScheduler.UnloadReason) {
         Counter(
             label: "llama_orch_router_unloads_total", dimensions: [("model", model), ("reason", reason.rawValue)],
             factory: factory

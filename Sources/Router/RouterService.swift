@@ -258,14 +258,14 @@ public actor RouterService {
                 guard id != except else { continue }
                 answer(id, .failure(RouterError(why, model: requestModels[id] ?? "")))
             case .load(let name, let evicting):
-                metrics.loadStarted(name, evicting: evicting)
+                for victim in evicting { metrics.unloaded(victim, reason: .evicted) }
                 logger.info(
                     "router: loading \(name)\(evicting.isEmpty ? "" : ", evicting \(evicting.joined(separator: ", "))")"
                 )
                 Task { await self.runLoad(name, evicting: evicting) }
             case .unload(let name, let reason):
                 logger.info("router: unloading \(name) (\(reason.rawValue))")
-                metrics.evicted(name, reason: reason)
+                metrics.unloaded(name, reason: reason)
                 Task {
                     await self.backend.stopForRouter(name, reason: reason)
                     self.news[name, default: 0] += 1
