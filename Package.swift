@@ -56,6 +56,16 @@ let package = Package(
             path: "bench/accuracy",
             swiftSettings: swiftSettings
         ),
+        // The leanest NIO proxy, no routing: the floor the router benchmark reads its figures against.
+        .executableTarget(
+            name: "bench-router-floor",
+            dependencies: [
+                nioCore, .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "bench/router-floor",
+            swiftSettings: swiftSettings
+        ),
         // One question to a daemon through PlainHTTP or AsyncHTTPClient (scripts/bench-control-client.sh).
         .executableTarget(
             name: "bench-control-client",

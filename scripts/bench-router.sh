@@ -15,9 +15,9 @@ if ! command -v wrk >/dev/null; then
     $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >&2
 fi
 llama_server=$(scripts/setup.sh | tail -n 1)
-bin=$(scripts/release-build.sh llama-orch stub-llama-server make-tiny-model | tail -n 1)
+bin=$(scripts/release-build.sh llama-orch stub-llama-server make-tiny-model bench-router-floor | tail -n 1)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$bin/make-tiny-model" --kind dense --out "$work/tiny.gguf" >/dev/null
 python3 bench/router/bench.py --llama-orch "$bin/llama-orch" --llama-server "$llama_server" \
-    --stub "$bin/stub-llama-server" --model "$work/tiny.gguf" "$@"
+    --stub "$bin/stub-llama-server" --floor "$bin/bench-router-floor" --model "$work/tiny.gguf" "$@"

@@ -16,7 +16,11 @@ figure, the peer's, and the goal:
       the TCP segments each client received (on loopback one write is one segment), so that the client's
       own delays on a busy machine don't count; events that merely arrived in one read are shown beside.
 
-Usage: bench.py --llama-orch PATH --llama-server PATH --stub PATH --model PATH [--quick]
+  In (a) and (b) a fourth column, the floor: bench-router-floor, the leanest HTTP/1 proxy NIO allows (no routing,
+  no scheduling, no async/await; bench/router-floor), to the same llama-server: what any proxy in Swift costs on
+  this machine at best, against which the router's own cost can be read.
+
+Usage: bench.py --llama-orch PATH --llama-server PATH --stub PATH --floor PATH --model PATH [--quick]
 (scripts/bench-router.sh builds those and calls this.)
 """
 import argparse
@@ -150,8 +154,8 @@ def throughput(urls, model, seconds, work):
     names = [name for name, _ in urls]
     ratio = rates[names[1]] / rates[names[0]]
     line = f"    llama-orch / direct: {ratio:.2f}x"
-    if len(names) > 2:
-        line += f"; llama.cpp router mode / direct: {rates[names[2]] / rates[names[0]]:.2f}x"
+    for name in names[2:]:
+        line += f"; {name} / direct: {rates[name] / rates[names[0]]:.2f}x"
     print(line)
     print(f"    goal: >= 0.5x direct: {'met' if ratio >= 0.5 else 'MISSED'}")
     return ratio
@@ -250,16 +254,17 @@ def main():
     parser.add_argument("--llama-orch", required=True)
     parser.add_argument("--llama-server", required=True)
     parser.add_argument("--stub", required=True)
+    parser.add_argument("--floor", required=True, help="bench-router-floor")
     parser.add_argument("--model", required=True)
     parser.add_argument("--quick", action="store_true", help="fewer requests and shorter wrk runs")
     arguments = parser.parse_args()
-    for name in ("llama_orch", "llama_server", "stub", "model"):
+    for name in ("llama_orch", "llama_server", "stub", "floor", "model"):
         setattr(arguments, name, os.path.abspath(getattr(arguments, name)))
     rounds, warmup, seconds, events = (300, 50, 5, 150) if arguments.quick else (3000, 200, 15, 300)
 
     work = tempfile.mkdtemp(prefix="bench-router-")
     orch = arguments.llama_orch
-    direct_port, stream_port, router_port, peer_port = free_ports(4)
+    direct_port, stream_port, router_port, peer_port, floor_port = free_ports(5)
     os.makedirs(f"{work}/instances/tiny")
     os.makedirs(f"{work}/instances/stream")
     os.makedirs(f"{work}/models")
@@ -281,7 +286,7 @@ def main():
     peer_models = f"{work}/peer-models"
     os.makedirs(peer_models)
     shutil.copy(arguments.model, f"{peer_models}/tiny.gguf")
-    peer = None
+    peer = floor = None
     try:
         subprocess.run([orch, "daemon", "start", "--root", work], check=True, stdout=subprocess.DEVNULL)
         subprocess.run([orch, "up", "tiny", "stream", "--wait", "--timeout", "120", "--root", work], check=True,
@@ -291,27 +296,35 @@ def main():
             [arguments.llama_server, "--models-dir", peer_models, "--host", "127.0.0.1", "--port", str(peer_port),
              "-c", "512", "-np", "4", "-t", "2"],
             stdout=subprocess.DEVNULL, stderr=open(f"{work}/peer.log", "w"), start_new_session=True)
+        floor = subprocess.Popen([arguments.floor, str(floor_port), str(direct_port), "2"],
+                                 stdout=subprocess.DEVNULL, stderr=open(f"{work}/floor.log", "w"))
         tokenize = json.dumps({"model": "tiny", "content": "warm"}).encode()
         wait_for(f"http://127.0.0.1:{router_port}/tokenize", 120, tokenize)
         wait_for(f"http://127.0.0.1:{peer_port}/tokenize", 120, tokenize)
+        wait_for(f"http://127.0.0.1:{floor_port}/tokenize", 30, tokenize)
         version = subprocess.run([arguments.llama_server, "--version"], capture_output=True, text=True)
         print(f"llama-server: {(version.stdout + version.stderr).strip().splitlines()[0]}")
         print(f"cpus: {os.cpu_count()}, {'quick' if arguments.quick else 'full'} run\n")
 
         targets = [Target("direct", f"http://127.0.0.1:{direct_port}"),
                    Target("llama-orch router", f"http://127.0.0.1:{router_port}"),
-                   Target("llama.cpp router mode", f"http://127.0.0.1:{peer_port}")]
+                   Target("llama.cpp router mode", f"http://127.0.0.1:{peer_port}"),
+                   Target("floor: NIO proxy, no routing", f"http://127.0.0.1:{floor_port}")]
         latency(targets, "tiny", rounds, warmup)
         print()
         if shutil.which("wrk"):
             throughput([("direct", f"http://127.0.0.1:{direct_port}"),
                         ("llama-orch router", f"http://127.0.0.1:{router_port}"),
-                        ("llama.cpp router mode", f"http://127.0.0.1:{peer_port}")], "tiny", seconds, work)
+                        ("llama.cpp router mode", f"http://127.0.0.1:{peer_port}"),
+                        ("floor: NIO proxy, no routing", f"http://127.0.0.1:{floor_port}")], "tiny", seconds, work)
         else:
             print("(b) skipped: wrk is not installed (apt-get install wrk; scripts/bench-router.sh installs it)")
         print()
         stream_bench(("127.0.0.1", stream_port), ("127.0.0.1", router_port), "stream", 64, events)
     finally:
+        if floor:
+            floor.kill()
+            floor.wait()
         if peer:
             # The router mode's children are in its session's group.
             os.killpg(peer.pid, signal.SIGTERM)
