@@ -283,7 +283,7 @@ let package = Package(
         .testTarget(
             name: "RouterTests",
             dependencies: [
-                "Router", "OrchestratorCore", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                "Router", "OrchestratorCore", "TestSupport", logging, .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
