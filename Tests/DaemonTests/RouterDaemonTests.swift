@@ -64,6 +64,40 @@ import Testing
         Array(#"{"model": "\#(model)", "stream": \#(stream), "messages": [{"role": "user", "content": "hi"}]}"#.utf8)
     }
 
+    /// Two stub instances of about 13.5 MB on a 24 MiB GPU, so one at a time: busy streams `busyTokens` tokens at 20
+    /// a second, cold loads in 50 ms. Returns the devices file for `LLAMA_ORCH_DEVICES`.
+    static func writeBusyAndCold(_ harness: DaemonHarness, busyTokens: Int) throws -> String {
+        let devices = try harness.project.write(
+            "devices.json",
+            #"{"devices": [{"name": "G0", "kind": "discrete", "total_mib": 24}, {"name": "host", "kind": "cpu", "total_mib": 65536}]}"#
+        )
+        for (name, args) in [
+            ("busy", #""--tokens", "\#(busyTokens)", "--token-rate", "20""#), ("cold", #""--load-time", "0.05""#),
+        ] {
+            try harness.project.writeConfig(
+                name,
+                """
+                {"name": "\(name)", "model": {"path": "../../models/dense.gguf", "context_size": 9216},
+                 "server": {"port": \(try LlamaServerProbe.freePort())}, "gpu": {"backend": "static"},
+                 "binary": {"path": "\(DaemonHarness.stub)"}, "args": [\(args)],
+                 "healthcheck": {"interval": 2, "start_interval": 0.05, "timeout": 5, "retries": 3, "start_period": 10}}
+                """)
+        }
+        return devices
+    }
+
+    /// Starts busy's stream (`writeBusyAndCold`) and returns once busy serves it: from then cold can't be loaded
+    /// beside it, and busy can't be evicted while it serves.
+    static func streamBusy(_ harness: DaemonHarness) async throws -> Task<Answer, any Error> {
+        let url = harness.project.routerURL + "/v1/chat/completions"
+        let streaming = Task { try await send(url, body: chat("busy", stream: true)) }
+        #expect(
+            try await DaemonHarness.eventually(.seconds(20)) {
+                logLines(harness, "busy", containing: "request POST /v1/chat/completions").count >= 1
+            }, "busy never got its request")
+        return streaming
+    }
+
     /// Lines of an instance's stderr log that contain `text`.
     static func logLines(_ harness: DaemonHarness, _ name: String, containing text: String) -> [String] {
         (harness.project.read("logs/\(name)/stderr.log") ?? "").split(separator: "\n").map(String.init).filter {
@@ -333,30 +367,11 @@ import Testing
     func aClientThatLeavesWhileQueuedTriggersNoLoad() async throws {
         let harness = try DaemonHarness("router-queued-leave")
         defer { harness.cleanUp() }
-        // Two models of about 13.5 MB on a 24 MiB GPU: one at a time.
-        let devices = try harness.project.write(
-            "devices.json",
-            #"{"devices": [{"name": "G0", "kind": "discrete", "total_mib": 24}, {"name": "host", "kind": "cpu", "total_mib": 65536}]}"#
-        )
-        for (name, args) in [("busy", #""--tokens", "60", "--token-rate", "20""#), ("cold", #""--load-time", "0.05""#)]
-        {
-            try harness.project.writeConfig(
-                name,
-                """
-                {"name": "\(name)", "model": {"path": "../../models/dense.gguf", "context_size": 9216},
-                 "server": {"port": \(try LlamaServerProbe.freePort())}, "gpu": {"backend": "static"},
-                 "binary": {"path": "\(DaemonHarness.stub)"}, "args": [\(args)],
-                 "healthcheck": {"interval": 2, "start_interval": 0.05, "timeout": 5, "retries": 3, "start_period": 10}}
-                """)
-        }
+        let devices = try Self.writeBusyAndCold(harness, busyTokens: 60)
         try harness.ok(["daemon", "start"], environment: ["LLAMA_ORCH_DEVICES": devices])
         let url = harness.project.routerURL + "/v1/chat/completions"
-        // busy streams for 3 s: cold can't be loaded beside it, and busy can't be evicted while it serves.
-        let streaming = Task { try await Self.send(url, body: Self.chat("busy", stream: true)) }
-        #expect(
-            try await DaemonHarness.eventually(.seconds(20)) {
-                Self.logLines(harness, "busy", containing: "request POST /v1/chat/completions").count >= 1
-            })
+        // busy streams for 3 s.
+        let streaming = try await Self.streamBusy(harness)
         let socket = try connectLoopback(port: harness.project.routerPort)
         let body = String(decoding: Self.chat("cold"), as: UTF8.self)
         let request =
@@ -384,22 +399,7 @@ import Testing
     func aFullQueueIs503AndAWaitPastTheQueueTimeoutIs504() async throws {
         let harness = try DaemonHarness("router-queue-limits")
         defer { harness.cleanUp() }
-        // As above: cold can't be loaded while busy streams (one model at a time, busy not evictable mid-stream).
-        let devices = try harness.project.write(
-            "devices.json",
-            #"{"devices": [{"name": "G0", "kind": "discrete", "total_mib": 24}, {"name": "host", "kind": "cpu", "total_mib": 65536}]}"#
-        )
-        for (name, args) in [("busy", #""--tokens", "80", "--token-rate", "20""#), ("cold", #""--load-time", "0.05""#)]
-        {
-            try harness.project.writeConfig(
-                name,
-                """
-                {"name": "\(name)", "model": {"path": "../../models/dense.gguf", "context_size": 9216},
-                 "server": {"port": \(try LlamaServerProbe.freePort())}, "gpu": {"backend": "static"},
-                 "binary": {"path": "\(DaemonHarness.stub)"}, "args": [\(args)],
-                 "healthcheck": {"interval": 2, "start_interval": 0.05, "timeout": 5, "retries": 3, "start_period": 10}}
-                """)
-        }
+        let devices = try Self.writeBusyAndCold(harness, busyTokens: 80)
         try harness.project.write(
             "llama-orch.json",
             #"{"router": {"listen": "127.0.0.1:\#(harness.project.routerPort)", "queue_limit": 1, "queue_timeout": 1.5}}"#
@@ -407,11 +407,7 @@ import Testing
         try harness.ok(["daemon", "start"], environment: ["LLAMA_ORCH_DEVICES": devices])
         let url = harness.project.routerURL + "/v1/chat/completions"
         // busy streams for 4 s.
-        let streaming = Task { try await Self.send(url, body: Self.chat("busy", stream: true)) }
-        #expect(
-            try await DaemonHarness.eventually(.seconds(20)) {
-                Self.logLines(harness, "busy", containing: "request POST /v1/chat/completions").count >= 1
-            })
+        let streaming = try await Self.streamBusy(harness)
         let sent = ContinuousClock.now
         let waiting = Task { try await Self.send(url, body: Self.chat("cold")) }
         #expect(
