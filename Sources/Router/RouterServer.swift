@@ -308,7 +308,9 @@ public struct RouterServer: Sendable {
     }
 
     private func metricsText() async -> String {
-        await beforeScrape()
+        // The daemon's instance list reads the state store and the configs: off the router's loop, which every
+        // other request and stream shares.
+        await withTaskExecutorPreference(globalConcurrentExecutor) { await beforeScrape() }
         var text = service.metrics.text()
         let loaded = await service.statuses().filter { $0.phase == .loaded }
         var merged = PrometheusMerge()
