@@ -72,9 +72,12 @@ import Testing
         let summary = try #require(
             try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
         #expect((summary["models"] as? [String])?.contains("tiny") == true, "\(summary)")
-        // A stream: the role chunk, the content pieces, the finish chunk, each its own event.
-        #expect((summary["events"] as? Int ?? 0) >= 3, "\(summary)")
-        #expect((summary["pieces"] as? Int ?? 0) >= 1, "\(summary)")
+        // A stream: the role chunk, then each content piece its own event; the finish reason comes in a chunk of its
+        // own or with the last piece (llama-server sends held-back bytes of an unfinished UTF-8 character with it).
+        // The script asks for `ignore_eos`: the tiny model's random sampling may otherwise end before any piece.
+        let pieces = summary["pieces"] as? Int ?? 0
+        #expect(pieces >= 1, "\(summary)")
+        #expect((summary["events"] as? Int ?? 0) >= pieces + 1, "\(summary)")
         #expect(["length", "stop"].contains(summary["finish_reason"] as? String), "\(summary)")
         let listed = try #require(try harness.ps().first { $0.name == "tiny" })
         #expect(listed.state == .healthy && listed.router?.startedByRouter == true, "\(listed)")
