@@ -48,7 +48,7 @@ public actor RouterService {
     private var refreshedAt: ContinuousClock.Instant?
     /// A refresh started by `resolve` is running.
     private var refreshing = false
-    /// How many changes of phase each model has had (transitions, loads and unloads ending), for `refresh`.
+    /// How many changes of phase each model has had (`change`), for `refresh`.
     private var news: [String: Int] = [:]
     /// What the in-flight and queued gauges last said.
     private var reportedInFlight: [String: Int] = [:]
@@ -218,8 +218,7 @@ public actor RouterService {
         guard let model = scheduler.models[name], model.phase == .loaded, model.owner == .router,
             model.inFlight == 0, scheduler.queued(for: name) == 0, !model.policy.keepLoaded
         else { return false }
-        news[name, default: 0] += 1
-        perform(scheduler.handle(.observed(name, .stopped), now: .now))
+        change(.observed(name, .stopped))
         await offTheLoop { [backend] in await backend.stopForRouter(name, reason: .idle) }
         return true
     }
@@ -227,8 +226,7 @@ public actor RouterService {
     /// What the supervisor says of an instance (the daemon calls it at every transition).
     public func observe(_ name: String, _ observed: LoadScheduler.Observed) {
         guard models[name] != nil else { return }
-        news[name, default: 0] += 1
-        perform(scheduler.handle(.observed(name, observed), now: .now))
+        change(.observed(name, observed))
     }
 
     // MARK: Effects
@@ -244,6 +242,18 @@ public actor RouterService {
         let names = Array(models.keys)
         let fits = await offTheLoop { [backend] in await backend.capacity(for: names) }
         capacity.set(fits)
+    }
+
+    /// Hands the scheduler a change of a model's phase that is news to a refresh running meanwhile (a transition
+    /// the supervisor reported, a load or unload that ended): counted in `news`, so that the refresh does not apply
+    /// the older state it read.
+    private func change(_ event: LoadScheduler.Event) {
+        switch event {
+        case .observed(let name, _), .loaded(let name), .unloaded(let name), .loadFailed(let name, _):
+            news[name, default: 0] += 1
+        default: break
+        }
+        perform(scheduler.handle(event, now: .now))
     }
 
     /// Carries out effects; a grant or rejection for `except` is the caller's to answer.
@@ -268,8 +278,7 @@ public actor RouterService {
                 metrics.unloaded(name, reason: reason)
                 Task {
                     await self.backend.stopForRouter(name, reason: reason)
-                    self.news[name, default: 0] += 1
-                    self.perform(self.scheduler.handle(.unloaded(name), now: .now))
+                    self.change(.unloaded(name))
                 }
             }
         }
@@ -302,20 +311,15 @@ public actor RouterService {
                 group.addTask { await self.backend.stopForRouter(victim, reason: .evicted) }
             }
         }
-        for victim in evicting {
-            news[victim, default: 0] += 1
-            perform(scheduler.handle(.unloaded(victim), now: .now))
-        }
+        for victim in evicting { change(.unloaded(victim)) }
         do {
             try await backend.startForRouter(name)
             metrics.loadFinished(name, ok: true, duration: .now - start)
-            news[name, default: 0] += 1
-            perform(scheduler.handle(.loaded(name), now: .now))
+            change(.loaded(name))
         } catch {
             metrics.loadFinished(name, ok: false, duration: .now - start)
             logger.warning("router: loading \(name) failed: \(error)")
-            news[name, default: 0] += 1
-            perform(scheduler.handle(.loadFailed(name, message: "\(error)"), now: .now))
+            change(.loadFailed(name, message: "\(error)"))
         }
     }
 
