@@ -162,7 +162,8 @@ def throughput(urls, model, seconds, work):
 
 
 async def one_stream(host, port, model, started_all):
-    """One streamed chat completion: the arrival time of each event, and how many arrived behind another."""
+    """One streamed chat completion: the arrival time of each event, how many arrived in one read with the one
+    before, how many there were, and the data segments received."""
     reader, writer = await asyncio.open_connection(host, port)
     body = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
     writer.write(
@@ -170,7 +171,7 @@ async def one_stream(host, port, model, started_all):
         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     await writer.drain()
     await started_all.wait()
-    arrivals, held_back, seen = [], 0, 0
+    arrivals, read_together, seen = [], 0, 0
     pending = b""
     token = b'data: {"object":"chat.completion.chunk","choices":[{'
     while True:
@@ -184,13 +185,13 @@ async def one_stream(host, port, model, started_all):
         count = sum(1 for piece in pieces if token in piece)
         if count:
             arrivals.append(now)
-            held_back += count - 1
+            read_together += count - 1
             seen += count
         if any(b"[DONE]" in piece for piece in pieces):
             break
     segments = data_segments_in(writer.get_extra_info("socket"))
     writer.close()
-    return arrivals, held_back, seen, segments
+    return arrivals, read_together, seen, segments
 
 
 def data_segments_in(sock):
@@ -214,7 +215,7 @@ OTHER_WRITES = 3
 
 
 def stream_figures(name, results, expected):
-    """Prints and returns the p99 gap and the events held back. Held back: a stream that arrived in fewer data
+    """Prints the figures; returns the p99 gap and the events held back. Held back: a stream that arrived in fewer data
     segments than its events plus OTHER_WRITES had that many events share a write with another (on loopback, one
     write of the sender is one segment; a write may also arrive split in two, which only adds segments). Read
     together: two events in one read of the client, which the client's own delays also cause on a busy machine."""
@@ -233,14 +234,14 @@ def stream_figures(name, results, expected):
     held = held if measured else None
     shown = "n/a" if held is None else str(held)
     print(f"    {name:<30} {p50:>8.2f} {p99:>8.2f} {shown:>10} {together:>13} / {seen:<6} {complete:>3}/{len(results)}")
-    return p99, held, together
+    return p99, held
 
 
 def stream_bench(direct, router, model, count, events):
     print(f"(c) {count} concurrent streams of {events} events at 100 events/s (stub server; gaps in ms)")
     print(f"    {'':<30} {'p50 gap':>8} {'p99 gap':>8} {'held back':>10} {'read together':>13}   {'complete':>8}")
-    direct_p99, _, _ = stream_figures("direct", asyncio.run(streams(*direct, model, count)), events)
-    router_p99, held, _ = stream_figures("llama-orch router", asyncio.run(streams(*router, model, count)), events)
+    direct_p99, _ = stream_figures("direct", asyncio.run(streams(*direct, model, count)), events)
+    router_p99, held = stream_figures("llama-orch router", asyncio.run(streams(*router, model, count)), events)
     added = router_p99 - direct_p99
     if held is None:
         print("    goal: held back not measured: TCP_INFO's tcpi_data_segs_in needs Linux 4.6 or later")
