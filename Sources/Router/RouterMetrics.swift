@@ -1,12 +1,22 @@
 import CoreMetrics
 import Metrics
 import Prometheus
+import Synchronization
 
 /// The router's own series, through swift-metrics into a Prometheus registry of its own (no global bootstrap, so
 /// several routers can live in one test process). Base units, `_total` counters, a `model` label.
 public final class RouterMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
+    /// Each model's request series, made once: a series made per request (the registry's lookup, label checks)
+    /// was a few percent of the router's time per small request.
+    private let requestSeries = Mutex<[String: RequestSeries]>([:])
+
+    private struct RequestSeries {
+        var statuses: [Int: CoreMetrics.Counter] = [:]
+        var timeToFirstByte: Metrics.Timer
+        var duration: Metrics.Timer
+    }
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -22,20 +32,28 @@ public final class RouterMetrics: Sendable {
 
     /// One proxied or refused request.
     public func request(model: String, status: Int, timeToFirstByte: Duration?, duration: Duration) {
-        Counter(
-            label: "llama_orch_router_requests_total", dimensions: [("model", model), ("status", String(status))],
-            factory: factory
-        ).increment()
-        if let timeToFirstByte {
-            Metrics.Timer(
-                label: "llama_orch_router_time_to_first_byte_seconds", dimensions: [("model", model)],
-                preferredDisplayUnit: .seconds, factory: factory
-            ).recordNanoseconds(Self.nanoseconds(timeToFirstByte))
+        let (count, firstByteTimer, durationTimer) = requestSeries.withLock { all in
+            var series =
+                all[model]
+                ?? RequestSeries(
+                    timeToFirstByte: Metrics.Timer(
+                        label: "llama_orch_router_time_to_first_byte_seconds", dimensions: [("model", model)],
+                        preferredDisplayUnit: .seconds, factory: factory),
+                    duration: Metrics.Timer(
+                        label: "llama_orch_router_request_duration_seconds", dimensions: [("model", model)],
+                        preferredDisplayUnit: .seconds, factory: factory))
+            let count =
+                series.statuses[status]
+                ?? CoreMetrics.Counter(
+                    label: "llama_orch_router_requests_total",
+                    dimensions: [("model", model), ("status", String(status))], factory: factory)
+            series.statuses[status] = count
+            all[model] = series
+            return (count, series.timeToFirstByte, series.duration)
         }
-        Metrics.Timer(
-            label: "llama_orch_router_request_duration_seconds", dimensions: [("model", model)],
-            preferredDisplayUnit: .seconds, factory: factory
-        ).recordNanoseconds(Self.nanoseconds(duration))
+        count.increment()
+        if let timeToFirstByte { firstByteTimer.recordNanoseconds(Self.nanoseconds(timeToFirstByte)) }
+        durationTimer.recordNanoseconds(Self.nanoseconds(duration))
     }
 
     public func inFlight(model: String, _ count: Int) {

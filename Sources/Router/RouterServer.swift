@@ -54,6 +54,8 @@ public struct RouterServer: Sendable {
     let logger: Logger
     /// The one event loop the server, its connections' tasks and the upstream client run on.
     let executor: EventLoopExecutor
+    /// Kept-alive connections to the servers, for `ForwardHandler`.
+    let pool: UpstreamPool
     /// Each proxied request, for the state store.
     let record: @Sendable (RouterRequestRecord) -> Void
     /// Extra series for `/metrics`: the instances' states and restarts, set before each scrape.
@@ -82,12 +84,15 @@ public struct RouterServer: Sendable {
         configuration.tracing.tracer = nil
         executor = EventLoopExecutor(MultiThreadedEventLoopGroup.singleton.next())
         client = HTTPClient(eventLoopGroup: executor.loop, configuration: configuration)
+        pool = UpstreamPool(loop: executor.loop)
     }
 
     /// The server as a swift-service-lifecycle `Service`: its connections' tasks (children of its run) run on
     /// the router's event loop, like its sockets and the upstream client's.
     public func makeService(onRunning: @escaping @Sendable () async -> Void = {}) throws -> any Service {
-        let server = try HTTPServerBuilder.http1().buildServer(
+        let server = try HTTPServerBuilder.http1(
+            configuration: .init(additionalChannelHandlers: [ForwardHandler(server: self)])
+        ).buildServer(
             configuration: ServerConfiguration(
                 address: .hostname(settings.host, port: settings.port), serverName: "llama-orch"),
             eventLoopGroup: executor.loop, logger: logger,
@@ -110,6 +115,8 @@ public struct RouterServer: Sendable {
 
     /// Closes the upstream client (after the server stopped).
     public func shutdown() async {
+        let pool = pool
+        try? await executor.loop.submit { pool.close() }.get()
         try? await client.shutdown()
     }
 
@@ -189,11 +196,44 @@ public struct RouterServer: Sendable {
         guard let requested, !requested.isEmpty else {
             throw RouterError(.badRequest("the request names no model: set \"model\" to one of the instances"))
         }
+        return (try await model(named: requested), body, upstreamPath)
+    }
+
+    /// The instance a request's `model` names; 404 naming the known ones.
+    private func model(named requested: String) async throws(RouterError) -> RoutableModel {
         guard let model = await service.resolve(requested) else {
             let known = await service.statuses().filter(\.model.listed).map(\.model.name)
             throw RouterError(.unknownModel(requested: requested, known: known))
         }
-        return (model, body, upstreamPath)
+        return model
+    }
+
+    /// A lease on the model a request names (`ForwardHandler`), at once or after waiting in the queue;
+    /// `whenQueued` is told the request's place in the queue, to cancel it when the client leaves.
+    func lease(
+        for requested: String, whenQueued: (RouterService.RequestID) -> Void
+    ) async -> Result<RouterService.Lease, RouterError> {
+        let model: RoutableModel
+        do {
+            model = try await self.model(named: requested)
+        } catch {
+            return .failure(error)
+        }
+        switch await service.admit(model) {
+        case .granted(let lease):
+            return .success(lease)
+        case .rejected(let error):
+            return .failure(error)
+        case .queued(let id):
+            whenQueued(id)
+            do {
+                return .success(try await service.wait(id))
+            } catch let error as RouterError {
+                return .failure(error)
+            } catch {
+                return .failure(RouterError(.cancelled, model: model.name))
+            }
+        }
     }
 
     /// The body, refused with 413 past the limit before any upstream is contacted.
@@ -242,17 +282,21 @@ public struct RouterServer: Sendable {
         let relay = Relay(server: self, model: model, started: started)
         let outcome = await relay.run(request, writer, body: body, path: path)
         await service.release(lease)
-        metrics(model: model.name, status: outcome.status, started: started, firstByte: outcome.timeToFirstByte)
-        record(
-            RouterRequestRecord(
-                time: Date().timeIntervalSince1970 - Self.seconds(.now - started), model: model.name,
-                path: request.uri.path, status: outcome.status, promptTokens: outcome.usage.prompt,
-                completionTokens: outcome.usage.completion, timeToFirstByte: outcome.timeToFirstByte.map(Self.seconds),
-                duration: Self.seconds(.now - started)))
+        finished(outcome, model: model.name, path: request.uri.path, started: started)
         // Thrown, the connection is cut: the client can tell the answer is incomplete. Wrapped: the upstream's own
         // error may be an `HTTPParserError` (it closed mid-chunk), which the server would take for the client's and
         // answer with a 400 written into the middle of this response.
         if let error = outcome.error { throw AnswerBrokeOff(reason: "\(error)") }
+    }
+
+    /// Counts and records a relayed request.
+    func finished(_ outcome: Relay.Outcome, model: String, path: String, started: ContinuousClock.Instant) {
+        metrics(model: model, status: outcome.status, started: started, firstByte: outcome.timeToFirstByte)
+        record(
+            RouterRequestRecord(
+                time: Date().timeIntervalSince1970 - Self.seconds(.now - started), model: model, path: path,
+                status: outcome.status, promptTokens: outcome.usage.prompt, completionTokens: outcome.usage.completion,
+                timeToFirstByte: outcome.timeToFirstByte.map(Self.seconds), duration: Self.seconds(.now - started)))
     }
 
     /// Ends a response that could not be completed: the connection closes without the final chunk.
@@ -326,7 +370,7 @@ public struct RouterServer: Sendable {
         return text
     }
 
-    private func metrics(
+    func metrics(
         model: String, status: Int, started: ContinuousClock.Instant, firstByte: Duration? = nil
     ) {
         service.metrics.request(

@@ -490,6 +490,51 @@ import Testing
         #expect(loads >= 6 && loads < 1000, "\(loads) loads")
     }
 
+    /// A client that pipelines: requests the forward path answers (chat, an unknown model) and one the responder
+    /// answers (`/v1/models`), sent in one write, are answered in the order sent, and `Connection: close` on the
+    /// last closes the connection after its answer.
+    @Test(.timeLimit(.minutes(2)))
+    func pipelinedRequestsAreAnsweredInOrderWhicheverPathTakesThem() async throws {
+        let harness = try DaemonHarness("router-pipelining")
+        defer { harness.cleanUp() }
+        try harness.stubInstance("known", port: try LlamaServerProbe.freePort(), args: [])
+        try harness.project.write(
+            "llama-orch.json", #"{"router": {"listen": "127.0.0.1:\#(harness.project.routerPort)"}}"#)
+        try harness.ok(["daemon", "start"])
+        try harness.ok(["up", "known", "--wait", "--timeout", "30"])
+
+        func post(_ body: [UInt8], close: Bool = false) -> String {
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.count)\r\n\(close ? "Connection: close\r\n" : "")\r\n"
+                + String(decoding: body, as: UTF8.self)
+        }
+        let requests = Array(
+            (post(Self.chat("known")) + "GET /v1/models HTTP/1.1\r\nHost: router\r\n\r\n" + post(Self.chat("ghost"))
+                + post(Self.chat("known"), close: true)).utf8)
+        let fd = try connectLoopback(port: harness.project.routerPort)
+        defer { close(fd) }
+        var limit = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        #expect(requests.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == requests.count)
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+        }
+        let answers = String(decoding: received, as: UTF8.self).components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(answers.map { String($0.prefix(3)) } == ["200", "200", "404", "200"], "\(answers)")
+        let kinds = answers.map { answer in
+            answer.contains("chat.completion")
+                ? "chat"
+                : answer.contains(#""object":"list""#)
+                    ? "models"
+                    : answer.contains("model_not_found") ? "unknown" : answer
+        }
+        #expect(kinds == ["chat", "models", "unknown", "chat"], "answered in order, the connection closed after")
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func errorsAreOpenAIEnvelopesAndKeysAreChecked() async throws {
         let harness = try DaemonHarness("router-errors")

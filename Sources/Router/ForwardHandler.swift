@@ -1,0 +1,477 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+
+/// The router's forward path for the requests whose JSON body names the model (chat, completions, embeddings,
+/// tokenize...: nearly all of a router's traffic), as channel handlers in the connection's pipeline, in front of
+/// HummingbirdCore's responder; everything else (the router's own endpoints, uploads, `?model=` and `/upstream/`
+/// requests, bodies of unknown length, bad JSON) passes on to the responder unchanged.
+///
+/// Why not the responder: its async layers (HummingbirdCore's request and response streams, AsyncHTTPClient's
+/// async API) cost the router three quarters of its time per small request, and put the `bench/router` goals (a)
+/// and (b) out of reach; the floor measured beside them (bench/router-floor) is what these handlers are built on.
+///
+/// A request is collected whole (its length is known and within `router.max_body_mb`), then one task asks the
+/// `RouterService` for a lease, as the responder does (it may start the model and wait in the queue; a client that
+/// leaves meanwhile is removed from it), and hands the request to a kept-alive connection from the `UpstreamPool`.
+/// The answer's parts are written to the client as they come, one write per read from the server, with the
+/// client's backpressure passed on (the server's connection stops reading), the stream idle timeout, an error
+/// event when the server dies mid-stream, and the server's connection closed when the client leaves, so that
+/// llama-server stops generating. Everything runs on the connection's event loop, the router's one loop.
+final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamExchange, @unchecked Sendable {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private enum State {
+        case idle
+        /// A request of this handler's, its body coming.
+        case collecting(HTTPRequest, ByteBuffer)
+        /// The request is the responder's: its parts go on.
+        case passing
+        /// Waiting for a lease; the id once the request is in the queue.
+        case admitting(queued: RouterService.RequestID?)
+        case relaying
+    }
+
+    /// One request relayed and its answer (a class: it changes with every part of the answer).
+    private final class Exchange {
+        let model: RoutableModel
+        let head: HTTPRequest
+        let body: ByteBuffer
+        let started: ContinuousClock.Instant
+        let done: CheckedContinuation<Relay.Outcome, Never>
+        var outcome = Relay.Outcome(status: 502)
+        var connection: UpstreamConnection?
+        var reused = false
+        var retried = false
+        var headSent = false
+        var isEventStream = false
+        var keepAlive = true
+        var lastByte = NIODeadline.now()
+        var idleCheck: Scheduled<Void>?
+
+        init(
+            model: RoutableModel, head: HTTPRequest, body: ByteBuffer, started: ContinuousClock.Instant,
+            done: CheckedContinuation<Relay.Outcome, Never>
+        ) {
+            self.model = model
+            self.head = head
+            self.body = body
+            self.started = started
+            self.done = done
+        }
+    }
+
+    private let server: RouterServer
+    private var context: ChannelHandlerContext?
+    private var state = State.idle
+    private var exchange: Exchange?
+    /// Answers the responder owes for requests passed on: a request of this handler's waits for them (answers go
+    /// out in the order of the requests).
+    private var owed = 0
+    /// Parts that came while a request of this handler's was answered (a pipelining client), read after it.
+    private var held: [HTTPRequestPart] = []
+    /// A `read` asked for while a request was answered, done after it.
+    private var readWithheld = false
+    /// The client's end of input, told to the responder after the answer in progress.
+    private var inputClosedWithheld = false
+    private var closeAfter = false
+    private var clientGone = false
+
+    init(server: RouterServer) {
+        self.server = server
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: From the client
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        handle(unwrapInboundIn(data), context: context)
+    }
+
+    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        if answering { return held.append(part) }
+        switch (state, part) {
+        case (.idle, .head(let head)):
+            if owed == 0, let length = forwardable(head) {
+                state = .collecting(head, context.channel.allocator.buffer(capacity: length))
+            } else {
+                owed += 1
+                state = .passing
+                context.fireChannelRead(wrapInboundOut(part))
+            }
+        case (.collecting(let head, var body), .body(let bytes)):
+            state = .idle
+            body.writeImmutableBuffer(bytes)
+            state = .collecting(head, body)
+        case (.collecting(let head, let body), .end):
+            decide(head, body, context: context)
+        case (.passing, .end):
+            state = .idle
+            context.fireChannelRead(wrapInboundOut(part))
+        default:
+            context.fireChannelRead(wrapInboundOut(part))
+        }
+    }
+
+    /// The body's length when the request is this handler's: a JSON endpoint, a body of known length within the
+    /// limit, and the client's key when keys are set (else the responder answers).
+    private func forwardable(_ head: HTTPRequest) -> Int? {
+        guard head.method == .post, let path = head.path,
+            RequestModel.jsonEndpoints.contains(String(path.prefix { $0 != "?" })),
+            let length = head.headerFields[.contentLength].flatMap({ Int($0) }), length <= server.settings.maxBodyBytes,
+            head.headerFields[.expect] == nil, head.headerFields[.transferEncoding] == nil
+        else { return nil }
+        if !server.settings.apiKeys.isEmpty && !APIKeyCheck.accepts(head.headerFields, keys: server.settings.apiKeys) {
+            return nil
+        }
+        return length
+    }
+
+    /// Gives a collected request to the responder after all, when its body names no model or is not JSON: the
+    /// responder says why.
+    private func pass(_ head: HTTPRequest, _ body: ByteBuffer, context: ChannelHandlerContext) {
+        owed += 1
+        state = .idle
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+        if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(body))) }
+        context.fireChannelRead(wrapInboundOut(.end(nil)))
+    }
+
+    private func decide(_ head: HTTPRequest, _ body: ByteBuffer, context: ChannelHandlerContext) {
+        guard let requested = try? RequestModel.fromJSON(body), !requested.isEmpty else {
+            return pass(head, body, context: context)
+        }
+        state = .admitting(queued: nil)
+        closeAfter = head.headerFields[.connection]?.lowercased().contains("close") ?? false
+        let started = ContinuousClock.now
+        let path = head.path ?? "/"
+        let server = server
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        // On the router's loop (the connection's), so `this.value` may be used between awaits.
+        Task(executorPreference: server.executor) {
+            let lease: RouterService.Lease
+            switch await server.lease(for: requested, whenQueued: { this.value.queued($0) }) {
+            case .success(let granted):
+                lease = granted
+            case .failure(let error):
+                server.metrics(model: error.model, status: error.status, started: started)
+                this.value.answer(error)
+                return
+            }
+            let outcome = await withCheckedContinuation { done in
+                this.value.relay(head, body, to: lease.model, started: started, done: done)
+            }
+            await server.service.release(lease)
+            server.finished(outcome, model: lease.model.name, path: String(path.prefix { $0 != "?" }), started: started)
+        }
+    }
+
+    private func queued(_ id: RouterService.RequestID) {
+        guard case .admitting = state else { return }
+        state = .admitting(queued: id)
+        if clientGone { cancel(id) }
+    }
+
+    private func cancel(_ id: RouterService.RequestID) {
+        let service = server.service
+        Task(executorPreference: server.executor) { await service.cancel(id) }
+    }
+
+    /// The router's own answer (an error): the request was not relayed.
+    private func answer(_ error: RouterError) {
+        guard let context, !clientGone else { return next() }
+        var head = RouterServer.errorHead(error)
+        let body = ByteBuffer(bytes: error.body)
+        head.headerFields[.contentLength] = String(body.readableBytes)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        next()
+    }
+
+    /// Ready for the client's next request: parts that came meanwhile are read, then the connection again.
+    private func next() {
+        state = .idle
+        guard let context else { return }
+        if clientGone || closeAfter {
+            context.close(promise: nil)
+            return
+        }
+        if !held.isEmpty {
+            while !held.isEmpty && !answering {
+                handle(held.removeFirst(), context: context)
+            }
+            // The responder's channel takes what it was given at the end of a read.
+            context.fireChannelReadComplete()
+        }
+        guard !answering else { return }
+        if inputClosedWithheld {
+            inputClosedWithheld = false
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
+        if readWithheld {
+            readWithheld = false
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let event = event as? ChannelEvent, event == .inputClosed else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        switch state {
+        case .admitting(let queued):
+            // Gone while it waits: out of the queue (it would start a model for nobody).
+            clientGone = true
+            if let queued { cancel(queued) }
+        case .relaying, .collecting:
+            inputClosedWithheld = true
+        case .idle, .passing:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        clientGone = true
+        switch state {
+        case .admitting(let queued):
+            if let queued { cancel(queued) }
+        case .relaying:
+            // llama-server stops generating when its connection closes.
+            if let exchange, let connection = exchange.connection {
+                connection.exchange = nil
+                connection.channel.close(promise: nil)
+                exchange.connection = nil
+            }
+            complete(error: ClientGone())
+        case .idle, .collecting, .passing:
+            break
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let connection = exchange?.connection {
+            connection.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: To the client
+
+    /// The responder's answers pass; each end settles one it owed.
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { owed = max(0, owed - 1) }
+        context.write(data, promise: promise)
+    }
+
+    /// Reads go on while a request of this handler's is answered (the next request of a client that pipelines
+    /// waits in `held`), up to a few parts: then they wait for the answer. (Stopping at once would cost two
+    /// `epoll_ctl` calls a request.)
+    /// A request of this handler's is being answered.
+    private var answering: Bool {
+        switch state {
+        case .admitting, .relaying: true
+        case .idle, .collecting, .passing: false
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if answering && held.count >= Self.heldLimit {
+            readWithheld = true
+        } else {
+            context.read()
+        }
+    }
+
+    static let heldLimit = 16
+
+    // MARK: Relaying
+
+    private func relay(
+        _ head: HTTPRequest, _ body: ByteBuffer, to model: RoutableModel, started: ContinuousClock.Instant,
+        done: CheckedContinuation<Relay.Outcome, Never>
+    ) {
+        guard context != nil, !clientGone else {
+            done.resume(returning: Relay.Outcome(status: 499, error: ClientGone()))
+            return next()
+        }
+        var upstream = HTTPRequest(
+            method: head.method, scheme: nil, authority: "\(model.host):\(model.port)", path: head.path)
+        for field in head.headerFields {
+            let name = field.name.canonicalName
+            guard !Relay.hopByHop.contains(name),
+                server.settings.apiKeys.isEmpty || !Relay.routerCredentials.contains(name)
+            else { continue }
+            upstream.headerFields.append(field)
+        }
+        upstream.headerFields[.contentLength] = String(body.readableBytes)
+        state = .relaying
+        exchange = Exchange(model: model, head: upstream, body: body, started: started, done: done)
+        send()
+    }
+
+    /// Sends the request on a pooled connection.
+    private func send() {
+        guard let model = exchange?.model else { return }
+        server.pool.acquire(host: model.host, port: model.port).whenComplete { result in
+            guard let exchange = self.exchange, exchange.connection == nil, case .relaying = self.state else {
+                if case .success(let (connection, _)) = result { self.server.pool.release(connection, keepAlive: true) }
+                return
+            }
+            switch result {
+            case .success(let (connection, reused)):
+                exchange.connection = connection
+                exchange.reused = reused
+                connection.exchange = self
+                connection.channel.write(HTTPRequestPart.head(exchange.head), promise: nil)
+                if exchange.body.readableBytes > 0 {
+                    connection.channel.write(HTTPRequestPart.body(exchange.body), promise: nil)
+                }
+                connection.channel.writeAndFlush(HTTPRequestPart.end(nil), promise: nil)
+            case .failure(let error):
+                self.failBeforeAnswer(error)
+            }
+        }
+    }
+
+    func upstream(_ part: HTTPResponsePart) {
+        guard let context, let exchange else { return }
+        switch part {
+        case .head(let response):
+            guard response.status.kind != .informational else { return }
+            var head = HTTPResponse(status: response.status)
+            for field in response.headerFields where !Self.notRelayed.contains(field.name.canonicalName) {
+                head.headerFields.append(field)
+            }
+            exchange.isEventStream = response.headerFields[.contentType]?.hasPrefix("text/event-stream") ?? false
+            if exchange.isEventStream {
+                head.headerFields[HTTPField.Name("X-Accel-Buffering")!] = "no"
+                head.headerFields[.cacheControl] = "no-cache"
+            }
+            exchange.keepAlive = !(response.headerFields[.connection]?.lowercased().contains("close") ?? false)
+            exchange.outcome.status = response.status.code
+            exchange.headSent = true
+            exchange.lastByte = .now()
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            if let idle = server.settings.streamIdleTimeout { checkIdle(after: TimeAmount(idle)) }
+        case .body(let bytes):
+            if exchange.outcome.timeToFirstByte == nil { exchange.outcome.timeToFirstByte = .now - exchange.started }
+            exchange.lastByte = .now()
+            exchange.outcome.usage.scan(bytes)
+            // Each event of a stream its own write, as it comes; other answers in one write a read.
+            if exchange.isEventStream {
+                context.writeAndFlush(wrapOutboundOut(.body(bytes)), promise: nil)
+            } else {
+                context.write(wrapOutboundOut(.body(bytes)), promise: nil)
+            }
+            if !context.channel.isWritable, let connection = exchange.connection {
+                connection.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            }
+        case .end:
+            if exchange.outcome.timeToFirstByte == nil { exchange.outcome.timeToFirstByte = .now - exchange.started }
+            exchange.outcome.usage.parse()
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if let connection = exchange.connection {
+                exchange.connection = nil
+                server.pool.release(connection, keepAlive: exchange.keepAlive)
+            }
+            complete(error: nil)
+        }
+    }
+
+    func upstreamReadComplete() {
+        if exchange?.headSent == true { context?.flush() }
+    }
+
+    func upstreamFailed(_ error: any Error) {
+        guard let exchange else { return }
+        exchange.connection = nil
+        if !exchange.headSent {
+            // A kept-alive connection the server closed as it was reused: once more on a new one.
+            if exchange.reused && !exchange.retried {
+                exchange.retried = true
+                return send()
+            }
+            return failBeforeAnswer(error)
+        }
+        if exchange.isEventStream, let context {
+            // The client may still be there (the server failed): say why before the connection is cut.
+            let failure = RouterError(.upstream("the answer broke off: \(error)"), model: exchange.model.name)
+            var event = ByteBuffer(string: "data: ")
+            event.writeBytes(failure.body)
+            event.writeString("\n\n")
+            context.writeAndFlush(wrapOutboundOut(.body(event)), promise: nil)
+        }
+        closeAfter = true
+        complete(error: error)
+    }
+
+    private func failBeforeAnswer(_ error: any Error) {
+        guard let exchange, let context else { return }
+        let failure = RouterError(
+            .upstream("llama-server at \(exchange.model.host):\(exchange.model.port) did not answer: \(error)"),
+            model: exchange.model.name)
+        var head = RouterServer.errorHead(failure)
+        let body = ByteBuffer(bytes: failure.body)
+        head.headerFields[.contentLength] = String(body.readableBytes)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        exchange.outcome.status = failure.status
+        complete(error: nil)
+    }
+
+    /// Ends the exchange: its outcome to the task, then the client's next request.
+    private func complete(error: (any Error)?) {
+        guard let exchange else { return }
+        self.exchange = nil
+        exchange.idleCheck?.cancel()
+        if let connection = exchange.connection {
+            connection.exchange = nil
+            connection.channel.close(promise: nil)
+        }
+        exchange.outcome.error = error
+        exchange.done.resume(returning: exchange.outcome)
+        next()
+    }
+
+    /// The stream idle timeout: a server silent that long once its answer began is cut off.
+    private func checkIdle(after delay: TimeAmount) {
+        guard let context else { return }
+        exchange?.idleCheck = context.eventLoop.scheduleTask(in: delay) {
+            guard let exchange = self.exchange, exchange.headSent, let limit = self.server.settings.streamIdleTimeout
+            else { return }
+            let silent = NIODeadline.now() - exchange.lastByte
+            if silent >= TimeAmount(limit) {
+                if let connection = exchange.connection {
+                    connection.exchange = nil
+                    connection.channel.close(promise: nil)
+                }
+                self.upstreamFailed(Relay.IdleTimeout(limit: limit))
+            } else {
+                self.checkIdle(after: TimeAmount(limit) - silent)
+            }
+        }
+    }
+
+    /// Response headers that belong to the server's connection.
+    static let notRelayed: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "transfer-encoding", "upgrade", "te",
+        "trailer",
+    ]
+
+    struct ClientGone: Error, CustomStringConvertible {
+        var description: String { "the client closed its connection" }
+    }
+}
