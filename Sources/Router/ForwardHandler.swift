@@ -37,11 +37,13 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
 
     /// One request relayed and its answer (a class: it changes with every part of the answer).
     private final class Exchange {
-        let model: RoutableModel
+        let lease: RouterService.Lease
         let head: HTTPRequest
         let body: ByteBuffer
         let started: ContinuousClock.Instant
-        let done: CheckedContinuation<Relay.Outcome, Never>
+        /// The client's path, for the request log.
+        let path: String
+        var model: RoutableModel { lease.model }
         var outcome = Relay.Outcome(status: 502)
         var connection: UpstreamConnection?
         var reused = false
@@ -53,14 +55,14 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         var idleCheck: Scheduled<Void>?
 
         init(
-            model: RoutableModel, head: HTTPRequest, body: ByteBuffer, started: ContinuousClock.Instant,
-            done: CheckedContinuation<Relay.Outcome, Never>
+            lease: RouterService.Lease, head: HTTPRequest, body: ByteBuffer, started: ContinuousClock.Instant,
+            path: String
         ) {
-            self.model = model
+            self.lease = lease
             self.head = head
             self.body = body
             self.started = started
-            self.done = done
+            self.path = String(path.prefix { $0 != "?" })
         }
     }
 
@@ -154,25 +156,44 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         state = .admitting(queued: nil)
         closeAfter = head.headerFields[.connection]?.lowercased().contains("close") ?? false
         let started = ContinuousClock.now
-        let path = head.path ?? "/"
         let server = server
+        // A loaded model's request is admitted here: the service's executor is this loop.
+        let now = server.service.assumeIsolated { $0.admitNow(requested) }
+        if let (model, admission) = now {
+            switch admission {
+            case .granted(let lease):
+                return relay(head, body, lease: lease, started: started)
+            case .rejected(let error):
+                server.metrics(model: error.model, status: error.status, started: started)
+                return answer(error)
+            case .queued(let id):
+                state = .admitting(queued: id)
+                return lease(head, body, started: started) { await server.turn(of: id, model: model.name) }
+            }
+        }
+        // A name to look up, a model to start: in a task, on this loop as well.
         let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        lease(head, body, started: started) {
+            await server.lease(for: requested, whenQueued: { this.value.queued($0) })
+        }
+    }
+
+    /// Waits for a lease in a task on the router's loop, then relays the request or answers why not.
+    private func lease(
+        _ head: HTTPRequest, _ body: ByteBuffer, started: ContinuousClock.Instant,
+        _ wait: @escaping @Sendable () async -> Result<RouterService.Lease, RouterError>
+    ) {
+        let server = server
+        let this = NIOLoopBound(self, eventLoop: server.executor.loop)
         // On the router's loop (the connection's), so `this.value` may be used between awaits.
         Task(executorPreference: server.executor) {
-            let lease: RouterService.Lease
-            switch await server.lease(for: requested, whenQueued: { this.value.queued($0) }) {
-            case .success(let granted):
-                lease = granted
+            switch await wait() {
+            case .success(let lease):
+                this.value.relay(head, body, lease: lease, started: started)
             case .failure(let error):
                 server.metrics(model: error.model, status: error.status, started: started)
                 this.value.answer(error)
-                return
             }
-            let outcome = await withCheckedContinuation { done in
-                this.value.relay(head, body, to: lease.model, started: started, done: done)
-            }
-            await server.service.release(lease)
-            server.finished(outcome, model: lease.model.name, path: String(path.prefix { $0 != "?" }), started: started)
         }
     }
 
@@ -299,11 +320,11 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     // MARK: Relaying
 
     private func relay(
-        _ head: HTTPRequest, _ body: ByteBuffer, to model: RoutableModel, started: ContinuousClock.Instant,
-        done: CheckedContinuation<Relay.Outcome, Never>
+        _ head: HTTPRequest, _ body: ByteBuffer, lease: RouterService.Lease, started: ContinuousClock.Instant
     ) {
+        let model = lease.model
         guard context != nil, !clientGone else {
-            done.resume(returning: Relay.Outcome(status: 499, error: ClientGone()))
+            server.service.assumeIsolated { $0.release(lease) }
             return next()
         }
         var upstream = HTTPRequest(
@@ -317,7 +338,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         }
         upstream.headerFields[.contentLength] = String(body.readableBytes)
         state = .relaying
-        exchange = Exchange(model: model, head: upstream, body: body, started: started, done: done)
+        exchange = Exchange(lease: lease, head: upstream, body: body, started: started, path: head.path ?? "/")
         send()
     }
 
@@ -364,7 +385,6 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             exchange.headSent = true
             exchange.lastByte = .now()
             context.write(wrapOutboundOut(.head(head)), promise: nil)
-            if let idle = server.settings.streamIdleTimeout { checkIdle(after: TimeAmount(idle)) }
         case .body(let bytes):
             if exchange.outcome.timeToFirstByte == nil { exchange.outcome.timeToFirstByte = .now - exchange.started }
             exchange.lastByte = .now()
@@ -391,7 +411,12 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     }
 
     func upstreamReadComplete() {
-        if exchange?.headSent == true { context?.flush() }
+        guard let exchange, exchange.headSent else { return }
+        context?.flush()
+        // The idle watch starts once an answer takes more than one read (most small answers come whole in one).
+        if exchange.idleCheck == nil, let idle = server.settings.streamIdleTimeout {
+            checkIdle(after: TimeAmount(idle))
+        }
     }
 
     func upstreamFailed(_ error: any Error) {
@@ -432,7 +457,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         complete(error: nil)
     }
 
-    /// Ends the exchange: its outcome to the task, then the client's next request.
+    /// Ends the exchange: the lease back, the request counted and recorded, then the client's next request.
     private func complete(error: (any Error)?) {
         guard let exchange else { return }
         self.exchange = nil
@@ -442,7 +467,9 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             connection.channel.close(promise: nil)
         }
         exchange.outcome.error = error
-        exchange.done.resume(returning: exchange.outcome)
+        let lease = exchange.lease
+        server.service.assumeIsolated { $0.release(lease) }
+        server.finished(exchange.outcome, model: exchange.model.name, path: exchange.path, started: exchange.started)
         next()
     }
 

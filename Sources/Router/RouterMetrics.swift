@@ -11,6 +11,8 @@ public final class RouterMetrics: Sendable {
     /// Each model's request series, made once: a series made per request (the registry's lookup, label checks)
     /// was a few percent of the router's time per small request.
     private let requestSeries = Mutex<[String: RequestSeries]>([:])
+    /// Each model's in-flight gauge, made once (it changes twice a request).
+    private let inFlightGauges = Mutex<[String: CoreMetrics.Gauge]>([:])
 
     private struct RequestSeries {
         var statuses: [Int: CoreMetrics.Counter] = [:]
@@ -57,8 +59,14 @@ public final class RouterMetrics: Sendable {
     }
 
     public func inFlight(model: String, _ count: Int) {
-        Gauge(label: "llama_orch_router_in_flight_requests", dimensions: [("model", model)], factory: factory)
-            .record(count)
+        let gauge = inFlightGauges.withLock { gauges in
+            if let gauge = gauges[model] { return gauge }
+            let gauge = CoreMetrics.Gauge(
+                label: "llama_orch_router_in_flight_requests", dimensions: [("model", model)], factory: factory)
+            gauges[model] = gauge
+            return gauge
+        }
+        gauge.record(count)
     }
 
     func queued(_ count: Int) {

@@ -82,7 +82,7 @@ public struct RouterServer: Sendable {
         // No spans: the default is the process's bootstrapped tracer, a no-op one here that still cost 3 % of the
         // router's time per request (span and attributes).
         configuration.tracing.tracer = nil
-        executor = EventLoopExecutor(MultiThreadedEventLoopGroup.singleton.next())
+        executor = EventLoopExecutor(service.loop)
         client = HTTPClient(eventLoopGroup: executor.loop, configuration: configuration)
         pool = UpstreamPool(loop: executor.loop)
     }
@@ -226,13 +226,18 @@ public struct RouterServer: Sendable {
             return .failure(error)
         case .queued(let id):
             whenQueued(id)
-            do {
-                return .success(try await service.wait(id))
-            } catch let error as RouterError {
-                return .failure(error)
-            } catch {
-                return .failure(RouterError(.cancelled, model: model.name))
-            }
+            return await turn(of: id, model: model.name)
+        }
+    }
+
+    /// A queued request's lease, when its turn comes; its rejection, or `.cancelled` when its client left.
+    func turn(of id: RouterService.RequestID, model: String) async -> Result<RouterService.Lease, RouterError> {
+        do {
+            return .success(try await service.wait(id))
+        } catch let error as RouterError {
+            return .failure(error)
+        } catch {
+            return .failure(RouterError(.cancelled, model: model))
         }
     }
 

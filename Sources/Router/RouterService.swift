@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import OrchestratorCore
 import Synchronization
 
@@ -57,6 +59,9 @@ public actor RouterService {
     private let backend: any RouterBackend
     private let logger: Logger
     public nonisolated let metrics: RouterMetrics
+    /// The router's event loop, which is also this actor's executor: the forward path, on that loop, asks for a
+    /// loaded model's lease without a task (`admitNow`, `release` through `assumeIsolated`).
+    public nonisolated let loop: any EventLoop
     private let started = ContinuousClock.now
     private let startedWall = Date().timeIntervalSince1970
 
@@ -67,8 +72,9 @@ public actor RouterService {
 
     public init(
         backend: any RouterBackend, limits: LoadScheduler.Limits, metrics: RouterMetrics = RouterMetrics(),
-        logger: Logger
+        logger: Logger, loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
     ) {
+        self.loop = loop
         let capacity = CapacityBox()
         self.capacity = capacity
         self.backend = backend
@@ -77,6 +83,10 @@ public actor RouterService {
         scheduler = LoadScheduler(policies: [:], limits: limits) { model, resident in
             capacity.fits(model, resident)
         }
+    }
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        loop.executor.asUnownedSerialExecutor()
     }
 
     // MARK: Models
@@ -158,6 +168,20 @@ public actor RouterService {
         if scheduler.models[model.name]?.phase != .loaded {
             await refreshCapacity()
         }
+        return enqueue(model)
+    }
+
+    /// The model a request names and its admission, when both are known without waiting: a name in the list at
+    /// hand, a model loaded. `nil`: `resolve` and `admit` decide.
+    func admitNow(_ requested: String) -> (RoutableModel, Admission)? {
+        guard let refreshedAt, let name = names[requested], let model = models[name],
+            scheduler.models[name]?.phase == .loaded
+        else { return nil }
+        if ContinuousClock.now - refreshedAt >= Self.refreshInterval { refreshBeside() }
+        return (model, enqueue(model))
+    }
+
+    private func enqueue(_ model: RoutableModel) -> Admission {
         let id = nextID
         nextID += 1
         requestModels[id] = model.name

@@ -490,6 +490,27 @@ import Testing
         #expect(loads >= 6 && loads < 1000, "\(loads) loads")
     }
 
+    /// llama-server keeps its connections to the router alive and closes an idle one after a while: a request sent
+    /// on a kept-alive connection just as the server closes it is sent again on a new one, and the client sees
+    /// nothing of it (the stub drops every request on a reused connection).
+    @Test(.timeLimit(.minutes(2)))
+    func aRequestTheServerDropsOnAReusedConnectionIsSentAgain() async throws {
+        let harness = try DaemonHarness("router-reuse")
+        defer { harness.cleanUp() }
+        try harness.stubInstance("known", port: try LlamaServerProbe.freePort(), args: ["--drop-reused"])
+        try harness.project.write(
+            "llama-orch.json", #"{"router": {"listen": "127.0.0.1:\#(harness.project.routerPort)"}}"#)
+        try harness.ok(["daemon", "start"])
+        try harness.ok(["up", "known", "--wait", "--timeout", "30"])
+        let chat = harness.project.routerURL + "/v1/chat/completions"
+        for _ in 0..<3 {
+            let answer = try await Self.send(chat, body: Self.chat("known"))
+            #expect(answer.status == 200 && answer.body.contains("chat.completion"), "\(answer.body)")
+        }
+        #expect(Self.logLines(harness, "known", containing: "dropped a request on a reused connection").count == 2)
+        #expect(Self.logLines(harness, "known", containing: "request POST /v1/chat/completions").count == 3)
+    }
+
     /// A client that pipelines: requests the forward path answers (chat, an unknown model) and one the responder
     /// answers (`/v1/models`), sent in one write, are answered in the order sent, and `Connection: close` on the
     /// last closes the connection after its answer.

@@ -3,10 +3,13 @@
 //
 // Usage: stub-llama-server --port N [--host ADDR] [--load-time S] [--health-delay S] [--hang-completion]
 //        [--crash-after S] [--hang-after S] [--ignore-sigterm] [--fork-grandchild] [--log-interval S]
-//        [--tokens N] [--token-rate R] [--crash-mid-stream N] [--hang-completion-while PATH]
+//        [--tokens N] [--token-rate R] [--crash-mid-stream N] [--hang-completion-while PATH] [--drop-reused]
 // The OpenAI-style endpoints answer with what they received (byte count and FNV-1a hash of the body) and, for
 // `"stream": true`, N server-sent events at R per second (0: at once); every request and every stream that
 // ends early is logged with the time, for the router's tests.
+// `--drop-reused`: a plain OpenAI-style answer keeps its connection open, and the next request on that connection
+// is read and dropped unanswered (the connection closed), as a server closing an idle kept-alive connection just as
+// a proxy reuses it; logged as "dropped a request on a reused connection".
 // `--hang-completion-while PATH`: completions hang while PATH exists (`/health` keeps answering), so a test
 // chooses the moment a healthy server wedges, and when it recovers.
 // Unknown flags (llama-server's own, such as `-m model.gguf`) are ignored. Times are seconds (fractions allowed).
@@ -34,6 +37,7 @@ struct Options: Sendable {
     var tokens = 8
     var tokenRate = 0.0
     var crashMidStream: Int?
+    var dropReused = false
 
     init(_ arguments: [String]) {
         var index = 0
@@ -58,6 +62,7 @@ struct Options: Sendable {
             case "--tokens": tokens = Int(value()) ?? tokens
             case "--token-rate": tokenRate = Double(value()) ?? 0
             case "--crash-mid-stream": crashMidStream = Int(value())
+            case "--drop-reused": dropReused = true
             default:
                 // An unknown flag with a value (`-m model.gguf`): skip the value too.
                 if index + 1 < arguments.count, !arguments[index + 1].hasPrefix("-") { index += 1 }
@@ -98,23 +103,32 @@ enum Stub {
         options.hangAfter.map { elapsed() >= $0 } ?? false
     }
 
-    static func respond(_ connection: Int32, status: Int, _ body: String, contentType: String = "application/json") {
+    static func respond(
+        _ connection: Int32, status: Int, _ body: String, contentType: String = "application/json",
+        keepAlive: Bool = false
+    ) {
         let reason = [200: "OK", 404: "Not Found", 503: "Service Unavailable"][status] ?? "Error"
         let text =
             "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.utf8.count)\r\n"
-            + "Connection: close\r\n\r\n\(body)"
+            + (keepAlive ? "" : "Connection: close\r\n") + "\r\n\(body)"
         let bytes = Array(text.utf8)
         _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     static func handle(_ connection: Int32) {
         defer { close(connection) }
+        var reused = false
+        while serve(connection, reused: reused) { reused = true }
+    }
+
+    /// Answers one request; `true` when the connection stays open for another (`--drop-reused`).
+    static func serve(_ connection: Int32, reused: Bool) -> Bool {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         var headerEnd: Int?
         while headerEnd == nil {
             let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { return }
+            if count <= 0 { return false }
             received.append(contentsOf: buffer[0..<count])
             headerEnd = Stub.find([13, 10, 13, 10], in: received)
         }
@@ -133,8 +147,12 @@ enum Stub {
         var body = Array(received[(headerEnd! + 4)...])
         while body.count < length {
             let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { return }
+            if count <= 0 { return false }
             body.append(contentsOf: buffer[0..<count])
+        }
+        if reused {
+            say("stub-llama-server: dropped a request on a reused connection at \(epochMilliseconds())")
+            return false
         }
         say("stub-llama-server: request \(method) \(target) \(body.count) bytes at \(epochMilliseconds())")
         let loading = elapsed() < options.loadTime
@@ -173,12 +191,15 @@ enum Stub {
                     connection, status: 200,
                     #"{"object":"chat.completion","received_bytes":\#(body.count),"received_hash":"\#(fnv1a(body))","#
                         + #""choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"#
-                        + #""usage":{"prompt_tokens":\#(max(1, body.count / 4)),"completion_tokens":1}}"#)
+                        + #""usage":{"prompt_tokens":\#(max(1, body.count / 4)),"completion_tokens":1}}"#,
+                    keepAlive: options.dropReused)
+                return options.dropReused
             }
         default:
             respond(
                 connection, status: 404, #"{"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}"#)
         }
+        return false
     }
 
     static let openAIPaths: Set<String> = [
