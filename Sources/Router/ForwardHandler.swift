@@ -81,6 +81,10 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     private var inputClosedWithheld = false
     private var closeAfter = false
     private var clientGone = false
+    /// The server is shutting down: the connection closes after the answer in progress.
+    private var quiesceWithheld = false
+    /// The last write of the answer in progress, to close the connection after it.
+    private var lastWrite: EventLoopFuture<Void>?
 
     init(server: RouterServer) {
         self.server = server
@@ -147,6 +151,10 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         context.fireChannelRead(wrapInboundOut(.head(head)))
         if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(body))) }
         context.fireChannelRead(wrapInboundOut(.end(nil)))
+        if quiesceWithheld {
+            quiesceWithheld = false
+            context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
     }
 
     private func decide(_ head: HTTPRequest, _ body: ByteBuffer, context: ChannelHandlerContext) {
@@ -204,28 +212,38 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     }
 
     private func cancel(_ id: RouterService.RequestID) {
-        let service = server.service
-        Task(executorPreference: server.executor) { await service.cancel(id) }
+        server.service.assumeIsolated { $0.cancel(id) }
     }
 
     /// The router's own answer (an error): the request was not relayed.
     private func answer(_ error: RouterError) {
-        guard let context, !clientGone else { return next() }
+        if let context, !clientGone { write(error, context: context) }
+        next()
+    }
+
+    /// An error envelope, whole.
+    private func write(_ error: RouterError, context: ChannelHandlerContext) {
         var head = RouterServer.errorHead(error)
         let body = ByteBuffer(bytes: error.body)
         head.headerFields[.contentLength] = String(body.readableBytes)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        next()
+        lastWrite = context.writeAndFlush(wrapOutboundOut(.end(nil)))
     }
 
     /// Ready for the client's next request: parts that came meanwhile are read, then the connection again.
     private func next() {
         state = .idle
         guard let context else { return }
-        if clientGone || closeAfter {
-            context.close(promise: nil)
+        let lastWrite = lastWrite
+        self.lastWrite = nil
+        if clientGone {
+            return context.close(promise: nil)
+        }
+        if closeAfter || quiesceWithheld {
+            // After the answer's last bytes: a close now would drop what a slow client has not taken yet.
+            let channel = context.channel
+            (lastWrite ?? context.eventLoop.makeSucceededVoidFuture()).whenComplete { _ in channel.close(promise: nil) }
             return
         }
         if !held.isEmpty {
@@ -247,15 +265,25 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // The server is stopping: the responder, which has not seen this handler's requests, would close the
+            // connection at once; the answer in progress is finished first.
+            switch state {
+            case .collecting, .admitting, .relaying: quiesceWithheld = true
+            case .idle, .passing: context.fireUserInboundEventTriggered(event)
+            }
+            return
+        }
         guard let event = event as? ChannelEvent, event == .inputClosed else {
             return context.fireUserInboundEventTriggered(event)
         }
         switch state {
-        case .admitting(let queued):
-            // Gone while it waits: out of the queue (it would start a model for nobody).
+        case .admitting(let queued?):
+            // Gone while it waits in the queue: out of it (it would start a model for nobody).
             clientGone = true
-            if let queued { cancel(queued) }
-        case .relaying, .collecting:
+            cancel(queued)
+        case .admitting(nil), .relaying, .collecting:
+            // A client may half-close once it has sent its request; one that left is seen when a write fails.
             inputClosedWithheld = true
         case .idle, .passing:
             context.fireUserInboundEventTriggered(event)
@@ -281,9 +309,17 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         context.fireChannelInactive()
     }
 
+    /// A request the client sent after this one does not parse: this answer is finished, then the connection
+    /// closes (passed on now, the responder would write its 400 into the middle of it).
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard answering else { return context.fireErrorCaught(error) }
+        closeAfter = true
+        held.removeAll()
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable, let connection = exchange?.connection {
-            connection.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            try? connection.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
         }
         context.fireChannelWritabilityChanged()
     }
@@ -345,7 +381,8 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     /// Sends the request on a pooled connection.
     private func send() {
         guard let model = exchange?.model else { return }
-        server.pool.acquire(host: model.host, port: model.port).whenComplete { result in
+        let fresh = exchange?.retried ?? false
+        server.pool.acquire(host: model.host, port: model.port, fresh: fresh).whenComplete { result in
             guard let exchange = self.exchange, exchange.connection == nil, case .relaying = self.state else {
                 if case .success(let (connection, _)) = result { self.server.pool.release(connection, keepAlive: true) }
                 return
@@ -359,7 +396,10 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
                 if exchange.body.readableBytes > 0 {
                     connection.channel.write(HTTPRequestPart.body(exchange.body), promise: nil)
                 }
-                connection.channel.writeAndFlush(HTTPRequestPart.end(nil), promise: nil)
+                // A write that fails (the connection stays open) would leave the request waiting for nothing.
+                connection.channel.writeAndFlush(HTTPRequestPart.end(nil)).whenFailure { error in
+                    connection.channel.pipeline.fireErrorCaught(error)
+                }
             case .failure(let error):
                 self.failBeforeAnswer(error)
             }
@@ -396,12 +436,12 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
                 context.write(wrapOutboundOut(.body(bytes)), promise: nil)
             }
             if !context.channel.isWritable, let connection = exchange.connection {
-                connection.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+                try? connection.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
             }
         case .end:
             if exchange.outcome.timeToFirstByte == nil { exchange.outcome.timeToFirstByte = .now - exchange.started }
             exchange.outcome.usage.parse()
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            lastWrite = context.writeAndFlush(wrapOutboundOut(.end(nil)))
             if let connection = exchange.connection {
                 exchange.connection = nil
                 server.pool.release(connection, keepAlive: exchange.keepAlive)
@@ -436,23 +476,18 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             var event = ByteBuffer(string: "data: ")
             event.writeBytes(failure.body)
             event.writeString("\n\n")
-            context.writeAndFlush(wrapOutboundOut(.body(event)), promise: nil)
+            lastWrite = context.writeAndFlush(wrapOutboundOut(.body(event)))
         }
         closeAfter = true
         complete(error: error)
     }
 
     private func failBeforeAnswer(_ error: any Error) {
-        guard let exchange, let context else { return }
+        guard let exchange else { return }
         let failure = RouterError(
             .upstream("llama-server at \(exchange.model.host):\(exchange.model.port) did not answer: \(error)"),
             model: exchange.model.name)
-        var head = RouterServer.errorHead(failure)
-        let body = ByteBuffer(bytes: failure.body)
-        head.headerFields[.contentLength] = String(body.readableBytes)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(body)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if let context { write(failure, context: context) }
         exchange.outcome.status = failure.status
         complete(error: nil)
     }

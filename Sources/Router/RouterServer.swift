@@ -213,12 +213,17 @@ public struct RouterServer: Sendable {
     func lease(
         for requested: String, whenQueued: (RouterService.RequestID) -> Void
     ) async -> Result<RouterService.Lease, RouterError> {
-        let model: RoutableModel
         do {
-            model = try await self.model(named: requested)
+            return await lease(of: try await model(named: requested), whenQueued: whenQueued)
         } catch {
             return .failure(error)
         }
+    }
+
+    /// A lease on `model`, at once or after waiting in the queue (`whenQueued` is told its place first).
+    private func lease(
+        of model: RoutableModel, whenQueued: (RouterService.RequestID) -> Void
+    ) async -> Result<RouterService.Lease, RouterError> {
         switch await service.admit(model) {
         case .granted(let lease):
             return .success(lease)
@@ -313,24 +318,13 @@ public struct RouterServer: Sendable {
     /// A lease on the model, at once or after waiting in the queue; a client that leaves while it waits is
     /// removed from the queue (`.cancelled`).
     private func admit(_ model: RoutableModel, channel: any Channel) async -> Result<RouterService.Lease, RouterError> {
-        switch await service.admit(model) {
-        case .granted(let lease):
-            return .success(lease)
-        case .rejected(let error):
-            return .failure(error)
-        case .queued(let id):
-            let service = service
-            let watcher = ClientGoneWatcher { Task { await service.cancel(id) } }
-            try? await channel.pipeline.addHandler(watcher, position: .first).get()
-            defer { channel.pipeline.removeHandler(watcher, promise: nil) }
-            do {
-                return .success(try await service.wait(id))
-            } catch let error as RouterError {
-                return .failure(error)
-            } catch {
-                return .failure(RouterError(.cancelled, model: model.name))
-            }
+        var watcher: ClientGoneWatcher?
+        let result = await lease(of: model) { [service] id in
+            watcher = ClientGoneWatcher { Task { await service.cancel(id) } }
+            _ = channel.pipeline.addHandler(watcher!, position: .first)
         }
+        if let watcher { channel.pipeline.removeHandler(watcher, promise: nil) }
+        return result
     }
 
     private func loadOrUnload(_ request: Request, unload: Bool) async throws(RouterError) -> String {

@@ -19,11 +19,11 @@ final class UpstreamPool: @unchecked Sendable {
         self.loop = loop
     }
 
-    /// A connection to `host:port`: an idle one (`reused`), else a new one.
-    func acquire(host: String, port: Int) -> EventLoopFuture<(UpstreamConnection, reused: Bool)> {
+    /// A connection to `host:port`: an idle one (`reused`), else (or when `fresh`) a new one.
+    func acquire(host: String, port: Int, fresh: Bool = false) -> EventLoopFuture<(UpstreamConnection, reused: Bool)> {
         loop.preconditionInEventLoop()
         let key = "\(host):\(port)"
-        while let connection = idle[key]?.popLast() {
+        while !fresh, let connection = idle[key]?.popLast() {
             if connection.channel.isActive { return loop.makeSucceededFuture((connection, reused: true)) }
         }
         let pool = NIOLoopBound(self, eventLoop: loop)
@@ -47,6 +47,8 @@ final class UpstreamPool: @unchecked Sendable {
     func release(_ connection: UpstreamConnection, keepAlive: Bool) {
         loop.preconditionInEventLoop()
         connection.exchange = nil
+        // Reading may have been stopped for a slow client (`ForwardHandler`); the next request needs it.
+        try? connection.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
         guard keepAlive, !closed, connection.channel.isActive, idle[connection.key, default: []].count < Self.idleLimit
         else {
             connection.channel.close(promise: nil)
