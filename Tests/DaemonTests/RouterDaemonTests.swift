@@ -50,7 +50,9 @@ import Testing
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            if !request.headers.contains(name: "Content-Type") {
+                request.headers.add(name: "Content-Type", value: "application/json")
+            }
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         let response = try await client.execute(request, timeout: timeout)
@@ -488,6 +490,67 @@ import Testing
         #expect(peak > 0 && peak <= limit, "peak \(peak) bytes placed on a \(limit)-byte device")
         let loads = try store.events(limit: 10_000).filter { $0.kind == "router-started" }.count
         #expect(loads >= 6 && loads < 1000, "\(loads) loads")
+    }
+
+    /// Every way a request names its model reaches the instance: `/upstream/{model}/...` (any path, passed
+    /// through), `?model=` on `GET /props`, the multipart field of a transcription, and a JSON body sent in chunks
+    /// (no length); what the server answers, errors included, comes back as it is.
+    @Test(.timeLimit(.minutes(2)))
+    func everyWayOfNamingTheModelReachesTheInstance() async throws {
+        let harness = try DaemonHarness("router-routes")
+        defer { harness.cleanUp() }
+        try harness.stubInstance("known", port: try LlamaServerProbe.freePort(), args: [])
+        try harness.project.write(
+            "llama-orch.json", #"{"router": {"listen": "127.0.0.1:\#(harness.project.routerPort)"}}"#)
+        try harness.ok(["daemon", "start"])
+        try harness.ok(["up", "known", "--wait", "--timeout", "30"])
+        let base = harness.project.routerURL
+        func reached(_ line: String) -> Bool { !Self.logLines(harness, "known", containing: line).isEmpty }
+
+        let health = try await Self.send(base + "/upstream/known/health", method: .GET)
+        #expect(health.status == 200 && health.body == #"{"status":"ok"}"#, "\(health.body)")
+        let chat = try await Self.send(base + "/upstream/known/v1/chat/completions?x=1", body: Self.chat("anything"))
+        #expect(chat.status == 200 && chat.body.contains(#""received_hash":"\#(fnv1a(Self.chat("anything")))""#))
+        #expect(reached("request POST /v1/chat/completions?x=1 "), "the path after the model, query included")
+
+        let props = try await Self.send(base + "/props?model=known", method: .GET)
+        #expect(props.status == 404 && props.body.contains("File Not Found"), "the server's own 404: \(props.body)")
+        #expect(reached("request GET /props?model=known "))
+
+        let form = Array(
+            ("--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nknown\r\n"
+                + "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nRIFF\r\n--XyZ--\r\n")
+                .utf8)
+        let transcription = try await Self.send(
+            base + "/v1/audio/transcriptions", body: form,
+            headers: [("Content-Type", "multipart/form-data; boundary=XyZ")])
+        #expect(transcription.status == 404 && transcription.body.contains("File Not Found"), "\(transcription.body)")
+        #expect(reached("request POST /v1/audio/transcriptions \(form.count) bytes"))
+
+        // Chunked: the responder's path (the forward path takes bodies of known length).
+        let body = Self.chat("known")
+        let half = body.count / 2
+        var raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+        raw += "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        raw += String(half, radix: 16) + "\r\n" + String(decoding: body[..<half], as: UTF8.self) + "\r\n"
+        raw += String(body.count - half, radix: 16) + "\r\n" + String(decoding: body[half...], as: UTF8.self)
+        raw += "\r\n0\r\n\r\n"
+        let fd = try connectLoopback(port: harness.project.routerPort)
+        defer { close(fd) }
+        var limit = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        let bytes = Array(raw.utf8)
+        #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+        }
+        let answer = String(decoding: received, as: UTF8.self)
+        #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+        #expect(answer.contains(#""received_hash":"\#(fnv1a(body))""#), "the body, whole: \(answer)")
     }
 
     /// llama-server keeps its connections to the router alive and closes an idle one after a while: a request sent
