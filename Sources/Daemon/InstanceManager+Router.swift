@@ -168,7 +168,8 @@ public final class RouterLink: Sendable {
                 guard let service else { continue }
                 await service.observe(
                     transition.instance,
-                    Self.observed(transition.to, reason: transition.reason, owner: owner ? .router : .user))
+                    Self.observed(transition.to, reason: transition.reason, owner: owner ? .router : .user),
+                    at: transition.time)
             }
         }
     }

@@ -52,6 +52,10 @@ public actor RouterService {
     private var refreshing = false
     /// How many changes of phase each model has had (`change`), for `refresh`.
     private var news: [String: Int] = [:]
+    /// When the router last changed each model's phase itself (a load or unload ended; seconds since 1970): a
+    /// supervisor transition from before is known already, and applied late it would undo the change (an evicted
+    /// instance's `healthy`, delivered after its eviction, would make it loaded again, and its requests fail).
+    private var ownChangeAt: [String: Double] = [:]
     /// What the in-flight and queued gauges last said.
     private var reportedInFlight: [String: Int] = [:]
     private var reportedQueued = -1
@@ -242,14 +246,17 @@ public actor RouterService {
         guard let model = scheduler.models[name], model.phase == .loaded, model.owner == .router,
             model.inFlight == 0, scheduler.queued(for: name) == 0, !model.policy.keepLoaded
         else { return false }
+        ownChangeAt[name] = Date().timeIntervalSince1970
         change(.observed(name, .stopped))
         await offTheLoop { [backend] in await backend.stopForRouter(name, reason: .idle) }
         return true
     }
 
-    /// What the supervisor says of an instance (the daemon calls it at every transition).
-    public func observe(_ name: String, _ observed: LoadScheduler.Observed) {
+    /// What the supervisor says of an instance (the daemon calls it at every transition, in order); `time`, when
+    /// the transition happened (seconds since 1970): one older than the router's own last change is passed over.
+    public func observe(_ name: String, _ observed: LoadScheduler.Observed, at time: Double? = nil) {
         guard models[name] != nil else { return }
+        if let time, let own = ownChangeAt[name], time < own { return }
         change(.observed(name, observed))
     }
 
@@ -273,8 +280,11 @@ public actor RouterService {
     /// the older state it read.
     private func change(_ event: LoadScheduler.Event) {
         switch event {
-        case .observed(let name, _), .loaded(let name), .unloaded(let name), .loadFailed(let name, _):
+        case .observed(let name, _):
             news[name, default: 0] += 1
+        case .loaded(let name), .unloaded(let name), .loadFailed(let name, _):
+            news[name, default: 0] += 1
+            ownChangeAt[name] = Date().timeIntervalSince1970
         default: break
         }
         perform(scheduler.handle(event, now: .now))

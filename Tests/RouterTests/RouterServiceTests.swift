@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import OrchestratorCore
 import Router
@@ -88,5 +89,29 @@ struct RouterServiceTests {
         await refreshing.value
         #expect(await service.status(named: "a")?.phase == .unloaded)
         #expect(await service.status(named: "b")?.phase == .loaded)
+    }
+
+    /// The supervisor's transitions reach the router through a stream: an evicted instance's `healthy`, from when it
+    /// started, may arrive after the router evicted it. Applied, it would make the instance loaded again and send
+    /// requests to a server that is gone (the 1,000-request soak test saw bursts of 502s).
+    @Test(.timeLimit(.minutes(1)))
+    func aTransitionOlderThanTheRoutersOwnChangeIsPassedOver() async throws {
+        let daemon = FakeDaemon(["a", "b"])
+        let service = RouterService(
+            backend: daemon, limits: LoadScheduler.Limits(queueLimit: 10, queueTimeout: .seconds(30)),
+            logger: Logger(label: "test"))
+        await service.refresh()
+        let started = Date().timeIntervalSince1970
+        try await Self.serve(service, daemon, "a")
+        try await Self.serve(service, daemon, "b")
+        #expect(await daemon.running == ["b"], "b evicted a")
+
+        await service.observe("a", .starting(.router), at: started)
+        await service.observe("a", .healthy(.router), at: started)
+        #expect(await service.status(named: "a")?.phase == .unloaded, "a's start, told late, is passed over")
+
+        // A start after the eviction (someone's `up`) is news.
+        await service.observe("a", .healthy(.user), at: Date().timeIntervalSince1970 + 1)
+        #expect(await service.status(named: "a")?.phase == .loaded)
     }
 }
