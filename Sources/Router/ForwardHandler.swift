@@ -1,35 +1,51 @@
+import Foundation
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
 
-/// The router's forward path for the requests whose JSON body names the model (chat, completions, embeddings,
-/// tokenize...: nearly all of a router's traffic), as channel handlers in the connection's pipeline, in front of
-/// HummingbirdCore's responder; everything else (the router's own endpoints, uploads, `?model=` and `/upstream/`
-/// requests, bodies of unknown length, bad JSON) passes on to the responder unchanged.
+/// The router's forward path: every request that names a model (in its JSON body, a multipart field, `?model=` or
+/// an `/upstream/{model}/` path) is collected, admitted and relayed by this handler in the connection's pipeline, in
+/// front of HummingbirdCore's responder, which answers the router's own endpoints (`/health`, `/v1/models`,
+/// `/models/load`, `/metrics`) and refuses what no route takes.
 ///
 /// Why not the responder: its async layers (HummingbirdCore's request and response streams, AsyncHTTPClient's
-/// async API) cost the router three quarters of its time per small request, and put the `bench/router` goals (a)
-/// and (b) out of reach; the floor measured beside them (bench/router-floor) is what these handlers are built on.
+/// async API) cost the router more than the proxying itself and put the `bench/router` goal (a) out of reach; the
+/// floor measured beside them (bench/router-floor) is what these handlers are built on.
 ///
-/// A request is collected whole (its length is known and within `router.max_body_mb`), then one task asks the
-/// `RouterService` for a lease, as the responder does (it may start the model and wait in the queue; a client that
-/// leaves meanwhile is removed from it), and hands the request to a kept-alive connection from the `UpstreamPool`.
-/// The answer's parts are written to the client as they come, one write per read from the server, with the
-/// client's backpressure passed on (the server's connection stops reading), the stream idle timeout, an error
-/// event when the server dies mid-stream, and the server's connection closed when the client leaves, so that
-/// llama-server stops generating. Everything runs on the connection's event loop, the router's one loop.
+/// A request is collected whole (within `router.max_body_mb`: past it, 413 once the body has been read, up to four
+/// times the limit, then the connection closes), then the `RouterService` gives a lease: on the loop itself for a
+/// loaded model, else in a task (a name to look up, a model to start, a wait in the queue; a client that leaves
+/// while queued is removed from the queue). The request goes to a kept-alive connection from the `UpstreamPool`;
+/// the answer's parts are written to the client as they come (each event of a stream in its own write), with the
+/// client's backpressure passed on (the server's connection stops reading), the stream idle timeout, an error event
+/// when the server dies mid-stream, and the server's connection closed when the client leaves, so that llama-server
+/// stops generating. Requests are answered one at a time and in order, whichever side answers them. Everything runs
+/// on the connection's event loop, the router's one loop.
 final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamExchange, @unchecked Sendable {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
+    /// Where a request names its model.
+    enum Route: Equatable {
+        case json
+        case multipart(contentType: String)
+        case query(model: String?)
+        /// `/upstream/{model}/rest`: the model and the path sent upstream.
+        case upstream(model: String, path: String)
+    }
+
     private enum State {
         case idle
         /// A request of this handler's, its body coming.
-        case collecting(HTTPRequest, ByteBuffer)
+        case collecting(HTTPRequest, Route, ByteBuffer)
+        /// A body over the limit, read and dropped (`seen` bytes so far) before the 413.
+        case refusing(seen: Int)
         /// The request is the responder's: its parts go on.
         case passing
+        /// A request of this handler's came while the responder still owed answers: it waits in `held`.
+        case behindResponder
         /// Waiting for a lease; the id once the request is in the queue.
         case admitting(queued: RouterService.RequestID?)
         case relaying
@@ -44,7 +60,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         /// The client's path, for the request log.
         let path: String
         var model: RoutableModel { lease.model }
-        var outcome = Relay.Outcome(status: 502)
+        var outcome = Outcome(status: 502)
         var connection: UpstreamConnection?
         var reused = false
         var retried = false
@@ -106,21 +122,39 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
 
     private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         if answering { return held.append(part) }
+        let limit = server.settings.maxBodyBytes
         switch (state, part) {
         case (.idle, .head(let head)):
-            if owed == 0, let length = forwardable(head) {
-                state = .collecting(head, context.channel.allocator.buffer(capacity: length))
-            } else {
+            guard let route = route(of: head) else {
                 owed += 1
                 state = .passing
-                context.fireChannelRead(wrapInboundOut(part))
+                return context.fireChannelRead(wrapInboundOut(part))
             }
-        case (.collecting(let head, var body), .body(let bytes)):
+            if owed > 0 {
+                // Answers go out in the order of the requests: this one waits for the responder's (first of the
+                // parts held: when `held` is being read again, the rest of this request is in it already).
+                state = .behindResponder
+                return held.insert(part, at: 0)
+            }
+            let length = head.headerFields[.contentLength].flatMap { Int($0) }
+            if let length, length > limit { return state = .refusing(seen: 0) }
+            state = .collecting(head, route, context.channel.allocator.buffer(capacity: min(length ?? 0, limit)))
+        case (.collecting(let head, let route, var body), .body(let bytes)):
+            guard body.readableBytes + bytes.readableBytes <= limit else {
+                return state = .refusing(seen: body.readableBytes + bytes.readableBytes)
+            }
             state = .idle
             body.writeImmutableBuffer(bytes)
-            state = .collecting(head, body)
-        case (.collecting(let head, let body), .end):
-            decide(head, body, context: context)
+            state = .collecting(head, route, body)
+        case (.collecting(let head, let route, let body), .end):
+            decide(head, route, body, context: context)
+        case (.refusing(let seen), .body(let bytes)):
+            state = .refusing(seen: seen + bytes.readableBytes)
+            if seen + bytes.readableBytes > 4 * limit { refuse(context: context) }
+        case (.refusing, .end):
+            refuse(context: context)
+        case (.refusing, _):
+            break
         case (.passing, .end):
             state = .idle
             context.fireChannelRead(wrapInboundOut(part))
@@ -129,41 +163,74 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         }
     }
 
-    /// The body's length when the request is this handler's: a JSON endpoint, a body of known length within the
-    /// limit, and the client's key when keys are set (else the responder answers).
-    private func forwardable(_ head: HTTPRequest) -> Int? {
-        guard head.method == .post, let path = head.path,
-            RequestModel.jsonEndpoints.contains(String(path.prefix { $0 != "?" })),
-            let length = head.headerFields[.contentLength].flatMap({ Int($0) }), length <= server.settings.maxBodyBytes,
-            head.headerFields[.expect] == nil, head.headerFields[.transferEncoding] == nil
-        else { return nil }
-        if !server.settings.apiKeys.isEmpty && !APIKeyCheck.accepts(head.headerFields, keys: server.settings.apiKeys) {
+    /// Where a request names its model; `nil` for the responder's requests (the router's own endpoints, paths no
+    /// route takes, a client without the key when keys are set).
+    private func route(of head: HTTPRequest) -> Route? {
+        guard let path = head.path else { return nil }
+        let keys = server.settings.apiKeys
+        if !keys.isEmpty && !APIKeyCheck.accepts(head.headerFields, keys: keys) { return nil }
+        let route = String(path.prefix { $0 != "?" })
+        if route.hasPrefix("/upstream/") {
+            let rest = path.dropFirst("/upstream/".count)
+            let name = String(rest.prefix { $0 != "/" && $0 != "?" })
+            let suffix = String(rest.dropFirst(name.count))
+            return .upstream(
+                model: name.removingPercentEncoding ?? name, path: suffix.hasPrefix("/") ? suffix : "/" + suffix)
+        }
+        switch head.method {
+        case .get where RequestModel.queryEndpoints.contains(route):
+            let model = URLComponents(string: path)?.queryItems?.first { $0.name == "model" }?.value
+            // `GET /metrics` alone is the router's own.
+            if route == "/metrics" && model == nil { return nil }
+            return .query(model: model)
+        case .post where route == "/v1/audio/transcriptions":
+            return .multipart(contentType: head.headerFields[.contentType] ?? "")
+        case .post where RequestModel.jsonEndpoints.contains(route):
+            return .json
+        default:
             return nil
         }
-        return length
     }
 
-    /// Gives a collected request to the responder after all, when its body names no model or is not JSON: the
-    /// responder says why.
-    private func pass(_ head: HTTPRequest, _ body: ByteBuffer, context: ChannelHandlerContext) {
-        owed += 1
+    /// Answers a body over the limit with 413, then closes the connection.
+    private func refuse(context: ChannelHandlerContext) {
         state = .idle
-        context.fireChannelRead(wrapInboundOut(.head(head)))
-        if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(body))) }
-        context.fireChannelRead(wrapInboundOut(.end(nil)))
-        if quiesceWithheld {
-            quiesceWithheld = false
-            context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-        }
+        closeAfter = true
+        answer(RouterError(.tooLarge(limitMB: server.settings.maxBodyBytes >> 20)))
     }
 
-    private func decide(_ head: HTTPRequest, _ body: ByteBuffer, context: ChannelHandlerContext) {
-        guard let requested = try? RequestModel.fromJSON(body), !requested.isEmpty else {
-            return pass(head, body, context: context)
+    /// The model a request names, or why it is refused.
+    private func requested(_ head: HTTPRequest, _ route: Route, _ body: ByteBuffer) throws(RouterError) -> String {
+        let requested: String?
+        switch route {
+        case .json: requested = try RequestModel.fromJSON(body)
+        case .multipart(let contentType): requested = RequestModel.fromMultipart(body, contentType: contentType)
+        case .query(let model):
+            guard let model else {
+                throw RouterError(.badRequest("\(head.path?.prefix { $0 != "?" } ?? "") needs ?model=NAME"))
+            }
+            requested = model
+        case .upstream(let model, _): requested = model
         }
+        guard let requested, !requested.isEmpty else {
+            throw RouterError(.badRequest("the request names no model: set \"model\" to one of the instances"))
+        }
+        return requested
+    }
+
+    private func decide(_ head: HTTPRequest, _ route: Route, _ body: ByteBuffer, context: ChannelHandlerContext) {
+        let started = ContinuousClock.now
         state = .admitting(queued: nil)
         closeAfter = head.headerFields[.connection]?.lowercased().contains("close") ?? false
-        let started = ContinuousClock.now
+        let requested: String
+        do {
+            requested = try self.requested(head, route, body)
+        } catch {
+            server.metrics(model: "", status: error.status, started: started)
+            return answer(error)
+        }
+        var head = head
+        if case .upstream(_, let path) = route { head.path = path }
         let server = server
         // A loaded model's request is admitted here: the service's executor is this loop.
         let now = server.service.assumeIsolated { $0.admitNow(requested) }
@@ -269,8 +336,8 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             // The server is stopping: the responder, which has not seen this handler's requests, would close the
             // connection at once; the answer in progress is finished first.
             switch state {
-            case .collecting, .admitting, .relaying: quiesceWithheld = true
-            case .idle, .passing: context.fireUserInboundEventTriggered(event)
+            case .collecting, .refusing, .admitting, .relaying: quiesceWithheld = true
+            case .idle, .passing, .behindResponder: context.fireUserInboundEventTriggered(event)
             }
             return
         }
@@ -282,7 +349,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             // Gone while it waits in the queue: out of it (it would start a model for nobody).
             clientGone = true
             cancel(queued)
-        case .admitting(nil), .relaying, .collecting:
+        case .admitting(nil), .relaying, .collecting, .refusing, .behindResponder:
             // A client may half-close once it has sent its request; one that left is seen when a write fails.
             inputClosedWithheld = true
         case .idle, .passing:
@@ -303,7 +370,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
                 exchange.connection = nil
             }
             complete(error: ClientGone())
-        case .idle, .collecting, .passing:
+        case .idle, .collecting, .refusing, .passing, .behindResponder:
             break
         }
         context.fireChannelInactive()
@@ -328,8 +395,13 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
 
     /// The responder's answers pass; each end settles one it owed.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { owed = max(0, owed - 1) }
         context.write(data, promise: promise)
+        guard case .end = unwrapOutboundIn(data) else { return }
+        owed = max(0, owed - 1)
+        if owed == 0, case .behindResponder = state {
+            // The request held behind the responder's answers is read now (not inside the responder's write).
+            context.eventLoop.execute { self.next() }
+        }
     }
 
     /// Reads go on while a request of this handler's is answered (the next request of a client that pipelines
@@ -338,8 +410,8 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     /// A request of this handler's is being answered.
     private var answering: Bool {
         switch state {
-        case .admitting, .relaying: true
-        case .idle, .collecting, .passing: false
+        case .admitting, .relaying, .behindResponder: true
+        case .idle, .collecting, .refusing, .passing: false
         }
     }
 
@@ -367,8 +439,8 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             method: head.method, scheme: nil, authority: "\(model.host):\(model.port)", path: head.path)
         for field in head.headerFields {
             let name = field.name.canonicalName
-            guard !Relay.hopByHop.contains(name),
-                server.settings.apiKeys.isEmpty || !Relay.routerCredentials.contains(name)
+            guard !Self.hopByHop.contains(name),
+                server.settings.apiKeys.isEmpty || !Self.routerCredentials.contains(name)
             else { continue }
             upstream.headerFields.append(field)
         }
@@ -520,10 +592,34 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
                     connection.exchange = nil
                     connection.channel.close(promise: nil)
                 }
-                self.upstreamFailed(Relay.IdleTimeout(limit: limit))
+                self.upstreamFailed(IdleTimeout(limit: limit))
             } else {
                 self.checkIdle(after: TimeAmount(limit) - silent)
             }
+        }
+    }
+
+    /// What became of a relayed request, for the metrics and the request log.
+    struct Outcome {
+        var status: Int
+        var timeToFirstByte: Duration?
+        var usage = Usage()
+        /// Set when the answer could not be completed: the connection is then cut.
+        var error: (any Error)?
+    }
+
+    /// Request headers that belong to one connection, not to the request.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade", "host", "content-length",
+    ]
+    /// The router's own credentials are not passed on.
+    static let routerCredentials: Set<String> = ["authorization", "x-api-key"]
+
+    struct IdleTimeout: Error, CustomStringConvertible {
+        var limit: Duration
+        var description: String {
+            "no byte from llama-server for \(limit.components.seconds) s (router.stream_idle_timeout)"
         }
     }
 

@@ -1,18 +1,6 @@
 import Foundation
 import NIOCore
 
-/// Where a request names its model, by endpoint.
-enum ModelSource: Equatable {
-    /// The JSON body's top-level `model`.
-    case jsonBody
-    /// The `model` field of a multipart form.
-    case multipart
-    /// `?model=`.
-    case query
-    /// `/upstream/{model}/...`.
-    case upstreamPath
-}
-
 enum RequestModel {
     /// The POST endpoints whose JSON body names the model.
     static let jsonEndpoints: Set<String> = [

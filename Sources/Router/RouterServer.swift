@@ -122,81 +122,40 @@ public struct RouterServer: Sendable {
 
     // MARK: Requests
 
-    /// What the router answers: a whole response of its own, or the request forwarded.
-    enum Reply {
-        case local(HTTPResponse, ResponseBody)
-        case forward(RoutableModel, ByteBuffer, path: String)
-    }
-
+    /// The router's own endpoints (`ForwardHandler` takes every request that names a model, before this).
     func respond(_ request: Request, _ writer: consuming ResponseWriter, channel: any Channel) async throws {
         let started = ContinuousClock.now
-        let reply: Reply
+        let head: HTTPResponse
+        let body: ResponseBody
         do {
-            reply = try await decide(request)
+            (head, body) = try await answer(request)
         } catch {
             metrics(model: error.model, status: error.status, started: started)
-            reply = .local(Self.errorHead(error), Self.bytes(error.body))
+            (head, body) = (Self.errorHead(error), Self.bytes(error.body))
         }
-        switch reply {
-        case .local(let head, let body):
-            try await writer.write(response: head, body: body)
-        case .forward(let model, let body, let path):
-            try await forward(request, writer, channel: channel, model: model, body: body, path: path, started: started)
-        }
+        try await writer.write(response: head, body: body)
     }
 
-    private func decide(_ request: Request) async throws(RouterError) -> Reply {
+    private func answer(_ request: Request) async throws(RouterError) -> (HTTPResponse, ResponseBody) {
         let path = request.uri.path
         if path == "/health" {
-            return .local(Self.json(), Self.bytes(#"{"status":"ok"}"#))
+            return (Self.json(), Self.bytes(#"{"status":"ok"}"#))
         }
         if !settings.apiKeys.isEmpty && !APIKeyCheck.accepts(request.headers, keys: settings.apiKeys) {
             throw RouterError(.unauthorized)
         }
         switch (request.method, path) {
         case (.get, "/v1/models"), (.get, "/models"):
-            return .local(Self.json(), Self.bytes(ModelList.json(await service.statuses())))
+            return (Self.json(), Self.bytes(ModelList.json(await service.statuses())))
         case (.post, "/models/load"), (.post, "/models/unload"):
-            return .local(Self.json(), Self.bytes(try await loadOrUnload(request, unload: path == "/models/unload")))
-        case (.get, "/metrics") where request.uri.queryParameters["model"] == nil:
+            return (Self.json(), Self.bytes(try await loadOrUnload(request, unload: path == "/models/unload")))
+        case (.get, "/metrics"):
             var head = HTTPResponse(status: .ok)
             head.headerFields[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return .local(head, Self.bytes(await metricsText()))
+            return (head, Self.bytes(await metricsText()))
         default:
-            let (model, body, upstreamPath) = try await target(of: request)
-            return .forward(model, body, path: upstreamPath)
-        }
-    }
-
-    /// The instance a request goes to, its body (collected under the limit) and the path to send upstream.
-    private func target(of request: Request) async throws(RouterError) -> (RoutableModel, ByteBuffer, String) {
-        let path = request.uri.path
-        var upstreamPath = request.uri.description
-        let requested: String?
-        var body = ByteBuffer()
-        if path.hasPrefix("/upstream/") {
-            let rest = path.dropFirst("/upstream/".count)
-            let name = rest.prefix { $0 != "/" }
-            requested = String(name).removingPercentEncoding ?? String(name)
-            let suffix = String(request.uri.description.dropFirst("/upstream/".count + name.count))
-            upstreamPath = suffix.hasPrefix("/") ? suffix : "/" + suffix
-            body = try await collect(request)
-        } else if request.method == .get, RequestModel.queryEndpoints.contains(path) {
-            requested = request.uri.queryParameters["model"].map(String.init)
-            guard requested != nil else { throw RouterError(.badRequest("\(path) needs ?model=NAME")) }
-        } else if request.method == .post, path == "/v1/audio/transcriptions" {
-            body = try await collect(request)
-            requested = RequestModel.fromMultipart(body, contentType: request.headers[.contentType] ?? "")
-        } else if request.method == .post, RequestModel.jsonEndpoints.contains(path) {
-            body = try await collect(request)
-            requested = try RequestModel.fromJSON(body)
-        } else {
             throw RouterError(.notFound("\(request.method) \(path)"))
         }
-        guard let requested, !requested.isEmpty else {
-            throw RouterError(.badRequest("the request names no model: set \"model\" to one of the instances"))
-        }
-        return (try await model(named: requested), body, upstreamPath)
     }
 
     /// The instance a request's `model` names; 404 naming the known ones.
@@ -246,7 +205,7 @@ public struct RouterServer: Sendable {
         }
     }
 
-    /// The body, refused with 413 past the limit before any upstream is contacted.
+    /// The body of a request to the router itself, refused with 413 past the limit.
     private func collect(_ request: Request) async throws(RouterError) -> ByteBuffer {
         let limit = settings.maxBodyBytes
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
@@ -275,56 +234,14 @@ public struct RouterServer: Sendable {
         } catch {}
     }
 
-    /// Waits for the model (the wait ends when the client leaves), sends the request, relays the answer.
-    private func forward(
-        _ request: Request, _ writer: consuming ResponseWriter, channel: any Channel, model: RoutableModel,
-        body: ByteBuffer, path: String, started: ContinuousClock.Instant
-    ) async throws {
-        let lease: RouterService.Lease
-        switch await admit(model, channel: channel) {
-        case .success(let granted):
-            lease = granted
-        case .failure(let error):
-            metrics(model: model.name, status: error.status, started: started)
-            if case .cancelled = error.kind { return }
-            return try await writer.write(response: Self.errorHead(error), body: Self.bytes(error.body))
-        }
-        let relay = Relay(server: self, model: model, started: started)
-        let outcome = await relay.run(request, writer, body: body, path: path)
-        await service.release(lease)
-        finished(outcome, model: model.name, path: request.uri.path, started: started)
-        // Thrown, the connection is cut: the client can tell the answer is incomplete. Wrapped: the upstream's own
-        // error may be an `HTTPParserError` (it closed mid-chunk), which the server would take for the client's and
-        // answer with a 400 written into the middle of this response.
-        if let error = outcome.error { throw AnswerBrokeOff(reason: "\(error)") }
-    }
-
     /// Counts and records a relayed request.
-    func finished(_ outcome: Relay.Outcome, model: String, path: String, started: ContinuousClock.Instant) {
+    func finished(_ outcome: ForwardHandler.Outcome, model: String, path: String, started: ContinuousClock.Instant) {
         metrics(model: model, status: outcome.status, started: started, firstByte: outcome.timeToFirstByte)
         record(
             RouterRequestRecord(
                 time: Date().timeIntervalSince1970 - Self.seconds(.now - started), model: model, path: path,
                 status: outcome.status, promptTokens: outcome.usage.prompt, completionTokens: outcome.usage.completion,
                 timeToFirstByte: outcome.timeToFirstByte.map(Self.seconds), duration: Self.seconds(.now - started)))
-    }
-
-    /// Ends a response that could not be completed: the connection closes without the final chunk.
-    struct AnswerBrokeOff: Error, CustomStringConvertible {
-        var reason: String
-        var description: String { "the answer broke off: \(reason)" }
-    }
-
-    /// A lease on the model, at once or after waiting in the queue; a client that leaves while it waits is
-    /// removed from the queue (`.cancelled`).
-    private func admit(_ model: RoutableModel, channel: any Channel) async -> Result<RouterService.Lease, RouterError> {
-        var watcher: ClientGoneWatcher?
-        let result = await lease(of: model) { [service] id in
-            watcher = ClientGoneWatcher { Task { await service.cancel(id) } }
-            _ = channel.pipeline.addHandler(watcher!, position: .first)
-        }
-        if let watcher { channel.pipeline.removeHandler(watcher, promise: nil) }
-        return result
     }
 
     private func loadOrUnload(_ request: Request, unload: Bool) async throws(RouterError) -> String {

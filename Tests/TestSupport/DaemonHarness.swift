@@ -91,7 +91,12 @@ public struct DaemonHarness: Sendable {
         _ = try? cli(["daemon", "stop", "--timeout", "20"])
         if let pid = daemonPID, Self.isAlive(pid) { kill(pid, SIGKILL) }
         for pid in markedProcesses() { kill(pid, SIGKILL) }
-        project.remove()
+        // LLAMA_ORCH_KEEP_TEST_ROOTS=1 keeps each test's project (configs, logs, state) to look at after a failure.
+        if ProcessInfo.processInfo.environment["LLAMA_ORCH_KEEP_TEST_ROOTS"] == "1" {
+            FileHandle.standardError.write(Data("kept the test project \(root)\n".utf8))
+        } else {
+            project.remove()
+        }
     }
 
     /// Waits until `condition` holds, polling; false after `limit`.
