@@ -133,9 +133,13 @@ public actor InstanceManager: ControlHandler {
         let names = (all ? Set(configuredNames()).union(entries.keys) : Set(entries.keys)).sorted()
         let desired = (try? store.desiredStates()) ?? [:]
         let restarts = (try? store.restartCounts()) ?? [:]
+        // What the router knows, asked once: its service runs on the router's event loop, and a question per
+        // instance crossed threads twice each (3 ms of a `ps` with 100 instances).
+        let routed = await routerLink.service?.statuses(named: names) ?? [:]
         var list: [InstanceStatus] = []
         for name in names {
-            let status = await status(of: name, desired: desired[name] ?? .stopped, restarts: restarts[name] ?? 0)
+            let status = await status(
+                of: name, desired: desired[name] ?? .stopped, restarts: restarts[name] ?? 0, routed: routed[name])
             if all || (status.state != .stopped && status.state != .invalid) {
                 list.append(status)
             }
@@ -147,13 +151,16 @@ public actor InstanceManager: ControlHandler {
         guard entries[name] != nil || configuredNames().contains(name) else { throw DaemonError.noSuchInstance(name) }
         return await status(
             of: name, desired: ((try? store.desiredStates()) ?? [:])[name] ?? .stopped,
-            restarts: (try? store.restartCount(for: name)) ?? 0)
+            restarts: (try? store.restartCount(for: name)) ?? 0,
+            routed: await routerLink.service?.status(named: name))
     }
 
-    /// The status of one instance, with what the router knows of it.
-    private func status(of name: String, desired: DesiredState, restarts: Int) async -> InstanceStatus {
+    /// The status of one instance, with what the router knows of it (`routed`).
+    private func status(
+        of name: String, desired: DesiredState, restarts: Int, routed: RouterService.ModelStatus?
+    ) async -> InstanceStatus {
         var status = await supervisedStatus(of: name, desired: desired, restarts: restarts)
-        if let service = routerLink.service, let routed = await service.status(named: name) {
+        if let routed {
             status.router = RouterInstanceStatus(
                 status: routed.phase.statusValue,
                 startedByRouter: routerLink.owner(of: name) == .router && status.state != .stopped,

@@ -196,7 +196,9 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     private func refuse(context: ChannelHandlerContext) {
         state = .idle
         closeAfter = true
-        answer(RouterError(.tooLarge(limitMB: server.settings.maxBodyBytes >> 20)))
+        let error = RouterError(.tooLarge(limitMB: server.settings.maxBodyBytes >> 20))
+        server.metrics(model: "", status: error.status, started: .now)
+        answer(error)
     }
 
     /// The model a request names, or why it is refused.

@@ -157,6 +157,13 @@ public actor RouterService {
         models[name].map { status(of: $0) }
     }
 
+    /// The statuses of those of `names` that are routable, in one question (`ps`).
+    public func statuses(named names: [String]) -> [String: ModelStatus] {
+        var found: [String: ModelStatus] = [:]
+        for name in names { found[name] = status(named: name) }
+        return found
+    }
+
     private func status(of model: RoutableModel) -> ModelStatus {
         let state = scheduler.models[model.name]
         let unloadAt = state?.idleUnloadAt.map { startedWall + seconds($0 - started) }

@@ -100,6 +100,39 @@ import Testing
         return streaming
     }
 
+    /// A daemon serving the router, with one stub instance, `known`, started with `up`.
+    static func routerWithKnown(_ label: String, args: [String] = []) throws -> DaemonHarness {
+        let harness = try DaemonHarness(label)
+        do {
+            try harness.stubInstance("known", port: try LlamaServerProbe.freePort(), args: args)
+            try harness.project.write(
+                "llama-orch.json", #"{"router": {"listen": "127.0.0.1:\#(harness.project.routerPort)"}}"#)
+            try harness.ok(["daemon", "start"])
+            try harness.ok(["up", "known", "--wait", "--timeout", "30"])
+        } catch {
+            harness.cleanUp()
+            throw error
+        }
+        return harness
+    }
+
+    /// Sends `bytes` on a new connection to `port` and reads until the connection closes (20 s at most).
+    static func exchange(_ bytes: [UInt8], port: Int) throws -> String {
+        let fd = try connectLoopback(port: port)
+        defer { close(fd) }
+        var limit = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
     /// Lines of an instance's stderr log that contain `text`.
     static func logLines(_ harness: DaemonHarness, _ name: String, containing text: String) -> [String] {
         (harness.project.read("logs/\(name)/stderr.log") ?? "").split(separator: "\n").map(String.init).filter {
@@ -502,13 +535,8 @@ import Testing
     /// (no length); what the server answers, errors included, comes back as it is.
     @Test(.timeLimit(.minutes(2)))
     func everyWayOfNamingTheModelReachesTheInstance() async throws {
-        let harness = try DaemonHarness("router-routes")
+        let harness = try Self.routerWithKnown("router-routes")
         defer { harness.cleanUp() }
-        try harness.stubInstance("known", port: try LlamaServerProbe.freePort(), args: [])
-        try harness.project.write(
-            "llama-orch.json", #"{"router": {"listen": "127.0.0.1:\#(harness.project.routerPort)"}}"#)
-        try harness.ok(["daemon", "start"])
-        try harness.ok(["up", "known", "--wait", "--timeout", "30"])
         let base = harness.project.routerURL
         func reached(_ line: String) -> Bool { !Self.logLines(harness, "known", containing: line).isEmpty }
 
@@ -532,7 +560,7 @@ import Testing
         #expect(transcription.status == 404 && transcription.body.contains("File Not Found"), "\(transcription.body)")
         #expect(reached("request POST /v1/audio/transcriptions \(form.count) bytes"))
 
-        // Chunked: the responder's path (the forward path takes bodies of known length).
+        // A body sent in chunks, of no announced length.
         let body = Self.chat("known")
         let half = body.count / 2
         var raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
@@ -540,20 +568,7 @@ import Testing
         raw += String(half, radix: 16) + "\r\n" + String(decoding: body[..<half], as: UTF8.self) + "\r\n"
         raw += String(body.count - half, radix: 16) + "\r\n" + String(decoding: body[half...], as: UTF8.self)
         raw += "\r\n0\r\n\r\n"
-        let fd = try connectLoopback(port: harness.project.routerPort)
-        defer { close(fd) }
-        var limit = timeval(tv_sec: 20, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        let bytes = Array(raw.utf8)
-        #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = read(fd, &buffer, buffer.count)
-            if count <= 0 { break }
-            received += buffer[0..<count]
-        }
-        let answer = String(decoding: received, as: UTF8.self)
+        let answer = try Self.exchange(Array(raw.utf8), port: harness.project.routerPort)
         #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
         #expect(answer.contains(#""received_hash":"\#(fnv1a(body))""#), "the body, whole: \(answer)")
     }
@@ -563,13 +578,8 @@ import Testing
     /// nothing of it (the stub drops every request on a reused connection).
     @Test(.timeLimit(.minutes(2)))
     func aRequestTheServerDropsOnAReusedConnectionIsSentAgain() async throws {
-        let harness = try DaemonHarness("router-reuse")
+        let harness = try Self.routerWithKnown("router-reuse", args: ["--drop-reused"])
         defer { harness.cleanUp() }
-        try harness.stubInstance("known", port: try LlamaServerProbe.freePort(), args: ["--drop-reused"])
-        try harness.project.write(
-            "llama-orch.json", #"{"router": {"listen": "127.0.0.1:\#(harness.project.routerPort)"}}"#)
-        try harness.ok(["daemon", "start"])
-        try harness.ok(["up", "known", "--wait", "--timeout", "30"])
         let chat = harness.project.routerURL + "/v1/chat/completions"
         for _ in 0..<3 {
             let answer = try await Self.send(chat, body: Self.chat("known"))
@@ -584,13 +594,8 @@ import Testing
     /// last closes the connection after its answer.
     @Test(.timeLimit(.minutes(2)))
     func pipelinedRequestsAreAnsweredInOrderWhicheverPathTakesThem() async throws {
-        let harness = try DaemonHarness("router-pipelining")
+        let harness = try Self.routerWithKnown("router-pipelining")
         defer { harness.cleanUp() }
-        try harness.stubInstance("known", port: try LlamaServerProbe.freePort(), args: [])
-        try harness.project.write(
-            "llama-orch.json", #"{"router": {"listen": "127.0.0.1:\#(harness.project.routerPort)"}}"#)
-        try harness.ok(["daemon", "start"])
-        try harness.ok(["up", "known", "--wait", "--timeout", "30"])
 
         func post(_ body: [UInt8], close: Bool = false) -> String {
             "POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
@@ -600,19 +605,8 @@ import Testing
         let requests = Array(
             (post(Self.chat("known")) + "GET /v1/models HTTP/1.1\r\nHost: router\r\n\r\n" + post(Self.chat("ghost"))
                 + post(Self.chat("known"), close: true)).utf8)
-        let fd = try connectLoopback(port: harness.project.routerPort)
-        defer { close(fd) }
-        var limit = timeval(tv_sec: 20, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        #expect(requests.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == requests.count)
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = read(fd, &buffer, buffer.count)
-            if count <= 0 { break }
-            received += buffer[0..<count]
-        }
-        let answers = String(decoding: received, as: UTF8.self).components(separatedBy: "HTTP/1.1 ").dropFirst()
+        let answers = try Self.exchange(requests, port: harness.project.routerPort).components(separatedBy: "HTTP/1.1 ")
+            .dropFirst()
         #expect(answers.map { String($0.prefix(3)) } == ["200", "200", "404", "200"], "\(answers)")
         let kinds = answers.map { answer in
             answer.contains("chat.completion")

@@ -56,6 +56,16 @@ struct RouterServiceTests {
         func record(_ request: RouterRequestRecord) async {}
     }
 
+    /// A router over `a` and `b`, of which one fits at a time, with its list read.
+    static func twoModels() async -> (FakeDaemon, RouterService) {
+        let daemon = FakeDaemon(["a", "b"])
+        let service = RouterService(
+            backend: daemon, limits: LoadScheduler.Limits(queueLimit: 10, queueTimeout: .seconds(30)),
+            logger: Logger(label: "test"))
+        await service.refresh()
+        return (daemon, service)
+    }
+
     /// One request for `name`, served and ended.
     static func serve(_ service: RouterService, _ daemon: FakeDaemon, _ name: String) async throws {
         let model = try #require(await daemon.models.first { $0.name == name })
@@ -68,11 +78,7 @@ struct RouterServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func aRefreshThatReadTheStatesBeforeAnEvictionDoesNotBringTheEvictedBack() async throws {
-        let daemon = FakeDaemon(["a", "b"])
-        let service = RouterService(
-            backend: daemon, limits: LoadScheduler.Limits(queueLimit: 10, queueTimeout: .seconds(30)),
-            logger: Logger(label: "test"))
-        await service.refresh()
+        let (daemon, service) = await Self.twoModels()
         try await Self.serve(service, daemon, "a")
         #expect(await service.status(named: "a")?.phase == .loaded)
 
@@ -96,11 +102,7 @@ struct RouterServiceTests {
     /// requests to a server that is gone (the 1,000-request soak test saw bursts of 502s).
     @Test(.timeLimit(.minutes(1)))
     func aTransitionOlderThanTheRoutersOwnChangeIsPassedOver() async throws {
-        let daemon = FakeDaemon(["a", "b"])
-        let service = RouterService(
-            backend: daemon, limits: LoadScheduler.Limits(queueLimit: 10, queueTimeout: .seconds(30)),
-            logger: Logger(label: "test"))
-        await service.refresh()
+        let (daemon, service) = await Self.twoModels()
         let started = Date().timeIntervalSince1970
         try await Self.serve(service, daemon, "a")
         try await Self.serve(service, daemon, "b")
