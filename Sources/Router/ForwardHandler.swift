@@ -406,9 +406,6 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         }
     }
 
-    /// Reads go on while a request of this handler's is answered (the next request of a client that pipelines
-    /// waits in `held`), up to a few parts: then they wait for the answer. (Stopping at once would cost two
-    /// `epoll_ctl` calls a request.)
     /// A request of this handler's is being answered.
     private var answering: Bool {
         switch state {
@@ -417,6 +414,9 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         }
     }
 
+    /// Reads go on while a request of this handler's is answered (the next request of a client that pipelines
+    /// waits in `held`), up to a few parts: then they wait for the answer. (Stopping at once would cost two
+    /// `epoll_ctl` calls a request.)
     func read(context: ChannelHandlerContext) {
         if answering && held.count >= Self.heldLimit {
             readWithheld = true

@@ -101,12 +101,13 @@ import Testing
     }
 
     /// A daemon serving the router, with one stub instance, `known`, started with `up`.
-    static func routerWithKnown(_ label: String, args: [String] = []) throws -> DaemonHarness {
+    static func routerWithKnown(_ label: String, args: [String] = [], router: String = "") throws -> DaemonHarness {
         let harness = try DaemonHarness(label)
         do {
             try harness.stubInstance("known", port: try LlamaServerProbe.freePort(), args: args)
             try harness.project.write(
-                "llama-orch.json", #"{"router": {"listen": "127.0.0.1:\#(harness.project.routerPort)"}}"#)
+                "llama-orch.json",
+                #"{"router": {"listen": "127.0.0.1:\#(harness.project.routerPort)"\#(router)}}"#)
             try harness.ok(["daemon", "start"])
             try harness.ok(["up", "known", "--wait", "--timeout", "30"])
         } catch {
@@ -571,6 +572,24 @@ import Testing
         let answer = try Self.exchange(Array(raw.utf8), port: harness.project.routerPort)
         #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
         #expect(answer.contains(#""received_hash":"\#(fnv1a(body))""#), "the body, whole: \(answer)")
+    }
+
+    /// A body sent in chunks announces no length: past `max_body_mb` it is refused with 413 once read, and the
+    /// server never hears of it (the 30/33 MiB test covers a body whose length is announced).
+    @Test(.timeLimit(.minutes(2)))
+    func aChunkedBodyOverTheLimitIs413AndReachesNoServer() async throws {
+        let harness = try Self.routerWithKnown("router-chunked-limit", router: #", "max_body_mb": 1"#)
+        defer { harness.cleanUp() }
+        let chunk = String(repeating: "x", count: 64 << 10)
+        var raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+        raw += "Transfer-Encoding: chunked\r\n\r\n"
+        raw += String(20, radix: 16) + "\r\n" + #"{"model": "known", "pad": "xxxx"#.prefix(20) + "\r\n"
+        for _ in 0..<24 { raw += String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n" }
+        raw += "0\r\n\r\n"
+        let answer = try Self.exchange(Array(raw.utf8), port: harness.project.routerPort)
+        #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer.prefix(300))")
+        #expect(answer.contains("request_too_large"), "\(answer.prefix(300))")
+        #expect(Self.logLines(harness, "known", containing: "request POST").isEmpty, "no request reached the server")
     }
 
     /// llama-server keeps its connections to the router alive and closes an idle one after a while: a request sent
