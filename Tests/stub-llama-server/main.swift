@@ -218,6 +218,10 @@ enum Stub {
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         guard sendAll(connection, Array(head.utf8)) else { return }
         let interval = options.tokenRate > 0 ? 1 / options.tokenRate : 0
+        // The first token comes one interval after the head, as a real server's does after its prompt: the router
+        // benchmark counts the writes that carry events, and a head and an event written back to back may be read,
+        // and so relayed, as one.
+        if interval > 0 { usleep(UInt32(interval * 1_000_000)) }
         for index in 0..<options.tokens {
             if let crash = options.crashMidStream, index == crash {
                 say("stub-llama-server: crashing mid-stream after \(index) events")

@@ -161,9 +161,9 @@ def throughput(urls, model, seconds, work):
     return ratio
 
 
-async def one_stream(host, port, model, started_all):
+async def one_stream(host, port, model, started_all, expected):
     """One streamed chat completion: the arrival time of each event, how many arrived in one read with the one
-    before, how many there were, and the data segments received."""
+    before, how many there were, and the data segments received up to the last token event."""
     reader, writer = await asyncio.open_connection(host, port)
     body = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
     writer.write(
@@ -171,7 +171,7 @@ async def one_stream(host, port, model, started_all):
         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     await writer.drain()
     await started_all.wait()
-    arrivals, read_together, seen = [], 0, 0
+    arrivals, read_together, seen, segments = [], 0, 0, None
     pending = b""
     token = b'data: {"object":"chat.completion.chunk","choices":[{'
     while True:
@@ -187,9 +187,13 @@ async def one_stream(host, port, model, started_all):
             arrivals.append(now)
             read_together += count - 1
             seen += count
+            if seen == expected:
+                # Counted now, before the closing events (sent one interval later) can add theirs.
+                segments = data_segments_in(writer.get_extra_info("socket"))
         if any(b"[DONE]" in piece for piece in pieces):
             break
-    segments = data_segments_in(writer.get_extra_info("socket"))
+    if segments is None:  # an incomplete stream: its closing events, if any, count as events
+        segments = data_segments_in(writer.get_extra_info("socket"))
     writer.close()
     return arrivals, read_together, seen, segments
 
@@ -202,23 +206,21 @@ def data_segments_in(sock):
     return struct.unpack_from("I", info, 152)[0] if len(info) >= 156 else None
 
 
-async def streams(host, port, model, count):
+async def streams(host, port, model, count, expected):
     started_all = asyncio.Event()
-    tasks = [asyncio.create_task(one_stream(host, port, model, started_all)) for _ in range(count)]
+    tasks = [asyncio.create_task(one_stream(host, port, model, started_all, expected)) for _ in range(count)]
     started_all.set()
     return await asyncio.gather(*tasks)
 
 
-# Writes of a stream besides its token events, at least: the head, the closing events (usage and [DONE], which the
-# stub sends back to back, so they may share one) and the end of the chunked body. Token events are 10 ms apart.
-OTHER_WRITES = 3
-
-
 def stream_figures(name, results, expected):
-    """Prints the figures; returns the p99 gap and the events held back. Held back: a stream that arrived in fewer data
-    segments than its events plus OTHER_WRITES had that many events share a write with another (on loopback, one
-    write of the sender is one segment; a write may also arrive split in two, which only adds segments). Read
-    together: two events in one read of the client, which the client's own delays also cause on a busy machine."""
+    """Prints the figures; returns the p99 gap and the events held back. Held back: a stream whose head and token
+    events arrived in fewer data segments than one plus its events had that many events share a write with another.
+    On loopback one write of the sender is one segment; a write may also arrive split in two, which only adds
+    segments. The stub sends the head one interval before the first event and the closing events one interval after
+    the last, and the segments are counted when the last token event is read, so neither can share a write with an
+    event unless the router held one back. Read together: two events in one read of the client, which the client's
+    own delays also cause on a busy machine."""
     gaps, together, seen, held = [], 0, 0, 0
     measured = True
     for arrivals, read_together, events, segments in results:
@@ -228,7 +230,7 @@ def stream_figures(name, results, expected):
         if segments is None:
             measured = False
         else:
-            held += max(0, events + OTHER_WRITES - segments)
+            held += max(0, events + 1 - segments)
     complete = sum(1 for _, _, events, _ in results if events == expected)
     p50, p99 = percentile(gaps, 0.5), percentile(gaps, 0.99)
     held = held if measured else None
@@ -240,8 +242,8 @@ def stream_figures(name, results, expected):
 def stream_bench(direct, router, model, count, events):
     print(f"(c) {count} concurrent streams of {events} events at 100 events/s (stub server; gaps in ms)")
     print(f"    {'':<30} {'p50 gap':>8} {'p99 gap':>8} {'held back':>10} {'read together':>13}   {'complete':>8}")
-    direct_p99, _ = stream_figures("direct", asyncio.run(streams(*direct, model, count)), events)
-    router_p99, held = stream_figures("llama-orch router", asyncio.run(streams(*router, model, count)), events)
+    direct_p99, _ = stream_figures("direct", asyncio.run(streams(*direct, model, count, events)), events)
+    router_p99, held = stream_figures("llama-orch router", asyncio.run(streams(*router, model, count, events)), events)
     added = router_p99 - direct_p99
     if held is None:
         print("    goal: held back not measured: TCP_INFO's tcpi_data_segs_in needs Linux 4.6 or later")
