@@ -42,6 +42,8 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         case collecting(HTTPRequest, Route, ByteBuffer)
         /// A body over the limit, read and dropped (`seen` bytes so far) before the 413.
         case refusing(seen: Int)
+        /// Answered, the connection closing after the answer: what the client still sends is dropped.
+        case closing
         /// The request is the responder's: its parts go on.
         case passing
         /// A request of this handler's came while the responder still owed answers: it waits in `held`.
@@ -137,7 +139,17 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
                 return held.insert(part, at: 0)
             }
             let length = head.headerFields[.contentLength].flatMap { Int($0) }
-            if let length, length > limit { return state = .refusing(seen: 0) }
+            // A client that sends `Expect: 100-continue` (curl does for a body over 1 MiB) waits for the word
+            // before it sends its body; without one it waits a second and sends it anyway.
+            let expectsContinue = head.headerFields[.expect]?.lowercased() == "100-continue"
+            if let length, length > limit {
+                // Such a client is told no at once, and has not sent the body to be read.
+                guard expectsContinue else { return state = .refusing(seen: 0) }
+                return refuse(context: context)
+            }
+            if expectsContinue {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+            }
             state = .collecting(head, route, context.channel.allocator.buffer(capacity: min(length ?? 0, limit)))
         case (.collecting(let head, let route, var body), .body(let bytes)):
             guard body.readableBytes + bytes.readableBytes <= limit else {
@@ -153,7 +165,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             if seen + bytes.readableBytes > 4 * limit { refuse(context: context) }
         case (.refusing, .end):
             refuse(context: context)
-        case (.refusing, _):
+        case (.refusing, _), (.closing, _):
             break
         case (.passing, .end):
             state = .idle
@@ -310,6 +322,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             return context.close(promise: nil)
         }
         if closeAfter || quiesceWithheld {
+            state = .closing
             // After the answer's last bytes: a close now would drop what a slow client has not taken yet.
             let channel = context.channel
             (lastWrite ?? context.eventLoop.makeSucceededVoidFuture()).whenComplete { _ in channel.close(promise: nil) }
@@ -339,7 +352,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             // connection at once; the answer in progress is finished first.
             switch state {
             case .collecting, .refusing, .admitting, .relaying: quiesceWithheld = true
-            case .idle, .passing, .behindResponder: context.fireUserInboundEventTriggered(event)
+            case .idle, .passing, .behindResponder, .closing: context.fireUserInboundEventTriggered(event)
             }
             return
         }
@@ -354,7 +367,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         case .admitting(nil), .relaying, .collecting, .refusing, .behindResponder:
             // A client may half-close once it has sent its request; one that left is seen when a write fails.
             inputClosedWithheld = true
-        case .idle, .passing:
+        case .idle, .passing, .closing:
             context.fireUserInboundEventTriggered(event)
         }
     }
@@ -372,7 +385,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
                 exchange.connection = nil
             }
             complete(error: ClientGone())
-        case .idle, .collecting, .refusing, .passing, .behindResponder:
+        case .idle, .collecting, .refusing, .passing, .behindResponder, .closing:
             break
         }
         context.fireChannelInactive()
@@ -410,7 +423,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     private var answering: Bool {
         switch state {
         case .admitting, .relaying, .behindResponder: true
-        case .idle, .collecting, .refusing, .passing: false
+        case .idle, .collecting, .refusing, .passing, .closing: false
         }
     }
 
@@ -610,10 +623,11 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         var error: (any Error)?
     }
 
-    /// Request headers that belong to one connection, not to the request.
+    /// Request headers that belong to one connection, not to the request (and `expect`: the body goes with the
+    /// head).
     static let hopByHop: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-        "transfer-encoding", "upgrade", "host", "content-length",
+        "transfer-encoding", "upgrade", "host", "content-length", "expect",
     ]
     /// The router's own credentials are not passed on.
     static let routerCredentials: Set<String> = ["authorization", "x-api-key"]

@@ -592,6 +592,51 @@ import Testing
         #expect(Self.logLines(harness, "known", containing: "request POST").isEmpty, "no request reached the server")
     }
 
+    /// curl sends `Expect: 100-continue` with a body over 1 MiB, then waits up to a second for the word before it
+    /// sends the body: the router says it at once and relays the request without the header (the body goes with
+    /// it); a body over the limit is refused at once, before it is sent.
+    @Test(.timeLimit(.minutes(2)))
+    func aClientThatExpects100ContinueIsAnsweredAtOnce() async throws {
+        let harness = try Self.routerWithKnown("router-expect", router: #", "max_body_mb": 1"#)
+        defer { harness.cleanUp() }
+        func head(length: Int) -> [UInt8] {
+            Array(
+                ("POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(length)\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").utf8)
+        }
+        let fd = try connectLoopback(port: harness.project.routerPort)
+        defer { close(fd) }
+        var limit = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        func send(_ bytes: [UInt8]) {
+            #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
+        }
+        func receive(until done: (String) -> Bool) -> String {
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while !done(String(decoding: received, as: UTF8.self)) {
+                let count = read(fd, &buffer, buffer.count)
+                if count <= 0 { break }
+                received += buffer[0..<count]
+            }
+            return String(decoding: received, as: UTF8.self)
+        }
+        let body = Self.chat("known")
+        let started = ContinuousClock.now
+        send(head(length: body.count))
+        let interim = receive { $0.contains("\r\n\r\n") }
+        #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"), "no 100 Continue within 5 s: \(interim)")
+        #expect(ContinuousClock.now - started < .seconds(1))
+        send(body)
+        let answer = receive { _ in false }
+        #expect(answer.hasPrefix("HTTP/1.1 200") && answer.contains("chat.completion"), "\(answer.prefix(300))")
+        #expect(Self.logLines(harness, "known", containing: "request POST /v1/chat/completions").count == 1)
+        #expect(Self.logLines(harness, "known", containing: "Expect header").isEmpty, "the header was relayed")
+
+        let refused = try Self.exchange(head(length: 2 << 20), port: harness.project.routerPort)
+        #expect(refused.hasPrefix("HTTP/1.1 413") && refused.contains("request_too_large"), "\(refused.prefix(300))")
+    }
+
     /// llama-server keeps its connections to the router alive and closes an idle one after a while: a request sent
     /// on a kept-alive connection just as the server closes it is sent again on a new one, and the client sees
     /// nothing of it (the stub drops every request on a reused connection).

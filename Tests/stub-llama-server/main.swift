@@ -155,6 +155,7 @@ enum Stub {
             return false
         }
         say("stub-llama-server: request \(method) \(target) \(body.count) bytes at \(epochMilliseconds())")
+        if head.lowercased().contains("\r\nexpect:") { say("stub-llama-server: the request has an Expect header") }
         let loading = elapsed() < options.loadTime
         let loadingError = #"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#
         switch (method, path) {
