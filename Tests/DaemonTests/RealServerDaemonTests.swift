@@ -81,5 +81,16 @@ import Testing
         #expect(["length", "stop"].contains(summary["finish_reason"] as? String), "\(summary)")
         let listed = try #require(try harness.ps().first { $0.name == "tiny" })
         #expect(listed.state == .healthy && listed.router?.startedByRouter == true, "\(listed)")
+
+        // HEAD through `/upstream/`: its answer has a length and no body, and the next answer on the connection is
+        // read whole (a relay that took HEAD's answer to have a body would read the next one as that body).
+        let answers = try RouterDaemonTests.exchange(
+            Array(
+                ("HEAD /upstream/tiny/health HTTP/1.1\r\nHost: router\r\n\r\n"
+                    + "GET /upstream/tiny/health HTTP/1.1\r\nHost: router\r\nConnection: close\r\n\r\n").utf8),
+            port: harness.project.routerPort)
+        #expect(answers.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 3, "\(answers)")
+        #expect(answers.components(separatedBy: #"{"status":"ok"}"#).count == 2, "\(answers)")
+        #expect(answers.hasSuffix(#"{"status":"ok"}"#), "\(answers)")
     }
 }
