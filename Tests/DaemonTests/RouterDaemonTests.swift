@@ -637,6 +637,85 @@ import Testing
         #expect(refused.hasPrefix("HTTP/1.1 413") && refused.contains("request_too_large"), "\(refused.prefix(300))")
     }
 
+    /// A server that goes silent once its stream began is cut off after `router.stream_idle_timeout`: the client
+    /// gets an error event that names the setting, and the server's connection is closed (the stub, one event every
+    /// 5 s, finds its client gone after its first).
+    @Test(.timeLimit(.minutes(2)))
+    func aStreamSilentPastTheIdleTimeoutEndsWithAnErrorEvent() async throws {
+        let harness = try Self.routerWithKnown(
+            "router-idle", args: ["--tokens", "3", "--token-rate", "0.2"], router: #", "stream_idle_timeout": 1"#)
+        defer { harness.cleanUp() }
+        let body = Self.chat("known", stream: true)
+        let started = ContinuousClock.now
+        let answer = try Self.exchange(
+            Array(
+                ("POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.count)\r\n\r\n").utf8) + body,
+            port: harness.project.routerPort)
+        let waited = ContinuousClock.now - started
+        #expect(answer.hasPrefix("HTTP/1.1 200") && answer.contains("text/event-stream"), "\(answer.prefix(300))")
+        #expect(answer.contains("router.stream_idle_timeout"), "\(answer)")
+        #expect(!answer.contains("chat.completion.chunk"), "an event came before the cut: \(answer)")
+        #expect(waited >= .seconds(1) && waited < .seconds(4), "cut after \(waited)")
+        #expect(
+            try await DaemonHarness.eventually(.seconds(10)) {
+                !Self.logLines(harness, "known", containing: "stream closed by the client").isEmpty
+            }, "the server's connection stayed open")
+    }
+
+    /// A client that does not read its stream holds the server back (the router stops reading the server's
+    /// connection while the client's is full) instead of taking the answer into memory: the stub's 3,000 events of
+    /// 16 KiB (about 49 MB; the sockets between hold about 15 MB) are not all sent while the client reads nothing,
+    /// and all arrive once it reads.
+    @Test(.timeLimit(.minutes(2)))
+    func aClientThatDoesNotReadHoldsTheServerBack() async throws {
+        let harness = try Self.routerWithKnown("router-backpressure", args: ["--tokens", "3000", "--event-padding", "16384"])
+        defer { harness.cleanUp() }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var small: Int32 = 64 << 10
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(harness.project.routerPort).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        try #require(connected == 0, "cannot connect to the router: errno \(errno)")
+        var limit = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        let body = Self.chat("known", stream: true)
+        let request =
+            Array(
+                ("POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n").utf8) + body
+        #expect(request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == request.count)
+        #expect(
+            try await DaemonHarness.eventually(.seconds(10)) {
+                !Self.logLines(harness, "known", containing: "request POST /v1/chat/completions").isEmpty
+            }, "the request never reached the server")
+        try await Task.sleep(for: .seconds(3))
+        #expect(
+            Self.logLines(harness, "known", containing: "stream done").isEmpty,
+            "the server sent its whole answer while the client read nothing: the router took it into memory")
+
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+        }
+        let tail = String(decoding: received.suffix(1000), as: UTF8.self)
+        #expect(received.count > 40_000_000, "\(received.count) bytes")
+        #expect(tail.contains("data: [DONE]"), "\(tail)")
+        #expect(String(decoding: received.suffix(20000), as: UTF8.self).contains(#""t2999 x"#))
+        #expect(!Self.logLines(harness, "known", containing: "stream done after 3000 events").isEmpty)
+    }
+
     /// llama-server keeps its connections to the router alive and closes an idle one after a while: a request sent
     /// on a kept-alive connection just as the server closes it is sent again on a new one, and the client sees
     /// nothing of it (the stub drops every request on a reused connection).

@@ -4,9 +4,10 @@
 // Usage: stub-llama-server --port N [--host ADDR] [--load-time S] [--health-delay S] [--hang-completion]
 //        [--crash-after S] [--hang-after S] [--ignore-sigterm] [--fork-grandchild] [--log-interval S]
 //        [--tokens N] [--token-rate R] [--crash-mid-stream N] [--hang-completion-while PATH] [--drop-reused]
+//        [--event-padding N]
 // The OpenAI-style endpoints answer with what they received (byte count and FNV-1a hash of the body) and, for
 // `"stream": true`, N server-sent events at R per second (0: at once); every request and every stream that
-// ends early is logged with the time, for the router's tests.
+// ends early is logged with the time, for the router's tests. `--event-padding N` adds N bytes to each event.
 // `--drop-reused`: a plain OpenAI-style answer keeps its connection open, and the next request on that connection
 // is read and dropped unanswered (the connection closed), as a server closing an idle kept-alive connection just as
 // a proxy reuses it; logged as "dropped a request on a reused connection".
@@ -36,6 +37,7 @@ struct Options: Sendable {
     var grandchild = false
     var tokens = 8
     var tokenRate = 0.0
+    var eventPadding = 0
     var crashMidStream: Int?
     var dropReused = false
 
@@ -60,6 +62,7 @@ struct Options: Sendable {
             case "--log-interval": logInterval = Double(value())
             case "--grandchild": grandchild = true
             case "--tokens": tokens = Int(value()) ?? tokens
+            case "--event-padding": eventPadding = Int(value()) ?? 0
             case "--token-rate": tokenRate = Double(value()) ?? 0
             case "--crash-mid-stream": crashMidStream = Int(value())
             case "--drop-reused": dropReused = true
@@ -219,6 +222,7 @@ enum Stub {
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         guard sendAll(connection, Array(head.utf8)) else { return }
         let interval = options.tokenRate > 0 ? 1 / options.tokenRate : 0
+        let padding = String(repeating: "x", count: options.eventPadding)
         // The first token comes one interval after the head, as a real server's does after its prompt: the router
         // benchmark counts the writes that carry events, and a head and an event written back to back may be read,
         // and so relayed, as one.
@@ -229,7 +233,7 @@ enum Stub {
                 _exit(3)
             }
             let event =
-                #"data: {"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"t\#(index) "}}]}"#
+                #"data: {"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"t\#(index) \#(padding)"}}]}"#
             guard sendChunk(connection, event + "\n\n") else {
                 say("stub-llama-server: stream closed by the client after \(index) events at \(epochMilliseconds())")
                 return
