@@ -669,7 +669,8 @@ import Testing
     /// and all arrive once it reads.
     @Test(.timeLimit(.minutes(2)))
     func aClientThatDoesNotReadHoldsTheServerBack() async throws {
-        let harness = try Self.routerWithKnown("router-backpressure", args: ["--tokens", "3000", "--event-padding", "16384"])
+        let harness = try Self.routerWithKnown(
+            "router-backpressure", args: ["--tokens", "3000", "--event-padding", "16384"])
         defer { harness.cleanUp() }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
