@@ -88,6 +88,8 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     private var context: ChannelHandlerContext?
     private var state = State.idle
     private var exchange: Exchange?
+    /// The path the client asked for, for the request log (an `/upstream/{model}/` request's is not the server's).
+    private var clientPath = "/"
     /// Answers the responder owes for requests passed on: a request of this handler's waits for them (answers go
     /// out in the order of the requests).
     private var owed = 0
@@ -243,6 +245,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             server.metrics(model: "", status: error.status, started: started)
             return answer(error)
         }
+        clientPath = head.path ?? "/"
         var head = head
         if case .upstream(_, let path) = route { head.path = path }
         let server = server
@@ -461,7 +464,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         }
         upstream.headerFields[.contentLength] = String(body.readableBytes)
         state = .relaying
-        exchange = Exchange(lease: lease, head: upstream, body: body, started: started, path: head.path ?? "/")
+        exchange = Exchange(lease: lease, head: upstream, body: body, started: started, path: clientPath)
         send()
     }
 

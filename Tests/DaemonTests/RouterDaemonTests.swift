@@ -572,6 +572,18 @@ import Testing
         let answer = try Self.exchange(Array(raw.utf8), port: harness.project.routerPort)
         #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
         #expect(answer.contains(#""received_hash":"\#(fnv1a(body))""#), "the body, whole: \(answer)")
+
+        // The request log keeps the paths the client asked for (without the query).
+        let asked: Set<String> = [
+            "/upstream/known/health", "/upstream/known/v1/chat/completions", "/props", "/v1/audio/transcriptions",
+            "/v1/chat/completions",
+        ]
+        var logged: Set<String> = []
+        _ = try await DaemonHarness.eventually(.seconds(5)) {
+            logged = Set(try harness.store().routerRequests(since: 0, model: "known").map(\.path))
+            return logged == asked
+        }
+        #expect(logged == asked)
     }
 
     /// A body sent in chunks announces no length: past `max_body_mb` it is refused with 413 once read, and the
