@@ -29,6 +29,16 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
         /// Seconds without a byte from a server once its response began; then the response ends with an error.
         /// 0: no limit. (There is no limit before the first byte: a long prompt may take minutes.)
         public var streamIdleTimeout: Double
+        /// Origins of web pages that may use the router from a browser (CORS): `scheme://host[:port]`, `:*` for
+        /// any port, or `*` for any page.
+        public var corsOrigins: [String]
+
+        /// Pages served from this machine, on any port: a browser client run locally works, a site on the web
+        /// cannot read the models' answers.
+        public static let localOrigins = [
+            "http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*", "https://localhost:*",
+            "https://127.0.0.1:*", "https://[::1]:*",
+        ]
 
         enum CodingKeys: String, CodingKey {
             case enabled, listen
@@ -39,12 +49,14 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
             case queueTimeout = "queue_timeout"
             case idleTTL = "idle_ttl"
             case streamIdleTimeout = "stream_idle_timeout"
+            case corsOrigins = "cors_origins"
         }
 
         public init(
             enabled: Bool = true, listen: String = "127.0.0.1:8080", apiKeys: [APIKey] = [],
             allowUnauthenticated: Bool = false, maxBodyMB: Int = 32, queueLimit: Int = 512,
-            queueTimeout: Double = 300, idleTTL: Double = 600, streamIdleTimeout: Double = 300
+            queueTimeout: Double = 300, idleTTL: Double = 600, streamIdleTimeout: Double = 300,
+            corsOrigins: [String] = Router.localOrigins
         ) {
             self.enabled = enabled
             self.listen = listen
@@ -55,6 +67,7 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
             self.queueTimeout = queueTimeout
             self.idleTTL = idleTTL
             self.streamIdleTimeout = streamIdleTimeout
+            self.corsOrigins = corsOrigins
         }
 
         public init(from decoder: any Decoder) throws {
@@ -71,6 +84,7 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
             idleTTL = try container.decodeIfPresent(Double.self, forKey: .idleTTL) ?? defaults.idleTTL
             streamIdleTimeout =
                 try container.decodeIfPresent(Double.self, forKey: .streamIdleTimeout) ?? defaults.streamIdleTimeout
+            corsOrigins = try container.decodeIfPresent([String].self, forKey: .corsOrigins) ?? defaults.corsOrigins
         }
 
         /// `listen` split into host and port; `nil` when it is not `HOST:PORT`.
@@ -182,6 +196,11 @@ public enum ProjectSpec {
                         "stream_idle_timeout", seconds,
                         "seconds without a byte from a server once its response began; 0: no limit",
                         default: .value(defaults.streamIdleTimeout)),
+                    ConfigField(
+                        "cors_origins", .array(.string(pattern: "^(\\*|[A-Za-z][A-Za-z0-9+.-]*://[^/\\s]+)$")),
+                        "origins of web pages that may use the router from a browser (CORS): scheme://host[:port], "
+                            + "scheme://host:* for any port, or * for any page",
+                        default: .value(defaults.corsOrigins)),
                 ]),
                 "the daemon's OpenAI-compatible port", default: .words("{}")),
         ]

@@ -90,6 +90,8 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     private var exchange: Exchange?
     /// The path the client asked for, for the request log (an `/upstream/{model}/` request's is not the server's).
     private var clientPath = "/"
+    /// The `Origin` of the request answered (a browser's page), for the CORS fields of its answer.
+    private var clientOrigin: String?
     /// Answers the responder owes for requests passed on: a request of this handler's waits for them (answers go
     /// out in the order of the requests).
     private var owed = 0
@@ -140,6 +142,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
                 state = .behindResponder
                 return held.insert(part, at: 0)
             }
+            clientOrigin = head.headerFields[.origin]
             let length = head.headerFields[.contentLength].flatMap { Int($0) }
             // A client that sends `Expect: 100-continue` (curl does for a body over 1 MiB) waits for the word
             // before it sends its body; without one it waits a second and sends it anyway.
@@ -180,7 +183,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     /// Where a request names its model; `nil` for the responder's requests (the router's own endpoints, paths no
     /// route takes, a client without the key when keys are set).
     private func route(of head: HTTPRequest) -> Route? {
-        guard let path = head.path else { return nil }
+        guard let path = head.path, !CORSPolicy.isPreflight(head) else { return nil }
         let keys = server.settings.apiKeys
         if !keys.isEmpty && !APIKeyCheck.accepts(head.headerFields, keys: keys) { return nil }
         let route = String(path.prefix { $0 != "?" })
@@ -310,6 +313,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         var head = RouterServer.errorHead(error)
         let body = ByteBuffer(bytes: error.body)
         head.headerFields[.contentLength] = String(body.readableBytes)
+        head.headerFields.append(contentsOf: server.settings.cors.answerFields(origin: clientOrigin))
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         lastWrite = context.writeAndFlush(wrapOutboundOut(.end(nil)))
@@ -502,9 +506,12 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         case .head(let response):
             guard response.status.kind != .informational else { return }
             var head = HTTPResponse(status: response.status)
-            for field in response.headerFields where !Self.notRelayed.contains(field.name.canonicalName) {
+            for field in response.headerFields {
+                let name = field.name.canonicalName
+                guard !Self.notRelayed.contains(name) else { continue }
                 head.headerFields.append(field)
             }
+            head.headerFields.append(contentsOf: server.settings.cors.answerFields(origin: clientOrigin))
             exchange.isEventStream = response.headerFields[.contentType]?.hasPrefix("text/event-stream") ?? false
             if exchange.isEventStream {
                 head.headerFields[HTTPField.Name("X-Accel-Buffering")!] = "no"
@@ -642,11 +649,12 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         }
     }
 
-    /// Response headers that belong to the server's connection.
-    static let notRelayed: Set<String> = [
+    /// Response headers that belong to the server's connection, and llama-server's CORS fields (the router's
+    /// policy replaces them).
+    static let notRelayed: Set<String> = CORSPolicy.serverFields.union([
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "transfer-encoding", "upgrade", "te",
         "trailer",
-    ]
+    ])
 
     struct ClientGone: Error, CustomStringConvertible {
         var description: String { "the client closed its connection" }

@@ -11,6 +11,8 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         case upstream(String)
         case cancelled
         case notFound(String)
+        /// A browser's preflight from a page whose origin `router.cors_origins` does not list.
+        case originNotAllowed(String)
     }
 
     public var kind: Kind
@@ -30,6 +32,7 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         switch kind {
         case .badRequest: 400
         case .unauthorized: 401
+        case .originNotAllowed: 403
         case .unknownModel, .notFound: 404
         case .tooLarge: 413
         case .upstream: 502
@@ -50,6 +53,7 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         switch status {
         case 400, 404, 413: "invalid_request_error"
         case 401: "authentication_error"
+        case 403: "permission_error"
         case 429: "rate_limit_error"
         case 504: "timeout_error"
         default: "server_error"
@@ -63,6 +67,7 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unauthorized: "invalid_api_key"
         case .unknownModel: "model_not_found"
         case .notFound: "not_found"
+        case .originNotAllowed: "origin_not_allowed"
         case .tooLarge: "request_too_large"
         case .upstream: "upstream_error"
         case .cancelled: "cancelled"
@@ -88,6 +93,9 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
             let list = known.isEmpty ? "none is configured" : "known: \(known.joined(separator: ", "))"
             return "model '\(requested)' not found; \(list)"
         case .notFound(let path): return "no route for \(path)"
+        case .originNotAllowed(let origin):
+            return
+                "pages from \(origin) may not use the router; add the origin to router.cors_origins in llama-orch.json"
         case .tooLarge(let limit):
             return "request body over \(limit) MiB; raise router.max_body_mb in llama-orch.json to allow it"
         case .upstream(let message): return "model '\(model)': \(message)"

@@ -13,8 +13,8 @@ import ServiceLifecycle
 /// `RouterService` for it (which may start it), then relays the request to that llama-server and its answer back,
 /// chunk by chunk.
 ///
-/// Built on HummingbirdCore's HTTP/1 server with one responder (the routes are few and most are "any path that
-/// names a model"), and AsyncHTTPClient for the upstream side.
+/// Built on HummingbirdCore's HTTP/1 server: `ForwardHandler`, in its pipeline, relays every request that names a
+/// model; one responder answers the router's own endpoints. AsyncHTTPClient reads the servers' `/metrics`.
 public struct RouterServer: Sendable {
     public struct Settings: Sendable {
         public var host: String
@@ -24,16 +24,20 @@ public struct RouterServer: Sendable {
         public var maxBodyBytes: Int
         /// Longest silence from a server once its response began; `nil`: none.
         public var streamIdleTimeout: Duration?
+        /// Which web pages may use the router from a browser.
+        public var cors: CORSPolicy
 
         public init(
             host: String, port: Int, apiKeys: [String] = [], maxBodyBytes: Int = 32 << 20,
-            streamIdleTimeout: Duration? = .seconds(300)
+            streamIdleTimeout: Duration? = .seconds(300),
+            cors: CORSPolicy = CORSPolicy(origins: ProjectSettings.Router.localOrigins)
         ) {
             self.host = host
             self.port = port
             self.apiKeys = apiKeys
             self.maxBodyBytes = maxBodyBytes
             self.streamIdleTimeout = streamIdleTimeout
+            self.cors = cors
         }
 
         /// From the project file's `router` object; keys read from their variables in `environment`.
@@ -44,7 +48,8 @@ public struct RouterServer: Sendable {
                 apiKeys: router.apiKeys.compactMap { $0.value(in: environment) },
                 maxBodyBytes: router.maxBodyMB << 20,
                 streamIdleTimeout: router.streamIdleTimeout > 0
-                    ? .milliseconds(Int64((router.streamIdleTimeout * 1000).rounded())) : nil)
+                    ? .milliseconds(Int64((router.streamIdleTimeout * 1000).rounded())) : nil,
+                cors: CORSPolicy(origins: router.corsOrigins))
         }
     }
 
@@ -125,13 +130,16 @@ public struct RouterServer: Sendable {
     /// The router's own endpoints (`ForwardHandler` takes every request that names a model, before this).
     func respond(_ request: Request, _ writer: consuming ResponseWriter, channel: any Channel) async throws {
         let started = ContinuousClock.now
-        let head: HTTPResponse
+        var head: HTTPResponse
         let body: ResponseBody
         do {
             (head, body) = try await answer(request)
         } catch {
             metrics(model: error.model, status: error.status, started: started)
             (head, body) = (Self.errorHead(error), Self.bytes(error.body))
+        }
+        if head.status != .noContent {
+            head.headerFields.append(contentsOf: settings.cors.answerFields(origin: request.headers[.origin]))
         }
         try await writer.write(response: head, body: body)
     }
@@ -140,6 +148,10 @@ public struct RouterServer: Sendable {
         let path = request.uri.path
         if path == "/health" {
             return (Self.json(), Self.bytes(#"{"status":"ok"}"#))
+        }
+        if CORSPolicy.isPreflight(request.head) {
+            // Before the key check: a browser sends no credentials with a preflight.
+            return (try settings.cors.preflight(request.headers).get(), ResponseBody())
         }
         if !settings.apiKeys.isEmpty && !APIKeyCheck.accepts(request.headers, keys: settings.apiKeys) {
             throw RouterError(.unauthorized)

@@ -92,5 +92,12 @@ import Testing
         #expect(answers.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 3, "\(answers)")
         #expect(answers.components(separatedBy: #"{"status":"ok"}"#).count == 2, "\(answers)")
         #expect(answers.hasSuffix(#"{"status":"ok"}"#), "\(answers)")
+
+        // llama-server allows every origin; the router's policy (pages on this machine by default) replaces that.
+        let foreign = try RouterDaemonTests.exchange(
+            Array(
+                ("GET /upstream/tiny/health HTTP/1.1\r\nHost: router\r\nOrigin: https://evil.example\r\n"
+                    + "Connection: close\r\n\r\n").utf8), port: harness.project.routerPort)
+        #expect(foreign.hasPrefix("HTTP/1.1 200") && !foreign.lowercased().contains("access-control"), "\(foreign)")
     }
 }

@@ -649,6 +649,60 @@ import Testing
         #expect(refused.hasPrefix("HTTP/1.1 413") && refused.contains("request_too_large"), "\(refused.prefix(300))")
     }
 
+    /// A web page may use the router from a browser when `router.cors_origins` lists its origin (by default, pages
+    /// on this machine): its preflight is answered without a key, and every answer, errors included, names the
+    /// origin; a page from elsewhere gets 403 for its preflight and answers it cannot read.
+    @Test(.timeLimit(.minutes(2)))
+    func pagesOfAllowedOriginsMayUseTheRouterFromABrowser() async throws {
+        let harness = try Self.routerWithKnown("router-cors", router: #", "api_keys": ["sk-cors-test"]"#)
+        defer { harness.cleanUp() }
+        let port = harness.project.routerPort
+        func preflight(_ origin: String) throws -> String {
+            try Self.exchange(
+                Array(
+                    ("OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: router\r\nOrigin: \(origin)\r\n"
+                        + "Access-Control-Request-Method: POST\r\n"
+                        + "Access-Control-Request-Headers: authorization, content-type\r\nConnection: close\r\n\r\n")
+                        .utf8), port: port)
+        }
+        func chat(
+            _ origin: String, key: String = "sk-cors-test", path: String = "/v1/chat/completions"
+        ) throws
+            -> String
+        {
+            let body = Self.chat("known")
+            return try Self.exchange(
+                Array(
+                    ("POST \(path) HTTP/1.1\r\nHost: router\r\nOrigin: \(origin)\r\nAuthorization: Bearer \(key)\r\n"
+                        + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n")
+                        .utf8) + body, port: port)
+        }
+        func allowed(_ answer: String) -> String? {
+            answer.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("access-control-allow-origin:") }
+        }
+
+        let local = try preflight("http://localhost:5173")
+        #expect(local.hasPrefix("HTTP/1.1 204"), "\(local)")
+        #expect(allowed(local) == "Access-Control-Allow-Origin: http://localhost:5173", "\(local)")
+        #expect(local.contains("Access-Control-Allow-Methods: POST"), "\(local)")
+        #expect(local.contains("Access-Control-Allow-Headers: authorization, content-type"), "\(local)")
+        let elsewhere = try preflight("https://evil.example")
+        #expect(elsewhere.hasPrefix("HTTP/1.1 403") && elsewhere.contains("router.cors_origins"), "\(elsewhere)")
+        #expect(allowed(elsewhere) == nil, "\(elsewhere)")
+
+        let answered = try chat("http://localhost:5173")
+        #expect(answered.hasPrefix("HTTP/1.1 200") && answered.contains("chat.completion"), "\(answered)")
+        #expect(allowed(answered) == "Access-Control-Allow-Origin: http://localhost:5173", "\(answered)")
+        let refused = try chat("http://localhost:5173", key: "wrong-key")
+        #expect(refused.hasPrefix("HTTP/1.1 401"), "\(refused)")
+        #expect(
+            allowed(refused) == "Access-Control-Allow-Origin: http://localhost:5173", "a page reads why: \(refused)")
+        let unknown = try chat("http://localhost:5173", path: "/v1/nothing")
+        #expect(unknown.hasPrefix("HTTP/1.1 404") && allowed(unknown) != nil, "\(unknown)")
+        let foreign = try chat("https://evil.example")
+        #expect(foreign.hasPrefix("HTTP/1.1 200") && allowed(foreign) == nil, "\(foreign)")
+    }
+
     /// A server that goes silent once its stream began is cut off after `router.stream_idle_timeout`: the client
     /// gets an error event that names the setting, and the server's connection is closed (the stub, one event every
     /// 5 s, finds its client gone after its first).

@@ -143,5 +143,30 @@ struct RequestParsingTests {
         let settings = ProjectSettings.validate(bytes: Array("{}".utf8), file: "f").settings
         #expect(settings?.router.listen == "127.0.0.1:8080" && settings?.router.maxBodyMB == 32)
         #expect(settings?.router.queueLimit == 512 && settings?.router.queueTimeout == 300)
+        #expect(settings?.router.corsOrigins.contains("http://localhost:*") == true)
+        #expect(issues(#"{"router": {"cors_origins": ["*", "http://a.example:3000", "app://x"]}}"#).isEmpty)
+        let path = issues(#"{"router": {"cors_origins": ["http://a.example/page"]}}"#)
+        #expect(path.first?.hasPrefix("router.cors_origins[0]") == true, "\(path)")
+    }
+
+    @Test func corsOriginsMatchWholeOriginsAndPortsOnlyWhereAStarSaysSo() {
+        let local = CORSPolicy(origins: ProjectSettings.Router.localOrigins)
+        for origin in ["http://localhost", "http://localhost:5173", "https://127.0.0.1:8443", "http://[::1]:3000"] {
+            #expect(local.allows(origin), "\(origin)")
+        }
+        for origin in [
+            "https://evil.example", "http://localhost.evil.example", "http://localhost:80.evil.example",
+            "http://localhost:", "null", "http://127.0.0.1.nip.io:8080",
+        ] {
+            #expect(!local.allows(origin), "\(origin)")
+        }
+        let one = CORSPolicy(origins: ["https://chat.example"])
+        #expect(one.allows("https://chat.example") && !one.allows("https://chat.example:444"))
+        #expect(!one.allows("http://chat.example"))
+        #expect(CORSPolicy(origins: ["*"]).allows("https://anything.example"))
+        #expect(CORSPolicy(origins: []).answerFields(origin: "http://localhost").isEmpty)
+        #expect(local.answerFields(origin: nil).isEmpty)
+        let fields = HTTPFields(local.answerFields(origin: "http://localhost:1"))
+        #expect(fields[.accessControlAllowOrigin] == "http://localhost:1" && fields[.vary] == "Origin")
     }
 }
