@@ -356,9 +356,11 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             // The server is stopping: the responder, which has not seen this handler's requests, would close the
-            // connection at once; the answer in progress is finished first.
+            // connection at once; the answer in progress gets `shutdownGrace` to end first.
             switch state {
-            case .collecting, .refusing, .admitting, .relaying: quiesceWithheld = true
+            case .collecting, .refusing, .admitting, .relaying:
+                quiesceWithheld = true
+                context.eventLoop.scheduleTask(in: Self.shutdownGrace) { self.cutForShutdown() }
             case .idle, .passing, .behindResponder, .closing: context.fireUserInboundEventTriggered(event)
             }
             return
@@ -377,6 +379,37 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         case .idle, .passing, .closing:
             context.fireUserInboundEventTriggered(event)
         }
+    }
+
+    /// How long an answer in progress may go on once the daemon stops (`daemon stop --keep-instances` leaves the
+    /// servers running: a stream would otherwise hold the daemon for as long as it lasts).
+    static let shutdownGrace = TimeAmount.seconds(10)
+
+    /// Ends the answer still in progress `shutdownGrace` after the server began to stop: a stream gets an error
+    /// event first; closing the connection cancels the request upstream (llama-server stops generating).
+    private func cutForShutdown() {
+        guard let context else { return }
+        switch state {
+        case .collecting, .refusing, .admitting, .relaying: break
+        case .idle, .passing, .behindResponder, .closing: return
+        }
+        guard case .relaying = state, let exchange, exchange.headSent, exchange.isEventStream else {
+            return context.close(promise: nil)
+        }
+        let error = RouterError(
+            .upstream("the answer was cut: the llama-orch daemon is stopping"), model: exchange.model.name)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.body(Self.event(error)))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    /// An error as a server-sent event, to end a stream whose head has gone out.
+    private static func event(_ error: RouterError) -> ByteBuffer {
+        var event = ByteBuffer(string: "data: ")
+        event.writeBytes(error.body)
+        event.writeString("\n\n")
+        return event
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -570,10 +603,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         if exchange.isEventStream, let context {
             // The client may still be there (the server failed): say why before the connection is cut.
             let failure = RouterError(.upstream("the answer broke off: \(error)"), model: exchange.model.name)
-            var event = ByteBuffer(string: "data: ")
-            event.writeBytes(failure.body)
-            event.writeString("\n\n")
-            lastWrite = context.writeAndFlush(wrapOutboundOut(.body(event)))
+            lastWrite = context.writeAndFlush(wrapOutboundOut(.body(Self.event(failure))))
         }
         closeAfter = true
         complete(error: error)

@@ -52,7 +52,8 @@ struct DaemonStopCommand: OrchestratorCommand {
         discussion: """
             Returns once the daemon's process is gone. Without --keep-instances every server is stopped first \
             (their desired state is kept: the next daemon starts them again); with it they keep running and \
-            the next daemon re-adopts them.
+            the next daemon re-adopts them, and a request in flight through the router gets 10 s to end (a \
+            stream is then cut with an error event).
             """)
 
     @OptionGroup var global: RootOptions

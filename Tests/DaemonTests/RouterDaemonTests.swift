@@ -703,6 +703,41 @@ import Testing
         #expect(foreign.hasPrefix("HTTP/1.1 200") && allowed(foreign) == nil, "\(foreign)")
     }
 
+    /// `daemon stop --keep-instances` leaves the servers running, and a stream in flight through the router would
+    /// hold the daemon for as long as it lasts: it gets 10 s to end, then ends with an error event, its request is
+    /// cancelled upstream, and the server goes on running.
+    @Test(.timeLimit(.minutes(2)))
+    func aStreamInFlightWhenTheDaemonStopsGetsAGracePeriodThenAnErrorEvent() async throws {
+        let harness = try Self.routerWithKnown("router-stop-grace", args: ["--tokens", "600", "--token-rate", "10"])
+        defer { harness.cleanUp() }
+        let pid = try #require(try harness.ps().first { $0.name == "known" }?.pid)
+        let body = Self.chat("known", stream: true)
+        let port = harness.project.routerPort
+        let stream = Task {
+            try Self.exchange(
+                Array(
+                    ("POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: \(body.count)\r\n\r\n").utf8) + body, port: port)
+        }
+        #expect(
+            try await DaemonHarness.eventually(.seconds(10)) {
+                !Self.logLines(harness, "known", containing: "request POST /v1/chat/completions").isEmpty
+            }, "the stream never reached the server")
+        let started = ContinuousClock.now
+        try harness.ok(["daemon", "stop", "--keep-instances", "--timeout", "60"])
+        let waited = ContinuousClock.now - started
+        let answer = try await stream.value
+        #expect(waited >= .seconds(9) && waited < .seconds(20), "the daemon stopped after \(waited)")
+        #expect(answer.contains(#""content":"t50 ""#), "the stream went on during the grace period")
+        #expect(answer.contains("the llama-orch daemon is stopping"), "\(answer.suffix(400))")
+        #expect(!answer.contains("[DONE]"))
+        #expect(
+            try await DaemonHarness.eventually(.seconds(5)) {
+                !Self.logLines(harness, "known", containing: "stream closed by the client").isEmpty
+            }, "the request went on upstream")
+        #expect(DaemonHarness.isAlive(pid), "the server was kept running")
+    }
+
     /// A server that goes silent once its stream began is cut off after `router.stream_idle_timeout`: the client
     /// gets an error event that names the setting, and the server's connection is closed (the stub, one event every
     /// 5 s, finds its client gone after its first).
