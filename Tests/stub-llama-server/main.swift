@@ -238,18 +238,13 @@ enum Stub {
                 say("stub-llama-server: stream closed by the client after \(index) events at \(epochMilliseconds())")
                 return
             }
-            // Waits for the next event while watching for the client leaving (a closed socket reads as 0 bytes).
-            let deadline = ContinuousClock.now + .microseconds(Int64(interval * 1_000_000))
-            repeat {
-                var probe: UInt8 = 0
-                if recv(connection, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0 {
-                    say(
-                        "stub-llama-server: stream closed by the client after \(index + 1) events at \(epochMilliseconds())"
-                    )
-                    return
-                }
-                if interval > 0 { usleep(2000) }
-            } while ContinuousClock.now < deadline
+            // Waits for the next event while watching for the client leaving, asleep in `poll` (the router benchmark
+            // runs 64 streams beside the router: a thread each waking every few milliseconds took CPU from it).
+            if clientLeft(connection, within: interval) {
+                let now = epochMilliseconds()
+                say("stub-llama-server: stream closed by the client after \(index + 1) events at \(now)")
+                return
+            }
         }
         let usage =
             #"data: {"object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":\#(options.tokens)}}"#
@@ -257,6 +252,28 @@ enum Stub {
         _ = sendChunk(connection, "data: [DONE]\n\n")
         _ = sendAll(connection, Array("0\r\n\r\n".utf8))
         say("stub-llama-server: stream done after \(options.tokens) events at \(epochMilliseconds())")
+    }
+
+    /// Whether the client closed its side within `seconds` (a closed socket reads as 0 bytes); returns when it does,
+    /// or after `seconds`.
+    static func clientLeft(_ connection: Int32, within seconds: Double) -> Bool {
+        let deadline = ContinuousClock.now + .microseconds(Int64(seconds * 1_000_000))
+        var probe: UInt8 = 0
+        while true {
+            if recv(connection, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0 { return true }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            // POLLRDHUP: the peer shut its side down; POLLHUP and POLLERR come anyway.
+            var watch = pollfd(fd: connection, events: Int16(0x2000), revents: 0)
+            let milliseconds = Int32(min(left / .milliseconds(1), 60_000).rounded(.up))
+            if poll(&watch, 1, max(1, milliseconds)) == 0 { return false }
+            if recv(connection, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) != 0 {
+                // Readable but not closed (bytes the client sent): wait the rest out without watching.
+                let rest = deadline - ContinuousClock.now
+                if rest > .zero { usleep(UInt32(min(rest / .microseconds(1), 60_000_000))) }
+                return false
+            }
+        }
     }
 
     static func sendChunk(_ connection: Int32, _ text: String) -> Bool {
