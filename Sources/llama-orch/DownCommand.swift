@@ -49,10 +49,32 @@ struct RestartCommand: OrchestratorCommand {
     @Argument(help: "Instances to restart.")
     var names: [String]
 
+    @Flag(name: .long, help: "Wait until every restarted instance is healthy (as up --wait).")
+    var wait = false
+
+    @Option(name: .long, help: "Seconds to wait with --wait.")
+    var timeout: Double = 300
+
+    func validate() throws {
+        try validateTimeout(timeout)
+    }
+
     func execute() async throws {
         try InstanceNameError.check(names)
         let root = try global.projectRoot()
         let client = try await DaemonConnection.client(root)
-        try DaemonConnection.report(try await client.restart(InstancesRequest(names: names)))
+        let response = try await client.restart(InstancesRequest(names: names))
+        var failure: Int32?
+        do {
+            try DaemonConnection.report(response)
+        } catch let error as ExitCode {
+            failure = error.rawValue
+        }
+        let started = response.outcomes.filter { $0.result != .failed }.map(\.name)
+        if wait, let code = try await WaitForHealth.untilHealthy(started, client: client, root: root, timeout: timeout)
+        {
+            failure = failure ?? code
+        }
+        if let failure { throw ExitCode(failure) }
     }
 }

@@ -80,22 +80,21 @@ struct UpCommand: OrchestratorCommand {
                 print("\(outcome.name): \(outcome.message)")
             }
         }
-        if wait {
-            let start = Date()
-            for name in waiting {
-                if let code = try await waitUntilHealthy(
-                    name, client: client, root: root, since: start, progress: progress)
-                {
-                    failure = failure ?? code
-                }
-            }
+        if wait, let code = try await WaitForHealth.untilHealthy(waiting, client: client, root: root, timeout: timeout)
+        {
+            failure = failure ?? code
         }
         if let failure { throw ExitCode(failure) }
     }
 
+}
+
+/// `--wait` of `up` and `restart`.
+enum WaitForHealth {
     /// Follows one instance until it is healthy (`nil`) or fails (the exit code), printing progress.
-    private func waitUntilHealthy(
-        _ name: String, client: ControlClient, root: ProjectRoot, since start: Date, progress: ProgressLine
+    static func untilHealthy(
+        _ name: String, client: ControlClient, root: ProjectRoot, since start: Date, timeout: Double,
+        progress: ProgressLine
     ) async throws -> Int32? {
         let deadline = start.addingTimeInterval(timeout)
         let stderrLog = root.logDirectory(name) + "/stderr.log"
@@ -131,6 +130,22 @@ struct UpCommand: OrchestratorCommand {
         }
     }
 
+    /// Follows each of `names` in turn; the first failure's exit code, if any.
+    static func untilHealthy(
+        _ names: [String], client: ControlClient, root: ProjectRoot, timeout: Double
+    ) async throws -> Int32? {
+        let start = Date()
+        let progress = ProgressLine()
+        var failure: Int32?
+        for name in names {
+            if let code = try await untilHealthy(
+                name, client: client, root: root, since: start, timeout: timeout, progress: progress)
+            {
+                failure = failure ?? code
+            }
+        }
+        return failure
+    }
 }
 
 /// One line on standard error rewritten in place on a terminal; elsewhere a line per change of phase.

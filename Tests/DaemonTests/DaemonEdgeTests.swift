@@ -33,14 +33,19 @@ import Testing
     @Test func restartStartsANewServerAndDownAllStopsUnrecordedProcesses() async throws {
         let harness = try DaemonHarness("daemon-ghost")
         defer { harness.cleanUp() }
-        try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort())
+        try harness.stubInstance("alpha", port: try LlamaServerProbe.freePort(), args: ["--load-time", "1"])
         try harness.ok(["up", "alpha", "--wait", "--timeout", "30"])
         let first = try #require(try harness.ps().first { $0.name == "alpha" }?.pid)
         let restarted = try harness.ok(["restart", "alpha"])
         #expect(restarted.stdout.contains("alpha: restarted"), "\(restarted.stdout)")
-        let second = try #require(try harness.ps().first { $0.name == "alpha" }?.pid)
-        #expect(second != first)
+        let restartedPID = try #require(try harness.ps().first { $0.name == "alpha" }?.pid)
+        #expect(restartedPID != first)
         #expect(!DaemonHarness.isAlive(first))
+        // With --wait, as up --wait: back only once the new server is healthy (the stub loads for a second).
+        let waited = try harness.ok(["restart", "alpha", "--wait", "--timeout", "30"])
+        #expect(waited.stdout.contains("alpha: healthy after"), "\(waited.stdout)")
+        let second = try #require(try harness.ps().first { $0.name == "alpha" })
+        #expect(second.state == .healthy && second.pid != restartedPID, "\(second)")
 
         // A marked server of this root that no run records (a daemon that died between spawn and record).
         try harness.ok(["daemon", "stop", "--keep-instances"])
@@ -55,7 +60,7 @@ import Testing
         try harness.ok(["daemon", "start"])
         let status = try harness.ok(["daemon", "status"]).stdout
         #expect(status.contains("carries instance ghost's marker but no run records it"), "\(status)")
-        #expect(try harness.ps().first { $0.name == "alpha" }?.pid == second, "alpha re-adopted")
+        #expect(try harness.ps().first { $0.name == "alpha" }?.pid == second.pid, "alpha re-adopted")
         let down = try harness.ok(["down", "--all"])
         #expect(down.stdout.contains("ghost: stopped: stopped unrecorded pid"), "\(down.stdout)")
         #expect(try await DaemonHarness.eventually { harness.markedProcesses().isEmpty })
