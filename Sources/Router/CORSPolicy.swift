@@ -2,7 +2,8 @@ import HTTPTypes
 
 /// Which web pages may use the router from a browser (`router.cors_origins`): a page's scripts can read an answer
 /// only when it names the page's origin in `Access-Control-Allow-Origin`, and send a JSON body or a key only after
-/// a preflight (`OPTIONS` with `Access-Control-Request-Method`) allows it.
+/// a preflight (`OPTIONS` with `Access-Control-Request-Method`) allows it. A request from a page not allowed (its
+/// `Origin`) is refused with 403 whatever it is: a form or a `text/plain` POST needs no preflight.
 ///
 /// Each entry is an origin (`http://localhost:3000`), an origin with any port (`http://localhost:*`, which also
 /// takes the origin without a port), or `*` (any page on the web: with no `api_keys`, any site the user visits

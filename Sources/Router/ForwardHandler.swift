@@ -184,6 +184,9 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     /// route takes, a client without the key when keys are set).
     private func route(of head: HTTPRequest) -> Route? {
         guard let path = head.path, !CORSPolicy.isPreflight(head) else { return nil }
+        // A browser's request from a page the policy does not allow is the responder's to refuse (a form or a
+        // `text/plain` POST needs no preflight: it could otherwise start models for any site the user visits).
+        if let origin = head.headerFields[.origin], !server.settings.cors.allows(origin) { return nil }
         let keys = server.settings.apiKeys
         if !keys.isEmpty && !APIKeyCheck.accepts(head.headerFields, keys: keys) { return nil }
         let route = String(path.prefix { $0 != "?" })
@@ -342,7 +345,8 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             // The responder's channel takes what it was given at the end of a read.
             context.fireChannelReadComplete()
         }
-        guard !answering else { return }
+        // (`.closing`: a request read again was answered with an error that closes the connection.)
+        if answering || isClosing { return }
         if inputClosedWithheld {
             inputClosedWithheld = false
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
@@ -358,10 +362,11 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             // The server is stopping: the responder, which has not seen this handler's requests, would close the
             // connection at once; the answer in progress gets `shutdownGrace` to end first.
             switch state {
-            case .collecting, .refusing, .admitting, .relaying:
+            case .collecting, .refusing, .admitting, .relaying, .closing:
+                // (`.closing`: the close is on its way once a slow client takes the answer's last bytes.)
                 quiesceWithheld = true
                 context.eventLoop.scheduleTask(in: Self.shutdownGrace) { self.cutForShutdown() }
-            case .idle, .passing, .behindResponder, .closing: context.fireUserInboundEventTriggered(event)
+            case .idle, .passing, .behindResponder: context.fireUserInboundEventTriggered(event)
             }
             return
         }
@@ -376,7 +381,9 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         case .admitting(nil), .relaying, .collecting, .refusing, .behindResponder:
             // A client may half-close once it has sent its request; one that left is seen when a write fails.
             inputClosedWithheld = true
-        case .idle, .passing, .closing:
+        case .closing:
+            break  // the connection closes after the answer's last bytes anyway
+        case .idle, .passing:
             context.fireUserInboundEventTriggered(event)
         }
     }
@@ -385,22 +392,33 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     /// servers running: a stream would otherwise hold the daemon for as long as it lasts).
     static let shutdownGrace = TimeAmount.seconds(10)
 
-    /// Ends the answer still in progress `shutdownGrace` after the server began to stop: a stream gets an error
-    /// event first; closing the connection cancels the request upstream (llama-server stops generating).
+    /// Ends the answer still in progress `shutdownGrace` after the server began to stop: the server's connection
+    /// is closed (llama-server stops generating) and the lease given back; a stream gets an error event; the
+    /// client's connection closes once that is written, or a second later for a client that does not read (its
+    /// connection would otherwise hold the daemon's stop).
     private func cutForShutdown() {
         guard let context else { return }
-        switch state {
-        case .collecting, .refusing, .admitting, .relaying: break
-        case .idle, .passing, .behindResponder, .closing: return
-        }
-        guard case .relaying = state, let exchange, exchange.headSent, exchange.isEventStream else {
-            return context.close(promise: nil)
-        }
-        let error = RouterError(
-            .upstream("the answer was cut: the llama-orch daemon is stopping"), model: exchange.model.name)
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.body(Self.event(error)))).whenComplete { _ in
-            channel.close(promise: nil)
+        switch state {
+        case .relaying: break
+        case .collecting, .refusing, .admitting, .closing: return channel.close(promise: nil)
+        case .idle, .passing, .behindResponder: return
+        }
+        guard let exchange else { return channel.close(promise: nil) }
+        if exchange.headSent && exchange.isEventStream && channel.isWritable {
+            let error = RouterError(
+                .upstream("the answer was cut: the llama-orch daemon is stopping"), model: exchange.model.name)
+            lastWrite = context.writeAndFlush(wrapOutboundOut(.body(Self.event(error))))
+        }
+        closeAfter = true
+        // Closes the server's connection, then `next()` closes the client's after `lastWrite`.
+        complete(error: ShutdownCut())
+        context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+    }
+
+    struct ShutdownCut: Error, CustomStringConvertible {
+        var description: String {
+            "cut \(ForwardHandler.shutdownGrace.nanoseconds / 1_000_000_000) s after the daemon began to stop"
         }
     }
 
@@ -434,6 +452,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     /// A request the client sent after this one does not parse: this answer is finished, then the connection
     /// closes (passed on now, the responder would write its 400 into the middle of it).
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if isClosing { return }  // the connection closes after the answer's last bytes anyway
         guard answering else { return context.fireErrorCaught(error) }
         closeAfter = true
         held.removeAll()
@@ -457,6 +476,10 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
             // The request held behind the responder's answers is read now (not inside the responder's write).
             context.eventLoop.execute { self.next() }
         }
+    }
+
+    private var isClosing: Bool {
+        if case .closing = state { true } else { false }
     }
 
     /// A request of this handler's is being answered.

@@ -149,6 +149,9 @@ public struct RouterServer: Sendable {
         if path == "/health" {
             return (Self.json(), Self.bytes(#"{"status":"ok"}"#))
         }
+        if let origin = request.headers[.origin], !settings.cors.allows(origin) {
+            throw RouterError(.originNotAllowed(origin))
+        }
         if CORSPolicy.isPreflight(request.head) {
             // Before the key check: a browser sends no credentials with a preflight.
             return (try settings.cors.preflight(request.headers).get(), ResponseBody())

@@ -259,20 +259,28 @@ enum Stub {
     static func clientLeft(_ connection: Int32, within seconds: Double) -> Bool {
         let deadline = ContinuousClock.now + .microseconds(Int64(seconds * 1_000_000))
         var probe: UInt8 = 0
+        // Closed: reads as 0 bytes, or fails with anything but "nothing yet" (a reset).
+        func closed() -> Bool {
+            let count = recv(connection, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            return count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        }
+        #if os(Linux)
+            let hangUp = Int16(0x2000)  // POLLRDHUP: the peer shut its side down (POLLHUP and POLLERR come anyway)
+        #else
+            let hangUp = Int16(0)
+        #endif
         while true {
-            if recv(connection, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0 { return true }
+            if closed() { return true }
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return false }
-            // POLLRDHUP: the peer shut its side down; POLLHUP and POLLERR come anyway.
-            var watch = pollfd(fd: connection, events: Int16(0x2000), revents: 0)
+            var watch = pollfd(fd: connection, events: hangUp, revents: 0)
             let milliseconds = Int32(min(left / .milliseconds(1), 60_000).rounded(.up))
-            if poll(&watch, 1, max(1, milliseconds)) == 0 { return false }
-            if recv(connection, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) != 0 {
-                // Readable but not closed (bytes the client sent): wait the rest out without watching.
-                let rest = deadline - ContinuousClock.now
-                if rest > .zero { usleep(UInt32(min(rest / .microseconds(1), 60_000_000))) }
-                return false
-            }
+            if poll(&watch, 1, max(1, milliseconds)) <= 0 { continue }
+            if closed() { return true }
+            // Woken but not closed (bytes the client sent): the rest is waited out without watching.
+            let rest = deadline - ContinuousClock.now
+            if rest > .zero { usleep(UInt32(min(rest / .microseconds(1), 60_000_000))) }
+            return false
         }
     }
 
