@@ -32,6 +32,9 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
         /// Origins of web pages that may use the router from a browser (CORS): `scheme://host[:port]`, `:*` for
         /// any port, or `*` for any page.
         public var corsOrigins: [String]
+        /// Names, besides this machine's, that requests may reach a loopback router by (`Host`, against DNS
+        /// rebinding): a name, `.name` for it and every name under it, or `*` for any.
+        public var allowedHosts: [String]
 
         /// Pages served from this machine, on any port: a browser client run locally works, a site on the web
         /// cannot read the models' answers.
@@ -50,13 +53,14 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
             case idleTTL = "idle_ttl"
             case streamIdleTimeout = "stream_idle_timeout"
             case corsOrigins = "cors_origins"
+            case allowedHosts = "allowed_hosts"
         }
 
         public init(
             enabled: Bool = true, listen: String = "127.0.0.1:8080", apiKeys: [APIKey] = [],
             allowUnauthenticated: Bool = false, maxBodyMB: Int = 32, queueLimit: Int = 512,
             queueTimeout: Double = 300, idleTTL: Double = 600, streamIdleTimeout: Double = 300,
-            corsOrigins: [String] = Router.localOrigins
+            corsOrigins: [String] = Router.localOrigins, allowedHosts: [String] = []
         ) {
             self.enabled = enabled
             self.listen = listen
@@ -68,6 +72,7 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
             self.idleTTL = idleTTL
             self.streamIdleTimeout = streamIdleTimeout
             self.corsOrigins = corsOrigins
+            self.allowedHosts = allowedHosts
         }
 
         public init(from decoder: any Decoder) throws {
@@ -85,6 +90,8 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
             streamIdleTimeout =
                 try container.decodeIfPresent(Double.self, forKey: .streamIdleTimeout) ?? defaults.streamIdleTimeout
             corsOrigins = try container.decodeIfPresent([String].self, forKey: .corsOrigins) ?? defaults.corsOrigins
+            allowedHosts =
+                try container.decodeIfPresent([String].self, forKey: .allowedHosts) ?? defaults.allowedHosts
         }
 
         /// `listen` split into host and port; `nil` when it is not `HOST:PORT`.
@@ -100,8 +107,12 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
 
         /// Whether `listen` is a loopback address.
         public var isLoopback: Bool {
-            guard let host = address?.host else { return false }
-            return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+            address.map { Self.isLoopback(host: $0.host) } ?? false
+        }
+
+        /// Whether `host` (a listen address's) is a loopback address.
+        public static func isLoopback(host: String) -> Bool {
+            host == "localhost" || host == "::1" || host.hasPrefix("127.")
         }
     }
 
@@ -201,6 +212,12 @@ public enum ProjectSpec {
                         "origins of web pages that may use the router from a browser (CORS): scheme://host[:port], "
                             + "scheme://host:* for any port, or * for any page",
                         default: .value(defaults.corsOrigins)),
+                    ConfigField(
+                        "allowed_hosts",
+                        .array(.string(pattern: "^(\\*|\\.?[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$")),
+                        "names besides this machine's (localhost, IP addresses, its host name) that requests may reach "
+                            + "a loopback router by, against DNS rebinding: a name, .name for it and every name under "
+                            + "it, or * for any", default: .value(defaults.allowedHosts)),
                 ]),
                 "the daemon's OpenAI-compatible port", default: .words("{}")),
         ]

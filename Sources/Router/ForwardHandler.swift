@@ -184,6 +184,8 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     /// route takes, a client without the key when keys are set).
     private func route(of head: HTTPRequest) -> Route? {
         guard let path = head.path, !CORSPolicy.isPreflight(head) else { return nil }
+        // A name not this machine's (DNS rebinding), like a page not allowed, is the responder's to refuse.
+        if !server.settings.hosts.allows(head.authority) { return nil }
         // A browser's request from a page the policy does not allow is the responder's to refuse (a form or a
         // `text/plain` POST needs no preflight: it could otherwise start models for any site the user visits).
         if let origin = head.headerFields[.origin], !server.settings.cors.allows(origin) { return nil }

@@ -11,8 +11,10 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         case upstream(String)
         case cancelled
         case notFound(String)
-        /// A browser's preflight from a page whose origin `router.cors_origins` does not list.
+        /// A request from a page whose origin `router.cors_origins` does not list.
         case originNotAllowed(String)
+        /// A request that names a host the router does not answer to (`Host`; DNS rebinding).
+        case hostNotAllowed(String)
     }
 
     public var kind: Kind
@@ -32,7 +34,7 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         switch kind {
         case .badRequest: 400
         case .unauthorized: 401
-        case .originNotAllowed: 403
+        case .originNotAllowed, .hostNotAllowed: 403
         case .unknownModel, .notFound: 404
         case .tooLarge: 413
         case .upstream: 502
@@ -68,6 +70,7 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unknownModel: "model_not_found"
         case .notFound: "not_found"
         case .originNotAllowed: "origin_not_allowed"
+        case .hostNotAllowed: "host_not_allowed"
         case .tooLarge: "request_too_large"
         case .upstream: "upstream_error"
         case .cancelled: "cancelled"
@@ -96,6 +99,10 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .originNotAllowed(let origin):
             return
                 "pages from \(origin) may not use the router; add the origin to router.cors_origins in llama-orch.json"
+        case .hostNotAllowed(let host):
+            return
+                "the router does not answer to the name '\(host)' (a site could reach it by a name that resolves to "
+                + "this machine); add the name to router.allowed_hosts in llama-orch.json"
         case .tooLarge(let limit):
             return "request body over \(limit) MiB; raise router.max_body_mb in llama-orch.json to allow it"
         case .upstream(let message): return "model '\(model)': \(message)"

@@ -26,11 +26,13 @@ public struct RouterServer: Sendable {
         public var streamIdleTimeout: Duration?
         /// Which web pages may use the router from a browser.
         public var cors: CORSPolicy
+        /// Which names requests may reach the router by (`Host`).
+        public var hosts: HostPolicy
 
         public init(
             host: String, port: Int, apiKeys: [String] = [], maxBodyBytes: Int = 32 << 20,
             streamIdleTimeout: Duration? = .seconds(300),
-            cors: CORSPolicy = CORSPolicy(origins: ProjectSettings.Router.localOrigins)
+            cors: CORSPolicy = CORSPolicy(origins: ProjectSettings.Router.localOrigins), allowedHosts: [String] = []
         ) {
             self.host = host
             self.port = port
@@ -38,6 +40,7 @@ public struct RouterServer: Sendable {
             self.maxBodyBytes = maxBodyBytes
             self.streamIdleTimeout = streamIdleTimeout
             self.cors = cors
+            self.hosts = HostPolicy(names: allowedHosts, listeningOn: host)
         }
 
         /// From the project file's `router` object; keys read from their variables in `environment`.
@@ -49,7 +52,7 @@ public struct RouterServer: Sendable {
                 maxBodyBytes: router.maxBodyMB << 20,
                 streamIdleTimeout: router.streamIdleTimeout > 0
                     ? .milliseconds(Int64((router.streamIdleTimeout * 1000).rounded())) : nil,
-                cors: CORSPolicy(origins: router.corsOrigins))
+                cors: CORSPolicy(origins: router.corsOrigins), allowedHosts: router.allowedHosts)
         }
     }
 
@@ -148,6 +151,9 @@ public struct RouterServer: Sendable {
         let path = request.uri.path
         if path == "/health" {
             return (Self.json(), Self.bytes(#"{"status":"ok"}"#))
+        }
+        if !settings.hosts.allows(request.head.authority) {
+            throw RouterError(.hostNotAllowed(request.head.authority ?? ""))
         }
         if let origin = request.headers[.origin], !settings.cors.allows(origin) {
             throw RouterError(.originNotAllowed(origin))

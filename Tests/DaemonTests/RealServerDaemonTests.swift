@@ -86,8 +86,8 @@ import Testing
         // read whole (a relay that took HEAD's answer to have a body would read the next one as that body).
         let answers = try RouterDaemonTests.exchange(
             Array(
-                ("HEAD /upstream/tiny/health HTTP/1.1\r\nHost: router\r\n\r\n"
-                    + "GET /upstream/tiny/health HTTP/1.1\r\nHost: router\r\nConnection: close\r\n\r\n").utf8),
+                ("HEAD /upstream/tiny/health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                    + "GET /upstream/tiny/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").utf8),
             port: harness.project.routerPort)
         #expect(answers.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 3, "\(answers)")
         #expect(answers.components(separatedBy: #"{"status":"ok"}"#).count == 2, "\(answers)")
@@ -97,7 +97,7 @@ import Testing
         // gets the router's field alone.
         let page = try RouterDaemonTests.exchange(
             Array(
-                ("GET /upstream/tiny/health HTTP/1.1\r\nHost: router\r\nOrigin: http://localhost:5173\r\n"
+                ("GET /upstream/tiny/health HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost:5173\r\n"
                     + "Connection: close\r\n\r\n").utf8), port: harness.project.routerPort)
         let fields = page.lowercased().components(separatedBy: "\r\n").filter { $0.hasPrefix("access-control-") }
         #expect(

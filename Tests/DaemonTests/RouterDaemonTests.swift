@@ -564,7 +564,7 @@ import Testing
         // A body sent in chunks, of no announced length.
         let body = Self.chat("known")
         let half = body.count / 2
-        var raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+        var raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         raw += "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         raw += String(half, radix: 16) + "\r\n" + String(decoding: body[..<half], as: UTF8.self) + "\r\n"
         raw += String(body.count - half, radix: 16) + "\r\n" + String(decoding: body[half...], as: UTF8.self)
@@ -593,7 +593,7 @@ import Testing
         let harness = try Self.routerWithKnown("router-chunked-limit", router: #", "max_body_mb": 1"#)
         defer { harness.cleanUp() }
         let chunk = String(repeating: "x", count: 64 << 10)
-        var raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+        var raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         raw += "Transfer-Encoding: chunked\r\n\r\n"
         raw += String(20, radix: 16) + "\r\n" + #"{"model": "known", "pad": "xxxx"#.prefix(20) + "\r\n"
         for _ in 0..<24 { raw += String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n" }
@@ -613,7 +613,7 @@ import Testing
         defer { harness.cleanUp() }
         func head(length: Int) -> [UInt8] {
             Array(
-                ("POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+                ("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                     + "Content-Length: \(length)\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").utf8)
         }
         let fd = try connectLoopback(port: harness.project.routerPort)
@@ -660,7 +660,7 @@ import Testing
         func preflight(_ origin: String) throws -> String {
             try Self.exchange(
                 Array(
-                    ("OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: router\r\nOrigin: \(origin)\r\n"
+                    ("OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nOrigin: \(origin)\r\n"
                         + "Access-Control-Request-Method: POST\r\n"
                         + "Access-Control-Request-Headers: authorization, content-type\r\nConnection: close\r\n\r\n")
                         .utf8), port: port)
@@ -673,7 +673,7 @@ import Testing
             let body = Self.chat("known")
             return try Self.exchange(
                 Array(
-                    ("POST \(path) HTTP/1.1\r\nHost: router\r\nOrigin: \(origin)\r\nAuthorization: Bearer \(key)\r\n"
+                    ("POST \(path) HTTP/1.1\r\nHost: localhost\r\nOrigin: \(origin)\r\nAuthorization: Bearer \(key)\r\n"
                         + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n")
                         .utf8) + body, port: port)
         }
@@ -701,7 +701,7 @@ import Testing
         #expect(unknown.hasPrefix("HTTP/1.1 404") && allowed(unknown) != nil, "\(unknown)")
         let ghost = try Self.exchange(
             Array(
-                ("POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nOrigin: http://127.0.0.1:3000\r\n"
+                ("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nOrigin: http://127.0.0.1:3000\r\n"
                     + "Authorization: Bearer sk-cors-test\r\nContent-Length: 17\r\nConnection: close\r\n\r\n"
                     + #"{"model":"ghost"}"#).utf8), port: port)
         #expect(ghost.hasPrefix("HTTP/1.1 404") && ghost.contains("model_not_found"), "\(ghost)")
@@ -715,9 +715,54 @@ import Testing
         #expect(allowed(foreign) == nil, "\(foreign)")
         #expect(Self.logLines(harness, "known", containing: "request POST").count == before, "it reached the server")
         let listed = try Self.exchange(
-            Array("GET /v1/models HTTP/1.1\r\nHost: router\r\nOrigin: null\r\nConnection: close\r\n\r\n".utf8),
+            Array("GET /v1/models HTTP/1.1\r\nHost: localhost\r\nOrigin: null\r\nConnection: close\r\n\r\n".utf8),
             port: port)
         #expect(listed.hasPrefix("HTTP/1.1 403"), "\(listed)")
+    }
+
+    /// A site whose name an attacker points at 127.0.0.1 (DNS rebinding) is its own origin to the browser, which then
+    /// sends no `Origin` with a GET: the router refuses a request that names a host other than this machine's or
+    /// `router.allowed_hosts`, whichever path would take it; `/health` stays open.
+    @Test(.timeLimit(.minutes(2)))
+    func requestsByANameThatIsNotThisMachinesAreRefused() async throws {
+        let harness = try Self.routerWithKnown("router-hosts", router: #", "allowed_hosts": ["llm.lan"]"#)
+        defer { harness.cleanUp() }
+        let port = harness.project.routerPort
+        func get(_ path: String, host: String) throws -> String {
+            try Self.exchange(
+                Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8), port: port)
+        }
+        func chat(host: String) throws -> String {
+            let body = Self.chat("known")
+            return try Self.exchange(
+                Array(
+                    ("POST /v1/chat/completions HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n").utf8) + body, port: port)
+        }
+        // What reached the server (its health probes aside).
+        func reached() -> Int {
+            Self.logLines(harness, "known", containing: "request POST").count
+                + Self.logLines(harness, "known", containing: "request GET /props").count
+        }
+        let before = reached()
+        let listed = try get("/v1/models", host: "rebound.example:\(port)")
+        #expect(listed.hasPrefix("HTTP/1.1 403") && listed.contains("host_not_allowed"), "\(listed)")
+        #expect(listed.contains("router.allowed_hosts") && !listed.contains("known"), "\(listed)")
+        let chatted = try chat(host: "rebound.example:\(port)")
+        #expect(chatted.hasPrefix("HTTP/1.1 403") && chatted.contains("host_not_allowed"), "\(chatted)")
+        let passed = try get("/upstream/known/props", host: "rebound.example")
+        #expect(passed.hasPrefix("HTTP/1.1 403"), "\(passed)")
+        let queried = try get("/props?model=known", host: "rebound.example")
+        #expect(queried.hasPrefix("HTTP/1.1 403"), "\(queried)")
+        #expect(reached() == before, "a request reached the server")
+
+        #expect(try get("/health", host: "rebound.example").hasPrefix("HTTP/1.1 200"))
+        let allowed = try get("/v1/models", host: "llm.lan:\(port)")
+        #expect(allowed.hasPrefix("HTTP/1.1 200") && allowed.contains("known"), "\(allowed)")
+        for host in ["localhost:\(port)", "127.0.0.1:\(port)"] {
+            let answered = try chat(host: host)
+            #expect(answered.hasPrefix("HTTP/1.1 200") && answered.contains("chat.completion"), "\(host): \(answered)")
+        }
     }
 
     /// `daemon stop --keep-instances` leaves the servers running, and a stream in flight through the router would
@@ -733,7 +778,7 @@ import Testing
         let body = Self.chat("known", stream: true)
         let request =
             Array(
-                ("POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+                ("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                     + "Content-Length: \(body.count)\r\n\r\n").utf8) + body
         let port = harness.project.routerPort
         // One client reads (on a thread of its own: the read takes seconds), one never does.
@@ -775,7 +820,7 @@ import Testing
         let started = ContinuousClock.now
         let answer = try Self.exchange(
             Array(
-                ("POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+                ("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                     + "Content-Length: \(body.count)\r\n\r\n").utf8) + body,
             port: harness.project.routerPort)
         let waited = ContinuousClock.now - started
@@ -805,7 +850,7 @@ import Testing
         let body = Self.chat("known", stream: true)
         let request =
             Array(
-                ("POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+                ("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                     + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n").utf8) + body
         #expect(request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == request.count)
         #expect(
@@ -859,12 +904,12 @@ import Testing
         defer { harness.cleanUp() }
 
         func post(_ body: [UInt8], close: Bool = false) -> String {
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                 + "Content-Length: \(body.count)\r\n\(close ? "Connection: close\r\n" : "")\r\n"
                 + String(decoding: body, as: UTF8.self)
         }
         let requests = Array(
-            (post(Self.chat("known")) + "GET /v1/models HTTP/1.1\r\nHost: router\r\n\r\n" + post(Self.chat("ghost"))
+            (post(Self.chat("known")) + "GET /v1/models HTTP/1.1\r\nHost: localhost\r\n\r\n" + post(Self.chat("ghost"))
                 + post(Self.chat("known"), close: true)).utf8)
         let answers = try Self.exchange(requests, port: harness.project.routerPort).components(separatedBy: "HTTP/1.1 ")
             .dropFirst()

@@ -115,6 +115,8 @@ struct RequestParsingTests {
             (RouterError(.loadFailed("exit 1"), model: "a"), 502, "model_load_failed"),
             (RouterError(.doesNotFit(keptResident: ["k"]), model: "a"), 503, "insufficient_memory"),
             (RouterError(.unauthorized), 401, "invalid_api_key"),
+            (RouterError(.originNotAllowed("https://a.example")), 403, "origin_not_allowed"),
+            (RouterError(.hostNotAllowed("a.example")), 403, "host_not_allowed"),
         ]
         for (error, status, code) in cases {
             #expect(error.status == status)
@@ -147,6 +149,41 @@ struct RequestParsingTests {
         #expect(issues(#"{"router": {"cors_origins": ["*", "http://a.example:3000", "app://x"]}}"#).isEmpty)
         let path = issues(#"{"router": {"cors_origins": ["http://a.example/page"]}}"#)
         #expect(path.first?.hasPrefix("router.cors_origins[0]") == true, "\(path)")
+        #expect(settings?.router.allowedHosts == [])
+        #expect(issues(#"{"router": {"allowed_hosts": ["*", "llm.lan", ".home.arpa", "box"]}}"#).isEmpty)
+        let host = issues(#"{"router": {"allowed_hosts": ["llm.lan", "http://llm.lan"]}}"#)
+        #expect(host.first?.hasPrefix("router.allowed_hosts[1]") == true, "\(host)")
+    }
+
+    @Test func aLoopbackRouterAnswersToThisMachinesNamesAndTheAllowedOnes() {
+        let local = HostPolicy(names: [], listeningOn: "127.0.0.1")
+        for authority in [
+            nil, "", "localhost", "localhost:8080", "LOCALHOST:8080", "app.localhost:3000", "localhost.", "127.0.0.1",
+            "127.0.0.1:8080", "[::1]:8080", "192.168.1.20:8080",
+        ] as [String?] {
+            #expect(local.allows(authority), "\(authority ?? "nil")")
+        }
+        for authority in [
+            "evil.example", "evil.example:8080", "localhost.evil.example", "127.0.0.1.nip.io:8080", "router",
+            "llm.lan",
+        ] {
+            #expect(!local.allows(authority), "\(authority)")
+        }
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count)
+        let machine = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #expect(local.allows(machine.uppercased() + ":8080"), "this machine's name, \(machine)")
+
+        let listed = HostPolicy(names: ["llm.lan", ".home.arpa"], listeningOn: "::1")
+        for authority in ["llm.lan:8080", "LLM.LAN", "home.arpa", "box.home.arpa:8080"] {
+            #expect(listed.allows(authority), "\(authority)")
+        }
+        for authority in ["a.llm.lan", "llm.lan.example", "xhome.arpa", "evil.example"] {
+            #expect(!listed.allows(authority), "\(authority)")
+        }
+        #expect(HostPolicy(names: ["*"], listeningOn: "127.0.0.1").allows("evil.example"))
+        // On the network the policy does not apply (keys are required there).
+        #expect(HostPolicy(names: [], listeningOn: "0.0.0.0").allows("evil.example"))
     }
 
     @Test func corsOriginsMatchWholeOriginsAndPortsOnlyWhereAStarSaysSo() {

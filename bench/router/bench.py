@@ -167,7 +167,7 @@ async def one_stream(host, port, model, started_all, expected):
     reader, writer = await asyncio.open_connection(host, port)
     body = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
     writer.write(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     await writer.drain()
     await started_all.wait()
