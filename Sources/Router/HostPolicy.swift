@@ -25,16 +25,22 @@ public struct HostPolicy: Sendable, Equatable {
     /// Whether a request naming `authority` (`host[:port]`) is answered.
     public func allows(_ authority: String?) -> Bool {
         guard enforced, let authority, !authority.isEmpty else { return true }
-        var host = authority.lowercased()
-        if host.hasPrefix("[") { return true }  // an IPv6 address
-        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
-        if host.hasSuffix(".") { host.removeLast() }
+        if authority.hasPrefix("[") { return true }  // an IPv6 address
+        let host = Self.name(authority)
         if host.allSatisfy({ $0 == "." || ("0"..."9").contains($0) }) { return true }  // an IPv4 address
         if host == "localhost" || host.hasSuffix(".localhost") || host == machineName { return true }
         return names.contains { entry in
             if entry == "*" || entry == host { return true }
             return entry.hasPrefix(".") && (host == entry.dropFirst() || host.hasSuffix(entry))
         }
+    }
+
+    /// The name in `authority` (`host[:port]`), lowercased, without the port or a final dot.
+    static func name(_ authority: String) -> String {
+        var host = authority.lowercased()
+        if !host.hasPrefix("["), let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        if host.hasSuffix(".") { host.removeLast() }
+        return host
     }
 
     private static func machineName() -> String {

@@ -153,7 +153,7 @@ public struct RouterServer: Sendable {
             return (Self.json(), Self.bytes(#"{"status":"ok"}"#))
         }
         if !settings.hosts.allows(request.head.authority) {
-            throw RouterError(.hostNotAllowed(request.head.authority ?? ""))
+            throw RouterError(.hostNotAllowed(HostPolicy.name(request.head.authority ?? "")))
         }
         if let origin = request.headers[.origin], !settings.cors.allows(origin) {
             throw RouterError(.originNotAllowed(origin))
