@@ -114,6 +114,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        HTTP10Connections.add(to: context.pipeline.syncOperations)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

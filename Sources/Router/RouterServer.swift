@@ -143,6 +143,9 @@ public struct RouterServer: Sendable {
         }
         if head.status != .noContent {
             head.headerFields.append(contentsOf: settings.cors.answerFields(origin: request.headers[.origin]))
+            // Framed by its length, not chunked: an HTTP/1.0 client (HAProxy's and nagios's health checks by
+            // default) cannot read chunks.
+            if let length = body.contentLength { head.headerFields[.contentLength] = String(length) }
         }
         try await writer.write(response: head, body: body)
     }

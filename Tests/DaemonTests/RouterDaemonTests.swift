@@ -766,6 +766,32 @@ import Testing
         }
     }
 
+    /// An HTTP/1.0 client (HAProxy's and nagios's health checks by default) cannot read a chunked answer and waits
+    /// for the connection to close: the router's own answers are framed by their length, and the connection ends
+    /// with the answer, whichever path answered.
+    @Test(.timeLimit(.minutes(2)))
+    func anHTTP10ClientGetsAnswersFramedByLengthAndTheConnectionClosed() async throws {
+        let harness = try Self.routerWithKnown("router-http10")
+        defer { harness.cleanUp() }
+        let body = Self.chat("known")
+        let chat =
+            "POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+        for path in ["/health", "/v1/models", "/v1/nothing", "/v1/chat/completions"] {
+            let started = ContinuousClock.now
+            let request =
+                path == "/v1/chat/completions"
+                ? Array(chat.utf8) + body : Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
+            let answer = try Self.exchange(request, port: harness.project.routerPort)
+            #expect(ContinuousClock.now - started < .seconds(5), "\(path): the connection stayed open")
+            let parts = answer.components(separatedBy: "\r\n\r\n")
+            let fields = parts[0].lowercased().components(separatedBy: "\r\n")
+            #expect(!fields.contains { $0.hasPrefix("transfer-encoding") }, "\(path): \(answer)")
+            let body = parts.dropFirst().joined(separator: "\r\n\r\n")
+            #expect(fields.contains("content-length: \(body.utf8.count)"), "\(path): \(answer)")
+            #expect(body.hasPrefix("{") && body.hasSuffix("}"), "\(path): \(answer)")
+        }
+    }
+
     /// `daemon stop --keep-instances` leaves the servers running, and a stream in flight through the router would
     /// hold the daemon for as long as it lasts: it gets 10 s to end, then ends with an error event and its request
     /// is cancelled upstream; the server goes on running. A client that does not read holds nothing either (its
