@@ -141,7 +141,8 @@ let package = Package(
         .target(
             name: "Router",
             dependencies: [
-                "OrchestratorCore", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), nioCore,
+                "OrchestratorCore", "Host", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"),
+                nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), logging,
                 .product(name: "Metrics", package: "swift-metrics"),

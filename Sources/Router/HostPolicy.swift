@@ -1,4 +1,4 @@
-import Foundation
+import Host
 import OrchestratorCore
 
 /// Which names a request may reach the router by (its `Host`), against DNS rebinding: a site whose name an
@@ -19,7 +19,7 @@ public struct HostPolicy: Sendable, Equatable {
     public init(names: [String], listeningOn host: String) {
         self.names = names.map { $0.lowercased() }
         enforced = ProjectSettings.Router.isLoopback(host: host)
-        machineName = Self.machineName()
+        machineName = MachineName.read()
     }
 
     /// Whether a request naming `authority` (`host[:port]`) is answered.
@@ -41,11 +41,5 @@ public struct HostPolicy: Sendable, Equatable {
         if !host.hasPrefix("["), let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
         if host.hasSuffix(".") { host.removeLast() }
         return host
-    }
-
-    private static func machineName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).lowercased()
     }
 }

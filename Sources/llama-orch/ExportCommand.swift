@@ -103,7 +103,7 @@ struct ExportCommand: AsyncParsableCommand {
             let configs = reports.compactMap(\.config)
 
             let options = KubernetesExportOptions(
-                namespace: namespace, storage: try ModelStorage.parse(storage, node: node ?? Self.hostName()),
+                namespace: namespace, storage: try ModelStorage.parse(storage, node: node ?? MachineName.read()),
                 gpuAPI: gpuAPI, gpuResource: gpuResource, image: image,
                 kubernetesVersion: try KubernetesVersion.parse(kubernetesVersion),
                 stopGraceSeconds: Int(InstanceManager.defaultStopGrace.components.seconds),
@@ -156,13 +156,6 @@ struct ExportCommand: AsyncParsableCommand {
                 projectRoot: root.path)
             return try await DeviceInventory.discover(
                 backend: requested, registry: DriverCatalog.registry(), context: context)
-        }
-
-        /// This machine's host name, lowercased: the node a hostPath pins to unless `--node` says otherwise.
-        static func hostName() -> String {
-            var buffer = [CChar](repeating: 0, count: 256)
-            guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).lowercased()
         }
     }
 }
