@@ -8,7 +8,9 @@ figure, the peer's, and the goal:
       llama.cpp's router mode; requests interleaved so that all three see the same machine. "Added" is the
       router's percentile less the direct one.
   (b) requests per second through one warm instance (wrk)           goal >= 0.5x direct
-      the same request, wrk with 2 threads and 32 connections: direct, llama-orch, llama.cpp router mode.
+      the same request, wrk with 2 threads and 32 connections: direct, llama-orch, llama.cpp router mode;
+      beside each rate the CPU wrk, llama-server and the proxy spent per request, the machine's idle share, and
+      what a proxy may spend per request for 0.5x when it shares the cores with wrk and llama-server.
   (c) 64 concurrent streams at 100 events/s each (stub server)      goal added inter-event delay p99 <= 5 ms,
       direct to the stub, then through the router: the gaps between       every event its own write
       events as the client reads them; "added" is the router's p99 gap
@@ -29,6 +31,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import struct
@@ -128,8 +131,51 @@ def latency(targets, model, rounds, warmup):
     return {"p50": added50, "p99": added99}
 
 
+def cpu_ticks(pids):
+    """CPU time (user and system, in clock ticks) the processes have used so far; a process gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def children(pid):
+    """The child processes of `pid` (llama.cpp's router mode runs a llama-server per model)."""
+    found = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found += [int(child) for child in handle.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+def daemon_pid(orch, root):
+    status = subprocess.run([orch, "daemon", "status", "--json", "--root", root], capture_output=True, check=True)
+    return json.loads(status.stdout)["pid"]
+
+
+def instance_pid(orch, root, name):
+    listing = subprocess.run([orch, "ps", "--json", "--root", root], capture_output=True, check=True)
+    return next(row["pid"] for row in json.loads(listing.stdout) if row["name"] == name)
+
+
+def idle_ticks():
+    with open("/proc/stat") as handle:
+        fields = handle.readline().split()
+    return int(fields[4]) + int(fields[5])  # idle and iowait, all CPUs
+
+
 def throughput(urls, model, seconds, work):
-    """(b): wrk against each base URL."""
+    """(b): wrk against each base URL: (name, base, the proxy's pid or None, a function giving the servers' pids).
+    Beside the rate, the CPU each party spent per request over the run (wrk from this process's waited children,
+    the others from /proc), which says why a ratio is what it is on a machine whose cores they all share."""
     script = os.path.join(work, "tokenize.lua")
     with open(script, "w") as handle:
         body = json.dumps({"model": model, "content": "Hello, world. How are you today?"})
@@ -138,26 +184,51 @@ def throughput(urls, model, seconds, work):
         handle.write(f"wrk.body = {json.dumps(body)}\n")
         handle.write("local failed = 0\n")
         handle.write("response = function(status, headers, body) if status ~= 200 then failed = failed + 1 end end\n")
-    rates = {}
-    print(f"(b) requests per second, wrk -t2 -c32 -d{seconds}s, POST /tokenize")
-    for name, base in urls:
+    rates, costs = {}, {}
+    tick = 1e6 / os.sysconf("SC_CLK_TCK")
+    cores = os.cpu_count()
+    print(f"(b) requests per second, wrk -t2 -c32 -d{seconds}s, POST /tokenize; CPU per request in µs over the run")
+    print(f"    {'':<30} {'req/s':>10} {'wrk':>6} {'server':>7} {'proxy':>6}  {'idle':>5}")
+    for name, base, proxy, servers in urls:
+        server_pids = servers()
+        before = (resource.getrusage(resource.RUSAGE_CHILDREN), cpu_ticks(server_pids),
+                  cpu_ticks([proxy] if proxy else []), idle_ticks())
         result = subprocess.run(
             ["wrk", "-t2", "-c32", f"-d{seconds}s", "-s", script, base + "/tokenize"],
             capture_output=True, text=True, check=False)
+        after = (resource.getrusage(resource.RUSAGE_CHILDREN), cpu_ticks(server_pids),
+                 cpu_ticks([proxy] if proxy else []), idle_ticks())
         match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-        if not match:
+        count = re.search(r"(\d+) requests in", result.stdout)
+        if not match or not count or int(count.group(1)) == 0:
             sys.exit(f"bench: wrk failed against {name}: {result.stdout}{result.stderr}")
+        requests = int(count.group(1))
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
         rates[name] = float(match.group(1))
+        wrk_cpu = (after[0].ru_utime + after[0].ru_stime - before[0].ru_utime - before[0].ru_stime) * 1e6 / requests
+        server_cpu = (after[1] - before[1]) * tick / requests if server_pids else None
+        proxy_cpu = (after[2] - before[2]) * tick / requests if proxy else None
+        idle = (after[3] - before[3]) * tick / 1e6 / (seconds * cores)
+        costs[name] = (wrk_cpu, server_cpu, proxy_cpu)
         note = f" ({errors.group(1)} non-2xx)" if errors else ""
-        print(f"    {name:<30} {rates[name]:>10.0f} req/s{note}")
-    names = [name for name, _ in urls]
+        proxy_text = f"{proxy_cpu:>6.0f}" if proxy_cpu is not None else f"{'-':>6}"
+        server_text = f"{server_cpu:>7.0f}" if server_cpu is not None else f"{'-':>7}"
+        print(f"    {name:<30} {rates[name]:>10.0f} {wrk_cpu:>6.0f} {server_text} {proxy_text}"
+              f"  {idle:>4.0%}{note}")
+    names = [name for name, _, _, _ in urls]
     ratio = rates[names[1]] / rates[names[0]]
     line = f"    llama-orch / direct: {ratio:.2f}x"
     for name in names[2:]:
         line += f"; {name} / direct: {rates[name] / rates[names[0]]:.2f}x"
     print(line)
     print(f"    goal: >= 0.5x direct: {'met' if ratio >= 0.5 else 'MISSED'}")
+    # At half the direct rate, the cores give each request cores / rate of CPU; wrk and llama-server take what
+    # they took directly, and the rest is what a proxy sharing the cores with them may spend.
+    direct_wrk, direct_server, _ = costs[names[0]]
+    budget = cores * 1e6 / (0.5 * rates[names[0]]) - direct_wrk - direct_server
+    spent = "; ".join(f"{name} {costs[name][2]:.0f} µs" for name in names[1:] if costs[name][2] is not None)
+    print(f"    CPU a proxy may spend per request for 0.5x on {cores} cores shared with wrk and llama-server: "
+          f"{budget:.0f} µs; spent: {spent}")
     return ratio
 
 
@@ -316,10 +387,14 @@ def main():
         latency(targets, "tiny", rounds, warmup)
         print()
         if shutil.which("wrk"):
-            throughput([("direct", f"http://127.0.0.1:{direct_port}"),
-                        ("llama-orch router", f"http://127.0.0.1:{router_port}"),
-                        ("llama.cpp router mode", f"http://127.0.0.1:{peer_port}"),
-                        ("floor: NIO proxy, no routing", f"http://127.0.0.1:{floor_port}")], "tiny", seconds, work)
+            server_pid = instance_pid(orch, work, "tiny")
+            throughput([("direct", f"http://127.0.0.1:{direct_port}", None, lambda: [server_pid]),
+                        ("llama-orch router", f"http://127.0.0.1:{router_port}", daemon_pid(orch, work),
+                         lambda: [server_pid]),
+                        ("llama.cpp router mode", f"http://127.0.0.1:{peer_port}", peer.pid,
+                         lambda: children(peer.pid)),
+                        ("floor: NIO proxy, no routing", f"http://127.0.0.1:{floor_port}", floor.pid,
+                         lambda: [server_pid])], "tiny", seconds, work)
         else:
             print("(b) skipped: wrk is not installed (apt-get install wrk; scripts/bench-router.sh installs it)")
         print()
