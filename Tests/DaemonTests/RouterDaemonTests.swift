@@ -790,6 +790,26 @@ import Testing
             #expect(fields.contains("content-length: \(body.utf8.count)"), "\(path): \(answer)")
             #expect(body.hasPrefix("{") && body.hasSuffix("}"), "\(path): \(answer)")
         }
+        // A stream has no length: it is not chunked (an HTTP/1.0 client would read the chunk sizes as events) but
+        // ends with the connection, even for a client that asked to keep it.
+        let stream = Self.chat("known", stream: true)
+        let started = ContinuousClock.now
+        let answer = try Self.exchange(
+            Array(
+                ("POST /v1/chat/completions HTTP/1.0\r\nConnection: keep-alive\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(stream.count)\r\n\r\n").utf8) + stream,
+            port: harness.project.routerPort)
+        #expect(ContinuousClock.now - started < .seconds(5), "the connection stayed open after the stream")
+        let parts = answer.components(separatedBy: "\r\n\r\n")
+        let fields = parts[0].lowercased().components(separatedBy: "\r\n")
+        #expect(fields.first?.hasPrefix("http/1.0 200") == true, "\(answer)")
+        #expect(fields.contains("connection: close") && !fields.contains { $0.hasPrefix("transfer-encoding") })
+        let events = parts.dropFirst().joined(separator: "\r\n\r\n").components(separatedBy: "\n\n").filter {
+            !$0.isEmpty
+        }
+        // The stub's 8 tokens, its usage event and [DONE], each event as the server wrote it and nothing between.
+        #expect(events.count == 10 && events.allSatisfy { $0.hasPrefix("data: ") }, "\(events)")
+        #expect(events.last == "data: [DONE]", "\(answer)")
     }
 
     /// `daemon stop --keep-instances` leaves the servers running, and a stream in flight through the router would
