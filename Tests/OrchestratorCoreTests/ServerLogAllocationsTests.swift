@@ -104,6 +104,26 @@ import Testing
         #expect(parsed.bytes(device: "Vulkan0") < 900 << 20)
     }
 
+    /// A load starts at `build:` or the loader's first line, timestamped in newer builds; other lines don't.
+    @Test func aLoadStartsWithTheLoadersFirstLineWithOrWithoutATimestamp() throws {
+        let buffers = Self.load.split(separator: "\n").dropFirst(2).joined(separator: "\n")
+        let earlier = buffers.replacingOccurrences(of: "100.00 MiB", with: "900.00 MiB")
+        for line in [
+            "llama_model_loader: loaded meta data with 21 key-value pairs", "build: 7000 (abc) with gcc",
+            "0.00.008.040 I llama_model_loader: loaded meta data with 21 key-value pairs and 21 tensors",
+        ] {
+            let parsed = try #require(ServerLogAllocations.parse(earlier + "\n" + line + "\n" + buffers))
+            #expect(parsed == ServerLogAllocations.parse(buffers), "\(line)")
+        }
+        for line in [
+            "llama_model_loader: - kv   0: general.architecture str = llama", "srv: loaded meta data",
+            "0.00.008.040 I llama_model_loader: dumping metadata keys/values", "", ":", "x build: 1",
+        ] {
+            let parsed = try #require(ServerLogAllocations.parse(earlier + "\n" + line + "\n" + buffers))
+            #expect(parsed.bytes(device: "Vulkan0") > 1000 << 20, "\(line): the earlier buffers were dropped")
+        }
+    }
+
     @Test func aTruncatedLoadIsNotAMeasurement() {
         // Cut before the compute buffers: a partial sum would be a wrong number.
         let lines = Self.load.split(separator: "\n")

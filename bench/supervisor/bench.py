@@ -399,6 +399,7 @@ def measure_ready(args, work, repeats):
                 time.sleep(0.02)
             samples.append(max(0.0, since - ready))
         ours = statistics.median(samples)
+        print(f"    samples (ms): {' '.join(f'{t * 1000:.1f}' for t in samples)}", flush=True)
     finally:
         orch.close()
     [port] = free_ports(1)
