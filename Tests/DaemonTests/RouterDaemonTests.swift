@@ -66,6 +66,19 @@ import Testing
         Array(#"{"model": "\#(model)", "stream": \#(stream), "messages": [{"role": "user", "content": "hi"}]}"#.utf8)
     }
 
+    /// A JSON `body` POSTed to `path` as a client writes it on the socket: the request line, `fields` (one
+    /// `Name: value` each), the body's type and length, the body.
+    static func post(
+        _ body: [UInt8], to path: String = "/v1/chat/completions", version: String = "1.1",
+        fields: [String] = ["Host: localhost"]
+    ) -> [UInt8] {
+        let head =
+            ["POST \(path) HTTP/\(version)"] + fields + [
+                "Content-Type: application/json", "Content-Length: \(body.count)",
+            ]
+        return Array((head.joined(separator: "\r\n") + "\r\n\r\n").utf8) + body
+    }
+
     /// Two stub instances of about 13.5 MB on a 24 MiB GPU, so one at a time: busy streams `busyTokens` tokens at 20
     /// a second, cold loads in 50 ms. Returns the devices file for `LLAMA_ORCH_DEVICES`.
     static func writeBusyAndCold(_ harness: DaemonHarness, busyTokens: Int) throws -> String {
@@ -221,11 +234,8 @@ import Testing
 
         // A plain socket, so that the test decides exactly when the client goes.
         let socket = try connectLoopback(port: harness.project.routerPort)
-        let body = String(decoding: Self.chat("talker", stream: true), as: UTF8.self)
-        let request =
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        _ = request.withCString { Glibc.send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        let request = Self.post(Self.chat("talker", stream: true), fields: ["Host: 127.0.0.1"])
+        _ = request.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var received = ""
         var buffer = [UInt8](repeating: 0, count: 4096)
         while received.components(separatedBy: "data: ").count <= 3 {
@@ -409,11 +419,8 @@ import Testing
         // busy streams for 3 s.
         let streaming = try await Self.streamBusy(harness)
         let socket = try connectLoopback(port: harness.project.routerPort)
-        let body = String(decoding: Self.chat("cold"), as: UTF8.self)
-        let request =
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        _ = request.withCString { Glibc.send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        let request = Self.post(Self.chat("cold"), fields: ["Host: 127.0.0.1"])
+        _ = request.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         #expect(
             try await DaemonHarness.eventually(.seconds(5)) {
                 try harness.ps().first { $0.name == "cold" }?.router?.queued == 1
@@ -670,12 +677,8 @@ import Testing
         ) throws
             -> String
         {
-            let body = Self.chat("known")
-            return try Self.exchange(
-                Array(
-                    ("POST \(path) HTTP/1.1\r\nHost: localhost\r\nOrigin: \(origin)\r\nAuthorization: Bearer \(key)\r\n"
-                        + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n")
-                        .utf8) + body, port: port)
+            let fields = ["Host: localhost", "Origin: \(origin)", "Authorization: Bearer \(key)", "Connection: close"]
+            return try Self.exchange(Self.post(Self.chat("known"), to: path, fields: fields), port: port)
         }
         func allowed(_ answer: String) -> String? {
             answer.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("access-control-allow-origin:") }
@@ -700,10 +703,12 @@ import Testing
         let unknown = try chat("http://localhost:5173", path: "/v1/nothing")
         #expect(unknown.hasPrefix("HTTP/1.1 404") && allowed(unknown) != nil, "\(unknown)")
         let ghost = try Self.exchange(
-            Array(
-                ("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nOrigin: http://127.0.0.1:3000\r\n"
-                    + "Authorization: Bearer sk-cors-test\r\nContent-Length: 17\r\nConnection: close\r\n\r\n"
-                    + #"{"model":"ghost"}"#).utf8), port: port)
+            Self.post(
+                Self.chat("ghost"),
+                fields: [
+                    "Host: localhost", "Origin: http://127.0.0.1:3000", "Authorization: Bearer sk-cors-test",
+                    "Connection: close",
+                ]), port: port)
         #expect(ghost.hasPrefix("HTTP/1.1 404") && ghost.contains("model_not_found"), "\(ghost)")
         #expect(
             allowed(ghost) == "Access-Control-Allow-Origin: http://127.0.0.1:3000", "the router's own error: \(ghost)")
@@ -733,11 +738,8 @@ import Testing
                 Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8), port: port)
         }
         func chat(host: String) throws -> String {
-            let body = Self.chat("known")
-            return try Self.exchange(
-                Array(
-                    ("POST /v1/chat/completions HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/json\r\n"
-                        + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n").utf8) + body, port: port)
+            try Self.exchange(
+                Self.post(Self.chat("known"), fields: ["Host: \(host)", "Connection: close"]), port: port)
         }
         // What reached the server (its health probes aside).
         func reached() -> Int {
@@ -773,14 +775,12 @@ import Testing
     func anHTTP10ClientGetsAnswersFramedByLengthAndTheConnectionClosed() async throws {
         let harness = try Self.routerWithKnown("router-http10")
         defer { harness.cleanUp() }
-        let body = Self.chat("known")
-        let chat =
-            "POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
         for path in ["/health", "/v1/models", "/v1/nothing", "/v1/chat/completions"] {
             let started = ContinuousClock.now
             let request =
                 path == "/v1/chat/completions"
-                ? Array(chat.utf8) + body : Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
+                ? Self.post(Self.chat("known"), version: "1.0", fields: [])
+                : Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
             let answer = try Self.exchange(request, port: harness.project.routerPort)
             #expect(ContinuousClock.now - started < .seconds(5), "\(path): the connection stayed open")
             let parts = answer.components(separatedBy: "\r\n\r\n")
@@ -792,12 +792,9 @@ import Testing
         }
         // A stream has no length: it is not chunked (an HTTP/1.0 client would read the chunk sizes as events) but
         // ends with the connection, even for a client that asked to keep it.
-        let stream = Self.chat("known", stream: true)
         let started = ContinuousClock.now
         let answer = try Self.exchange(
-            Array(
-                ("POST /v1/chat/completions HTTP/1.0\r\nConnection: keep-alive\r\nContent-Type: application/json\r\n"
-                    + "Content-Length: \(stream.count)\r\n\r\n").utf8) + stream,
+            Self.post(Self.chat("known", stream: true), version: "1.0", fields: ["Connection: keep-alive"]),
             port: harness.project.routerPort)
         #expect(ContinuousClock.now - started < .seconds(5), "the connection stayed open after the stream")
         let parts = answer.components(separatedBy: "\r\n\r\n")
@@ -822,11 +819,7 @@ import Testing
             "router-stop-grace", args: ["--tokens", "600", "--token-rate", "10", "--event-padding", "200000"])
         defer { harness.cleanUp() }
         let pid = try #require(try harness.ps().first { $0.name == "known" }?.pid)
-        let body = Self.chat("known", stream: true)
-        let request =
-            Array(
-                ("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                    + "Content-Length: \(body.count)\r\n\r\n").utf8) + body
+        let request = Self.post(Self.chat("known", stream: true))
         let port = harness.project.routerPort
         // One client reads (on a thread of its own: the read takes seconds), one never does.
         let reading = Task { try await Self.exchangeOnAThread(request, port: port) }
@@ -863,13 +856,8 @@ import Testing
         let harness = try Self.routerWithKnown(
             "router-idle", args: ["--tokens", "3", "--token-rate", "0.2"], router: #", "stream_idle_timeout": 1"#)
         defer { harness.cleanUp() }
-        let body = Self.chat("known", stream: true)
         let started = ContinuousClock.now
-        let answer = try Self.exchange(
-            Array(
-                ("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                    + "Content-Length: \(body.count)\r\n\r\n").utf8) + body,
-            port: harness.project.routerPort)
+        let answer = try Self.exchange(Self.post(Self.chat("known", stream: true)), port: harness.project.routerPort)
         let waited = ContinuousClock.now - started
         #expect(answer.hasPrefix("HTTP/1.1 200") && answer.contains("text/event-stream"), "\(answer.prefix(300))")
         #expect(answer.contains("router.stream_idle_timeout"), "\(answer)")
@@ -894,11 +882,7 @@ import Testing
         defer { close(fd) }
         var limit = timeval(tv_sec: 20, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        let body = Self.chat("known", stream: true)
-        let request =
-            Array(
-                ("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                    + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n").utf8) + body
+        let request = Self.post(Self.chat("known", stream: true), fields: ["Host: localhost", "Connection: close"])
         #expect(request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == request.count)
         #expect(
             try await DaemonHarness.eventually(.seconds(10)) {
@@ -950,14 +934,10 @@ import Testing
         let harness = try Self.routerWithKnown("router-pipelining")
         defer { harness.cleanUp() }
 
-        func post(_ body: [UInt8], close: Bool = false) -> String {
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                + "Content-Length: \(body.count)\r\n\(close ? "Connection: close\r\n" : "")\r\n"
-                + String(decoding: body, as: UTF8.self)
-        }
-        let requests = Array(
-            (post(Self.chat("known")) + "GET /v1/models HTTP/1.1\r\nHost: localhost\r\n\r\n" + post(Self.chat("ghost"))
-                + post(Self.chat("known"), close: true)).utf8)
+        let requests =
+            Self.post(Self.chat("known")) + Array("GET /v1/models HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+            + Self.post(Self.chat("ghost"))
+            + Self.post(Self.chat("known"), fields: ["Host: localhost", "Connection: close"])
         let answers = try Self.exchange(requests, port: harness.project.routerPort).components(separatedBy: "HTTP/1.1 ")
             .dropFirst()
         #expect(answers.map { String($0.prefix(3)) } == ["200", "200", "404", "200"], "\(answers)")
