@@ -41,15 +41,8 @@ import sys
 import tempfile
 import time
 
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import children, free_ports  # noqa: E402 (bench/common.py)
 
 
 def percentile(values, fraction):
@@ -142,18 +135,6 @@ def cpu_ticks(pids):
         except (OSError, IndexError, ValueError):
             pass
     return total
-
-
-def children(pid):
-    """The child processes of `pid` (llama.cpp's router mode runs a llama-server per model)."""
-    found = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as handle:
-                found += [int(child) for child in handle.read().split()]
-    except OSError:
-        pass
-    return found
 
 
 def daemon_pid(orch, root):

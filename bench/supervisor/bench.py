@@ -20,25 +20,17 @@ import json
 import math
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import children, free_ports  # noqa: E402 (bench/common.py)
+
 TICKS = os.sysconf("SC_CLK_TCK")
 BIN = os.path.dirname(sys.executable)
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def find_stub(port, exclude=()):
@@ -66,22 +58,6 @@ def process_state(pid):
             return handle.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "X"
-
-
-def children(parent):
-    """Child pids of `parent` (every thread's), from /proc/<pid>/task/*/children."""
-    found = []
-    try:
-        tasks = os.listdir(f"/proc/{parent}/task")
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            with open(f"/proc/{parent}/task/{task}/children") as handle:
-                found += [int(pid) for pid in handle.read().split()]
-        except OSError:
-            continue
-    return found
 
 
 def stub_child(parent, exclude=()):
