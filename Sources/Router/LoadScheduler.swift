@@ -193,12 +193,18 @@ public struct LoadScheduler: Sendable {
 
     /// The next instant at which a `.tick` may change something, if any.
     public var nextDeadline: Instant? {
-        var deadlines: [Instant] = queue.map { $0.arrived + limits.queueTimeout }
-        for waiter in queue where models[waiter.model]?.phase != .loaded {
-            deadlines.append(waiter.arrived + limits.starvationBound)
+        var next: Instant?
+        func consider(_ deadline: Instant) {
+            if next.map({ deadline < $0 }) ?? true { next = deadline }
         }
-        deadlines += models.values.compactMap(\.idleUnloadAt)
-        return deadlines.min()
+        for waiter in queue {
+            consider(waiter.arrived + limits.queueTimeout)
+            if models[waiter.model]?.phase != .loaded { consider(waiter.arrived + limits.starvationBound) }
+        }
+        for model in models.values {
+            if let due = model.idleUnloadAt { consider(due) }
+        }
+        return next
     }
 
     // MARK: Events
@@ -343,8 +349,10 @@ public struct LoadScheduler: Sendable {
             }
         }
 
-        for name in models.keys.sorted() {
-            guard let due = models[name]?.idleUnloadAt, due <= now, queued(for: name) == 0 else { continue }
+        let due = models.compactMap { name, model in
+            model.idleUnloadAt.map { $0 <= now } == true && queued(for: name) == 0 ? name : nil
+        }
+        for name in due.sorted() {
             models[name]?.phase = .unloading(.idle)
             effects.append(.unload(name, reason: .idle))
         }
@@ -354,6 +362,8 @@ public struct LoadScheduler: Sendable {
     /// The models with waiters that are neither loaded nor on their way, highest priority first, then the one
     /// waited for longest.
     private func coldModelsInTurn() -> [String] {
+        // (Most events leave the queue empty: a loaded model's request is granted at once.)
+        if queue.isEmpty { return [] }
         // The position of each cold model's first waiter: the queue is in arrival order.
         var first: [String: Int] = [:]
         for (position, waiter) in queue.enumerated() where first[waiter.model] == nil {
