@@ -163,7 +163,9 @@ extension ModelProfile {
         let a = architecture
         self.architecture = a
         self.name = metadata["general.name"]?.stringValue
-        let layerCount = try integer("\(a).block_count", limit: 1 << 16) ?? 0
+        // The placer prices every split of the blocks, each estimate going over every block: the time grows with
+        // the square of the count (2,048 blocks: 0.2 s; 65,536 would be hours). Real models have a few hundred.
+        let layerCount = try integer("\(a).block_count", limit: Self.maxBlockCount) ?? 0
         self.layerCount = layerCount
         self.embeddingLength = try integer("\(a).embedding_length", limit: 1 << 20) ?? 0
         self.feedForwardLength = try integer("\(a).feed_forward_length")
@@ -307,10 +309,18 @@ extension ModelProfile {
     }
 
     /// The block index N of a tensor named `blk.N.*`.
+    /// The most blocks a model may declare.
+    public static let maxBlockCount = 2048
+
     static func blockIndex(_ name: String) -> Int? {
         guard name.hasPrefix("blk.") else { return nil }
         let rest = name.dropFirst(4)
         guard let dot = rest.firstIndex(of: ".") else { return nil }
-        return Int(rest[rest.startIndex..<dot])
+        // Digits only, as llama.cpp writes them (`blk.%d.`): `Int` would also take "-1" or "+1".
+        let digits = rest[rest.startIndex..<dot]
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            return nil
+        }
+        return Int(digits)
     }
 }

@@ -76,6 +76,38 @@ import Testing
         #expect(p.slidingWindow == 128 && p.slidingWindowLayers == [true, false])
     }
 
+    /// A hostile file's block numbers: not digits, negative, past every array. Such tensors count as the model's
+    /// other weights; none may index a layer (a `blk.-1.` tensor crashed the profile).
+    @Test func blockNumbersThatAreNotALayerAreOtherWeights() throws {
+        var writer = TinyModels.writer(for: TinyModels.dense)
+        let names = [
+            "blk.-1.attn_norm.weight", "blk.+1.attn_norm.weight", "blk..x.weight", "blk.1e3.x.weight",
+            "blk.99999999999999999999.x.weight",
+        ]
+        for name in names { writer.add(TensorSpec(name, [64], .f32)) }
+        let file = try GGUFFile.read(from: GGUFMemorySource(writer.bytes()))
+        let hostile = try ModelProfile(model: GGUFModel(files: [file], paths: ["hostile"]))
+        let plain = try Self.profile(TinyModels.dense)
+        #expect(hostile.layerBytes == plain.layerBytes)
+        #expect(hostile.otherBytes == plain.otherBytes + UInt64(names.count * 64 * 4))
+        #expect(plain.layerBytes.allSatisfy { $0 > 0 }, "the model's own blocks are still its layers")
+    }
+
+    /// A block count past any real model is refused by name and offset, before the placer would price every split
+    /// of it (65,536 blocks planned for hours).
+    @Test func aBlockCountPastAnyRealModelIsRefused() throws {
+        var writer = TinyModels.writer(for: TinyModels.dense)
+        writer.set("llama.block_count", .uint32(UInt32(ModelProfile.maxBlockCount + 1)))
+        let file = try GGUFFile.read(from: GGUFMemorySource(writer.bytes()))
+        do {
+            _ = try ModelProfile(model: GGUFModel(files: [file], paths: ["many-blocks.gguf"]))
+            Issue.record("a model of \(ModelProfile.maxBlockCount + 1) blocks was profiled")
+        } catch {
+            #expect(error.kind == .badMetadata && error.offset != nil)
+            #expect(error.description.contains("llama.block_count") && error.description.contains("2049"))
+        }
+    }
+
     @Test func missingArchitectureIsAnError() throws {
         var writer = GGUFWriter()
         writer.set("general.name", .string("x"))
