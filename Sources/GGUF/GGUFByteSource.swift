@@ -1,4 +1,5 @@
 import Foundation
+import OrchestratorCore
 
 /// Where the reader gets bytes from: a file read piecewise, or bytes in memory (tests, mutation runs).
 ///
@@ -47,6 +48,10 @@ public final class GGUFFileSource: GGUFByteSource {
         }
         guard !isDirectory.boolValue else {
             throw GGUFError(.ioError, at: nil, "is a directory, not a GGUF file", path: path)
+        }
+        if case .special(let kind) = FileKind(path: path) {
+            throw GGUFError(
+                .ioError, at: nil, "is \(kind), not a GGUF file: a model must be a regular file", path: path)
         }
         do {
             let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))

@@ -258,6 +258,14 @@ public struct ConfigValidator: Sendable {
                     at: position)
             ]
         }
+        if case .special(let kind) = FileKind(path: resolved) {
+            return [
+                ConfigIssue(
+                    .error, path: "model.path",
+                    message: "expected a GGUF model file, found \(kind) at \(resolved): point it at a regular file",
+                    at: position)
+            ]
+        }
         guard let handle = FileHandle(forReadingAtPath: resolved) else {
             return [
                 ConfigIssue(.error, path: "model.path", message: "cannot read \(resolved) (permissions?)", at: position)

@@ -104,6 +104,24 @@ import Testing
         }
     }
 
+    /// A FIFO or a device is refused before it is opened: opening a FIFO for reading waits for a writer, and
+    /// `/dev/zero` would be read as a file that never ends.
+    @Test(.timeLimit(.minutes(1))) func aFIFOOrADeviceIsRefusedWithoutWaiting() throws {
+        let folder = try TemporaryFile.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let fifo = folder + "/pipe.gguf"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for (path, kind) in [(fifo, "a FIFO"), ("/dev/zero", "a character device")] {
+            do {
+                _ = try GGUFModel.open(path: path)
+                Issue.record("\(path) was read as a model")
+            } catch {
+                #expect(error.kind == .ioError)
+                #expect(error.description.contains(kind) && error.description.contains(path))
+            }
+        }
+    }
+
     @Test func missingFileIsNotFound() {
         do {
             _ = try GGUFFile.read(path: "/nonexistent/model.gguf")

@@ -6,12 +6,14 @@ import Testing
 let knownNames = KnownNames(backends: ["cpu", "fallback", "static", "vulkan"])
 
 @Suite struct ConfigValidatorTests {
-    @Test(arguments: malformedConfigs)
+    // (A time limit: a model path naming a FIFO once hung the validator.)
+    @Test(.timeLimit(.minutes(1)), arguments: malformedConfigs)
     func malformedConfigNamesThePath(_ sample: MalformedConfig) throws {
         let project = try TemporaryProject("malformed")
         defer { project.remove() }
         try project.writeFakeModel()
         try project.write("models/notes.txt", "just notes")
+        #expect(mkfifo(project.root + "/models/pipe.gguf", 0o600) == 0)
         let file = try project.write("instances/t/config.json", bytes: sample.bytes)
         let report = ConfigValidator(knownNames: knownNames).validate(file: file, expectedName: "t")
         #expect(!report.isValid, "\(sample.label) was accepted")

@@ -72,6 +72,10 @@ let malformedConfigs: [MalformedConfig] = [
         "model path is a folder", config(model: #"{"path": "../../models"}"#), path: "model.path", "a folder",
         schemaRejects: false),
     MalformedConfig(
+        "model path is a FIFO (reading it would wait for a writer)",
+        config(model: #"{"path": "../../models/pipe.gguf"}"#),
+        path: "model.path", "a FIFO", schemaRejects: false),
+    MalformedConfig(
         "model is not GGUF", config(model: #"{"path": "../../models/notes.txt"}"#), path: "model.path",
         "does not start with 'GGUF'", schemaRejects: false),
     MalformedConfig(
