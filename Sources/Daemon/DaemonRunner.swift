@@ -122,6 +122,26 @@ public enum DaemonRunner {
         }
         guard settings.router.enabled else { return nil }
         let router = settings.router
+        // A key whose variable is not set in the daemon's environment is no key: with none left, the router
+        // would be open to whoever reaches it, which the file asked for keys to prevent.
+        let unset = router.apiKeys.enumerated().compactMap { index, key -> String? in
+            guard key.value(in: environment) == nil, case .environment(let name) = key else { return nil }
+            return "router.api_keys[\(index)] ($\(name))"
+        }
+        if !unset.isEmpty {
+            let which = "\(unset.joined(separator: ", ")) \(unset.count == 1 ? "names a variable" : "name variables") "
+            let fix =
+                "set it in the environment the daemon starts with (or remove the key), then restart the daemon ('llama-orch daemon stop --keep-instances', then "
+                + "'llama-orch daemon start')"
+            if unset.count == router.apiKeys.count {
+                Task {
+                    await manager.warn(
+                        "the router is not served: \(which)unset or empty, so no key would be asked for; \(fix)")
+                }
+                return nil
+            }
+            Task { await manager.warn("\(which)unset or empty: the router asks for the other keys only; \(fix)") }
+        }
         let service = RouterService(
             backend: manager,
             limits: LoadScheduler.Limits(

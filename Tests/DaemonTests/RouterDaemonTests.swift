@@ -951,6 +951,42 @@ import Testing
         #expect(kinds == ["chat", "models", "unknown", "chat"], "answered in order, the connection closed after")
     }
 
+    /// A key read from a variable the daemon's environment lacks is no key: the router asks for the others, and
+    /// with none left it is not served (it would have been open to anyone), each time with a warning naming it.
+    @Test(.timeLimit(.minutes(2)))
+    func aKeyWhoseVariableIsUnsetIsNoKeyAndWithNoKeyLeftTheRouterIsNotServed() async throws {
+        let harness = try DaemonHarness("router-unset-key")
+        defer { harness.cleanUp() }
+        let variable = "LLAMA_ORCH_TEST_UNSET_KEY"
+        let port = harness.project.routerPort
+        let warnings = {
+            try JSONDecoder.snakeCase.decode(
+                DaemonInfo.self, from: Data(try harness.ok(["daemon", "status", "--json"]).stdout.utf8)
+            ).warnings
+        }
+        try harness.project.write(
+            "llama-orch.json",
+            #"{"router": {"listen": "127.0.0.1:\#(port)", "api_keys": ["sk-test-one", {"env": "\#(variable)"}]}}"#)
+        try harness.ok(["daemon", "start"])
+        let base = harness.project.routerURL
+        #expect(try await Self.send(base + "/v1/models", method: .GET).status == 401, "the other key is asked for")
+        let headers = [("Authorization", "Bearer sk-test-one")]
+        #expect(try await Self.send(base + "/v1/models", method: .GET, headers: headers).status == 200)
+        let partly = try warnings()
+        #expect(partly.contains { $0.contains("router.api_keys[1] ($\(variable))") }, "\(partly)")
+
+        try harness.ok(["daemon", "stop"])
+        try harness.project.write(
+            "llama-orch.json", #"{"router": {"listen": "127.0.0.1:\#(port)", "api_keys": [{"env": "\#(variable)"}]}}"#)
+        try harness.ok(["daemon", "start"])
+        let refused = try warnings()
+        #expect(
+            refused.contains { $0.contains("the router is not served") && $0.contains("$\(variable)") }, "\(refused)")
+        await #expect(throws: (any Error).self, "nothing listens on the router's port") {
+            _ = try await Self.send(base + "/health", method: .GET, timeout: .seconds(5))
+        }
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func errorsAreOpenAIEnvelopesAndKeysAreChecked() async throws {
         let harness = try DaemonHarness("router-errors")
