@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Glibc
 import Logging
 import OrchestratorCore
 
@@ -61,6 +62,11 @@ public final class StateStore: Sendable {
 
     private init(path: String) throws {
         self.path = path
+        // The runs' environments are in it (tokens among them): the owner's only, whoever opens it first (a
+        // command's reading can create it), with SQLite giving its -wal and -shm files the same mode.
+        let created = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if created >= 0 { close(created) }
+        for file in [path, path + "-wal", path + "-shm"] { chmod(file, 0o600) }
         var configuration = Configuration()
         configuration.busyMode = .timeout(Self.busyTimeout)
         configuration.journalMode = .wal

@@ -57,6 +57,27 @@ import Testing
 
     /// The placement column holds the placement's fields with the backend beside them, as earlier daemons wrote
     /// it; a column in another shape reads as no placement, never as an error.
+    /// The store holds the runs' environments: whoever creates it (a command, not only the daemon, whose mask is
+    /// 077), it and its WAL files are the owner's only, and a file an earlier version left readable is made so.
+    @Test func theStoreAndItsWALFilesAreTheOwnersOnly() throws {
+        let project = try TemporaryProject("state-mode")
+        defer { project.remove() }
+        let path = project.root + "/state/state.sqlite"
+        let mask = umask(0o022)
+        defer { umask(mask) }
+        func mode(_ file: String) throws -> Int {
+            try #require(FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int)
+        }
+        do {
+            let (store, _) = try StateStore.open(path: path)
+            try store.setDesiredState(.running, for: "demo")
+            for file in [path, path + "-wal", path + "-shm"] { #expect(try mode(file) == 0o600, "\(file)") }
+        }
+        #expect(chmod(path, 0o644) == 0)
+        _ = try StateStore.open(path: path)
+        #expect(try mode(path) == 0o600)
+    }
+
     @Test func placementColumnReadsWhatEarlierDaemonsWroteAndSurvivesGarbage() throws {
         let project = try TemporaryProject("placement-column")
         defer { project.remove() }
