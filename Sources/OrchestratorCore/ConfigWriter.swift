@@ -70,12 +70,17 @@ public struct NewInstanceConfig: Sendable, Equatable {
     }
 }
 
-/// Writes `contents` to `path` through a temporary file in the same folder and a rename.
-public func writeAtomically(_ contents: String, to path: String) throws {
+/// Writes `contents` to `path` through a temporary file in the same folder and a rename. A file that exists keeps
+/// its mode (a config holding a token may be the owner's only), and a symbolic link stays one: its target is
+/// written.
+public func writeAtomically(_ contents: String, to link: String) throws {
+    let path = URL(fileURLWithPath: link).resolvingSymlinksInPath().path
     let folder = (path as NSString).deletingLastPathComponent
     let temporary =
         folder + "/.\((path as NSString).lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)"
     try Data(contents.utf8).write(to: URL(fileURLWithPath: temporary))
+    var existing = stat()
+    if stat(path, &existing) == 0 { chmod(temporary, existing.st_mode & 0o7777) }
     // rename(2) replaces the target atomically: a reader sees the old file or the new one, never a mix.
     guard rename(temporary, path) == 0 else {
         let reason = String(cString: strerror(errno))

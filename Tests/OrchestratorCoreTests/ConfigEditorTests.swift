@@ -73,3 +73,26 @@ import Testing
         }
     }
 }
+
+/// How edited files are written back (`autostart add`, `init --force`, the Kubernetes export).
+@Suite struct AtomicWriteTests {
+    /// A config that is the owner's only (it may hold a token) stays so, and a linked config stays linked: the
+    /// link's target is written (a rename over the link replaced it with a copy, readable by all).
+    @Test func aFilesModeIsKeptAndALinkStaysALink() throws {
+        let folder = NSTemporaryDirectory() + "atomic-write-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let target = folder + "/real.json"
+        let link = folder + "/config.json"
+        try writeAtomically("{}", to: target)
+        #expect(chmod(target, 0o600) == 0)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+
+        try writeAtomically(#"{"autostart": true}"#, to: link)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == target)
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == #"{"autostart": true}"#)
+        let mode = try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["config.json", "real.json"])
+    }
+}
