@@ -248,8 +248,10 @@ public actor InstanceManager: ControlHandler {
                     orphans.append(name)
                 }
             }
+            // Checked against each other too, as `config validate` and `plan` do: two instances on one port.
+            let reports = validator.validateAll(in: root)
             for name in names {
-                let report = validator.validate(instance: name, in: root)
+                let report = reports.first { $0.name == name } ?? validator.validate(instance: name, in: root)
                 guard let config = report.config, report.isValid else {
                     outcomes[name] = InstanceOutcome(
                         name: name, result: .failed,

@@ -87,6 +87,20 @@ import Testing
         #expect(harness.markedProcesses().isEmpty)
     }
 
+    /// Two instances on one port: `up` refuses either as `config validate` and `plan` do (it started the first, and
+    /// the second then blamed a server "no longer supervised").
+    @Test func upRefusesAnInstanceWhosePortAnotherInstanceHas() async throws {
+        let harness = try DaemonHarness("daemon-same-port")
+        defer { harness.cleanUp() }
+        let port = try LlamaServerProbe.freePort()
+        try harness.stubInstance("samea", port: port)
+        try harness.stubInstance("sameb", port: port)
+        let up = try harness.cli(["up", "samea"])
+        #expect(up.status == 65, "\(up.stdout) \(up.stderr)")
+        #expect(up.stderr.contains("port \(port) is also used by instance sameb"), "\(up.stderr)")
+        #expect(harness.markedProcesses().isEmpty)
+    }
+
     @Test func aDownWhileTheUpIsStillPlacingWins() async throws {
         let harness = try DaemonHarness("daemon-down-placing")
         defer { harness.cleanUp() }
