@@ -59,6 +59,9 @@ struct InitCommand: OrchestratorCommand {
             throw CLIError(.alreadyExists, "\(shownPath) already exists in \(root.path); pass --force to overwrite it")
         }
         let modelPath = resolve(model, against: global.workingDirectory)
+        if FileKind(path: modelPath) == .missing {
+            throw CLIError(.notFound, "--model \(model): no file at \(modelPath)")
+        }
         let instanceFolder = root.instanceDirectory(name)
         let others = ConfigValidator.instanceNames(in: root).filter { $0 != name }
         let usedPorts = Dictionary(
