@@ -219,11 +219,19 @@ public struct ConfigValidator: Sendable {
         }
         if let binary = reader.object("binary"), let path = binary.string("path"), !path.isEmpty {
             let resolved = resolve(path, against: folder)
-            if !FileManager.default.isExecutableFile(atPath: resolved) {
+            let found: String? =
+                switch FileKind(path: resolved) {
+                case .directory: "a folder"
+                case .special(let kind): kind
+                case .missing: "no file"
+                case .regular:
+                    FileManager.default.isExecutableFile(atPath: resolved) ? nil : "a file that is not executable"
+                }
+            if let found {
                 issues.append(
                     ConfigIssue(
                         .error, path: "binary.path",
-                        message: "expected an executable llama-server, found nothing executable at \(resolved)",
+                        message: "expected an executable llama-server, found \(found) at \(resolved)",
                         at: binary.position("path")))
             }
         }

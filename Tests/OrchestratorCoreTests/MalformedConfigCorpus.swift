@@ -159,6 +159,11 @@ let malformedConfigs: [MalformedConfig] = [
     MalformedConfig("zero log size", config(extra: #""logs": {"max_size_mb": 0}"#), path: "logs.max_size_mb", "from 1"),
     MalformedConfig(
         "binary missing", config(extra: #""binary": {"path": "../../bin/nope"}"#), path: "binary.path",
-        "nothing executable",
-        schemaRejects: false),
+        "found no file", schemaRejects: false),
+    MalformedConfig(
+        "binary is a folder", config(extra: #""binary": {"path": "../../models"}"#), path: "binary.path",
+        "found a folder", schemaRejects: false),
+    MalformedConfig(
+        "binary is not executable", config(extra: #""binary": {"path": "../../models/notes.txt"}"#),
+        path: "binary.path", "not executable", schemaRejects: false),
 ]
