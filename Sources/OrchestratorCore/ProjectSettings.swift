@@ -29,6 +29,9 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
         /// Seconds without a byte from a server once its response began; then the response ends with an error.
         /// 0: no limit. (There is no limit before the first byte: a long prompt may take minutes.)
         public var streamIdleTimeout: Double
+        /// Seconds a client's connection may stay without a request part while nothing is answered on it (idle
+        /// keep-alive, a request head or body that stops coming); then it is closed. 0: no limit.
+        public var clientIdleTimeout: Double
         /// Origins of web pages that may use the router from a browser (CORS): `scheme://host[:port]`, `:*` for
         /// any port, or `*` for any page.
         public var corsOrigins: [String]
@@ -52,6 +55,7 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
             case queueTimeout = "queue_timeout"
             case idleTTL = "idle_ttl"
             case streamIdleTimeout = "stream_idle_timeout"
+            case clientIdleTimeout = "client_idle_timeout"
             case corsOrigins = "cors_origins"
             case allowedHosts = "allowed_hosts"
         }
@@ -60,7 +64,7 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
             enabled: Bool = true, listen: String = "127.0.0.1:8080", apiKeys: [APIKey] = [],
             allowUnauthenticated: Bool = false, maxBodyMB: Int = 32, queueLimit: Int = 512,
             queueTimeout: Double = 300, idleTTL: Double = 600, streamIdleTimeout: Double = 300,
-            corsOrigins: [String] = Router.localOrigins, allowedHosts: [String] = []
+            clientIdleTimeout: Double = 60, corsOrigins: [String] = Router.localOrigins, allowedHosts: [String] = []
         ) {
             self.enabled = enabled
             self.listen = listen
@@ -71,6 +75,7 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
             self.queueTimeout = queueTimeout
             self.idleTTL = idleTTL
             self.streamIdleTimeout = streamIdleTimeout
+            self.clientIdleTimeout = clientIdleTimeout
             self.corsOrigins = corsOrigins
             self.allowedHosts = allowedHosts
         }
@@ -89,6 +94,8 @@ public struct ProjectSettings: Sendable, Equatable, Codable {
             idleTTL = try container.decodeIfPresent(Double.self, forKey: .idleTTL) ?? defaults.idleTTL
             streamIdleTimeout =
                 try container.decodeIfPresent(Double.self, forKey: .streamIdleTimeout) ?? defaults.streamIdleTimeout
+            clientIdleTimeout =
+                try container.decodeIfPresent(Double.self, forKey: .clientIdleTimeout) ?? defaults.clientIdleTimeout
             corsOrigins = try container.decodeIfPresent([String].self, forKey: .corsOrigins) ?? defaults.corsOrigins
             allowedHosts =
                 try container.decodeIfPresent([String].self, forKey: .allowedHosts) ?? defaults.allowedHosts
@@ -207,6 +214,11 @@ public enum ProjectSpec {
                         "stream_idle_timeout", seconds,
                         "seconds without a byte from a server once its response began; 0: no limit",
                         default: .value(defaults.streamIdleTimeout)),
+                    ConfigField(
+                        "client_idle_timeout", seconds,
+                        "seconds a client's connection may go without a request part while nothing is answered on it "
+                            + "(idle keep-alive, a head or body that stops coming); then it is closed; 0: no limit",
+                        default: .value(defaults.clientIdleTimeout)),
                     ConfigField(
                         "cors_origins", .array(.string(pattern: "^(\\*|[A-Za-z][A-Za-z0-9+.-]*://[^/\\s]+)$")),
                         "origins of web pages that may use the router from a browser (CORS): scheme://host[:port], "

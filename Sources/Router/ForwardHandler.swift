@@ -107,6 +107,11 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     private var quiesceWithheld = false
     /// The last write of the answer in progress, to close the connection after it.
     private var lastWrite: EventLoopFuture<Void>?
+    /// When a request part last came or an answer last ended: a connection on which nothing is answered is closed
+    /// `clientIdleTimeout` after it (idle keep-alive connections, and heads or bodies that stop coming, would
+    /// otherwise hold the daemon's file descriptors for good).
+    private var lastActivity = NIODeadline.now()
+    private var idleWatch: Scheduled<Void>?
 
     init(server: RouterServer) {
         self.server = server
@@ -115,16 +120,58 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         HTTP10Connections.add(to: context.pipeline.syncOperations)
+        if context.channel.isActive { watchIdle(context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        idleWatch?.cancel()
+        idleWatch = nil
         self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        watchIdle(context: context)
+        context.fireChannelActive()
     }
 
     // MARK: From the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActivity = .now()
         handle(unwrapInboundIn(data), context: context)
+    }
+
+    /// Closes the connection once it has gone `clientIdleTimeout` without a request part while nothing was
+    /// answered on it; checked once per timeout, not per request.
+    private func watchIdle(context: ChannelHandlerContext) {
+        guard idleWatch == nil, let limit = server.settings.clientIdleTimeout.map(TimeAmount.init) else { return }
+        lastActivity = .now()
+        checkClientIdle(after: limit, limit: limit)
+    }
+
+    private func checkClientIdle(after delay: TimeAmount, limit: TimeAmount) {
+        idleWatch = context?.eventLoop.scheduleTask(in: delay) {
+            guard let context = self.context else { return }
+            let quiet = NIODeadline.now() - self.lastActivity
+            if self.owesAnswer {
+                self.checkClientIdle(after: limit, limit: limit)
+            } else if quiet >= limit {
+                self.idleWatch = nil
+                context.close(promise: nil)
+            } else {
+                self.checkClientIdle(after: limit - quiet, limit: limit)
+            }
+        }
+    }
+
+    /// An answer is owed on the connection, by this handler or by the responder (which may wait minutes for a
+    /// load).
+    private var owesAnswer: Bool {
+        switch state {
+        case .admitting, .relaying, .behindResponder: true
+        case .idle: owed > 0
+        case .collecting, .refusing, .passing, .closing: false
+        }
     }
 
     private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
@@ -328,6 +375,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     /// Ready for the client's next request: parts that came meanwhile are read, then the connection again.
     private func next() {
         state = .idle
+        lastActivity = .now()
         guard let context else { return }
         let lastWrite = lastWrite
         self.lastWrite = nil
@@ -475,6 +523,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         context.write(data, promise: promise)
         guard case .end = unwrapOutboundIn(data) else { return }
         owed = max(0, owed - 1)
+        lastActivity = .now()
         if owed == 0, case .behindResponder = state {
             // The request held behind the responder's answers is read now (not inside the responder's write).
             context.eventLoop.execute { self.next() }

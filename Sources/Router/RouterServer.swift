@@ -24,6 +24,9 @@ public struct RouterServer: Sendable {
         public var maxBodyBytes: Int
         /// Longest silence from a server once its response began; `nil`: none.
         public var streamIdleTimeout: Duration?
+        /// Longest time a client's connection may go without a request part while nothing is answered on it;
+        /// `nil`: none.
+        public var clientIdleTimeout: Duration?
         /// Which web pages may use the router from a browser.
         public var cors: CORSPolicy
         /// Which names requests may reach the router by (`Host`).
@@ -31,7 +34,7 @@ public struct RouterServer: Sendable {
 
         public init(
             host: String, port: Int, apiKeys: [String] = [], maxBodyBytes: Int = 32 << 20,
-            streamIdleTimeout: Duration? = .seconds(300),
+            streamIdleTimeout: Duration? = .seconds(300), clientIdleTimeout: Duration? = .seconds(60),
             cors: CORSPolicy = CORSPolicy(origins: ProjectSettings.Router.localOrigins), allowedHosts: [String] = []
         ) {
             self.host = host
@@ -39,6 +42,7 @@ public struct RouterServer: Sendable {
             self.apiKeys = apiKeys
             self.maxBodyBytes = maxBodyBytes
             self.streamIdleTimeout = streamIdleTimeout
+            self.clientIdleTimeout = clientIdleTimeout
             self.cors = cors
             self.hosts = HostPolicy(names: allowedHosts, listeningOn: host)
         }
@@ -52,6 +56,8 @@ public struct RouterServer: Sendable {
                 maxBodyBytes: router.maxBodyMB << 20,
                 streamIdleTimeout: router.streamIdleTimeout > 0
                     ? .milliseconds(Int64((router.streamIdleTimeout * 1000).rounded())) : nil,
+                clientIdleTimeout: router.clientIdleTimeout > 0
+                    ? .milliseconds(Int64((router.clientIdleTimeout * 1000).rounded())) : nil,
                 cors: CORSPolicy(origins: router.corsOrigins), allowedHosts: router.allowedHosts)
         }
     }

@@ -842,10 +842,47 @@ import Testing
     }
 
     /// `exchange` on a thread of its own, for a test that waits on it while it does other things.
+    /// `exchange` on a thread, and how long until the connection closed.
+    static func timedExchange(_ bytes: [UInt8], port: Int) async throws -> (String, Duration) {
+        let started = ContinuousClock.now
+        let answer = try await exchangeOnAThread(bytes, port: port)
+        return (answer, ContinuousClock.now - started)
+    }
+
     static func exchangeOnAThread(_ bytes: [UInt8], port: Int) async throws -> String {
         try await withCheckedThrowingContinuation { continuation in
             Thread { continuation.resume(with: Result { try exchange(bytes, port: port) }) }.start()
         }
+    }
+
+    /// A client's connection on which nothing is answered is closed `router.client_idle_timeout` after its last
+    /// request part: idle, a head or a body that stops coming, kept alive after its answer (such connections held
+    /// the daemon's descriptors for good: 1,100 of them wedged it). One that waits for an answer is not, even
+    /// when its stream is silent for longer.
+    @Test(.timeLimit(.minutes(2)))
+    func aConnectionWithNothingToAnswerIsClosedAfterTheClientIdleTimeout() async throws {
+        let harness = try Self.routerWithKnown(
+            "router-client-idle", args: ["--tokens", "2", "--token-rate", "0.6"], router: #", "client_idle_timeout": 1"#
+        )
+        defer { harness.cleanUp() }
+        let port = harness.project.routerPort
+        let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n"
+        async let idle = Self.timedExchange([], port: port)
+        async let partHead = Self.timedExchange(Array(head.utf8), port: port)
+        async let partBody = Self.timedExchange(Array((head + "\r\n{\"model\": ").utf8), port: port)
+        async let keptAlive = Self.timedExchange(Self.post(Self.chat("known")), port: port)
+        async let stream = Self.timedExchange(Self.post(Self.chat("known", stream: true)), port: port)
+        for (label, (answer, waited)) in [
+            ("idle", try await idle), ("part of a head", try await partHead), ("part of a body", try await partBody),
+        ] {
+            #expect(answer.isEmpty, "\(label): \(answer)")
+            #expect(waited >= .milliseconds(900) && waited < .seconds(5), "\(label): closed after \(waited)")
+        }
+        let (answer, waited) = try await keptAlive
+        #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+        #expect(waited < .seconds(10), "closed after its answer and a second idle, not \(waited)")
+        let (events, _) = try await stream
+        #expect(events.contains("data: [DONE]"), "a stream silent for 1.7 s between events was cut: \(events)")
     }
 
     /// A server that goes silent once its stream began is cut off after `router.stream_idle_timeout`: the client
