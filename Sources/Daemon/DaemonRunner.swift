@@ -131,8 +131,8 @@ public enum DaemonRunner {
         if !unset.isEmpty {
             let which = "\(unset.joined(separator: ", ")) \(unset.count == 1 ? "names a variable" : "name variables") "
             let fix =
-                "set it in the environment the daemon starts with (or remove the key), then restart the daemon ('llama-orch daemon stop --keep-instances', then "
-                + "'llama-orch daemon start')"
+                "set it in the daemon's environment (or remove the key), then restart the daemon "
+                + "('llama-orch daemon stop --keep-instances', then 'llama-orch daemon start')"
             if unset.count == router.apiKeys.count {
                 Task {
                     await manager.warn(
