@@ -42,14 +42,11 @@ public final class GGUFFileSource: GGUFByteSource {
     /// Opens a file for reading; a missing file is `.fileNotFound`, anything else `.ioError`.
     public init(path: String) throws(GGUFError) {
         self.path = path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw GGUFError(.fileNotFound, at: nil, "model file not found", path: path)
-        }
-        guard !isDirectory.boolValue else {
-            throw GGUFError(.ioError, at: nil, "is a directory, not a GGUF file", path: path)
-        }
-        if case .special(let kind) = FileKind(path: path) {
+        switch FileKind(path: path) {
+        case .regular: break
+        case .missing: throw GGUFError(.fileNotFound, at: nil, "model file not found", path: path)
+        case .directory: throw GGUFError(.ioError, at: nil, "is a directory, not a GGUF file", path: path)
+        case .special(let kind):
             throw GGUFError(
                 .ioError, at: nil, "is \(kind), not a GGUF file: a model must be a regular file", path: path)
         }

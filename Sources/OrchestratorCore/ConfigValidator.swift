@@ -249,29 +249,17 @@ public struct ConfigValidator: Sendable {
 
     private func modelFileIssues(path: String, folder: String, position: JSONPosition?) -> [ConfigIssue] {
         let resolved = resolve(path, against: folder)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
+        let found: String? =
+            switch FileKind(path: resolved) {
+            case .regular: nil
+            case .missing: "no file at \(resolved) (paths are relative to the config file's folder)"
+            case .directory: "a folder at \(resolved)"
+            case .special(let kind): "\(kind) at \(resolved): point it at a regular file"
+            }
+        if let found {
             return [
                 ConfigIssue(
-                    .error, path: "model.path",
-                    message:
-                        "expected a GGUF model file, found no file at \(resolved) (paths are relative to the config file's folder)",
-                    at: position)
-            ]
-        }
-        if isDirectory.boolValue {
-            return [
-                ConfigIssue(
-                    .error, path: "model.path", message: "expected a GGUF model file, found a folder at \(resolved)",
-                    at: position)
-            ]
-        }
-        if case .special(let kind) = FileKind(path: resolved) {
-            return [
-                ConfigIssue(
-                    .error, path: "model.path",
-                    message: "expected a GGUF model file, found \(kind) at \(resolved): point it at a regular file",
-                    at: position)
+                    .error, path: "model.path", message: "expected a GGUF model file, found \(found)", at: position)
             ]
         }
         guard let handle = FileHandle(forReadingAtPath: resolved) else {
