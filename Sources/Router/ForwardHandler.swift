@@ -167,11 +167,8 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     /// An answer is owed on the connection, by this handler or by the responder (which may wait minutes for a
     /// load).
     private var owesAnswer: Bool {
-        switch state {
-        case .admitting, .relaying, .behindResponder: true
-        case .idle: owed > 0
-        case .collecting, .refusing, .passing, .closing: false
-        }
+        if case .idle = state { return owed > 0 }
+        return answering
     }
 
     private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
