@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <spawn.h>
 #include <unistd.h>
@@ -133,3 +134,15 @@ int chost_trim_malloc(void) { return malloc_trim(0); }
 #else
 int chost_trim_malloc(void) { return 0; }
 #endif
+
+long long chost_raise_open_file_limit(long long ceiling) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
+    rlim_t wanted = limit.rlim_max;
+    if (wanted == RLIM_INFINITY || wanted > (rlim_t)ceiling) wanted = (rlim_t)ceiling;
+    if (limit.rlim_cur < wanted) {
+        struct rlimit raised = {.rlim_cur = wanted, .rlim_max = limit.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit.rlim_cur = wanted;
+    }
+    return limit.rlim_cur == RLIM_INFINITY ? ceiling : (long long)limit.rlim_cur;
+}

@@ -24,6 +24,9 @@ public enum DaemonRunner {
     ) async throws {
         // Two malloc arenas, not one per thread: the daemon runs for weeks and its memory should stay flat.
         ProcessMemory.limitMallocArenas(2)
+        // Every client of the router and every server connection is a descriptor: the usual soft limit (1,024) is
+        // reached by a few hundred clients.
+        let openFiles = ProcessLimits.raiseOpenFileLimit()
         do {
             try FileManager.default.createDirectory(atPath: root.stateDirectory, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: root.logsDirectory, withIntermediateDirectories: true)
@@ -75,7 +78,8 @@ public enum DaemonRunner {
         }
         rotateDaemonLog()
         _ = LogRotator.shared.watch(every: DaemonLog.interval) { _ in rotateDaemonLog() }
-        logger.info("daemon \(pid) starting for \(root.path)")
+        logger.info(
+            "daemon \(pid) starting for \(root.path), open-file limit \(openFiles.map(String.init) ?? "unknown")")
         await manager.recover()
         unlink(root.daemonSocket)
         let socket = root.daemonSocket

@@ -69,6 +69,23 @@ import Testing
         #expect(downObject?.count == 1 && downObject?["running"] as? Bool == false, "\(downJSON.stdout)")
     }
 
+    @Test func theDaemonRaisesItsOpenFileLimitToTheHardLimit() async throws {
+        let harness = try DaemonHarness("daemon-nofile")
+        defer { harness.cleanUp() }
+        // Started with a soft limit far under the hard one, as a login shell has it (1,024 of 524,288 under systemd).
+        let started = try CommandRunner.run(
+            "prlimit",
+            ["--nofile=256:4096", CommandRunner.product("llama-orch"), "daemon", "start", "--root", harness.root])
+        try #require(started.status == 0, "daemon start exited \(started.status): \(started.stderr)")
+        let pid = try #require(harness.daemonPID)
+        let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        #expect(fields.dropFirst(3).prefix(2) == ["4096", "4096"], "\(line)")
+        let log = try #require(harness.project.read("logs/daemon.log"))
+        #expect(log.contains("open-file limit 4096"), "\(log)")
+    }
+
     @Test func aDaemonWhoseExecutableWasReplacedSaysSoAndSoDoesEveryCommand() async throws {
         let harness = try DaemonHarness("daemon-replaced")
         defer { harness.cleanUp() }

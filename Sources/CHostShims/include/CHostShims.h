@@ -49,4 +49,8 @@ int chost_condition_wait_for(chost_condition *condition, long long nanoseconds);
 /// was or where unsupported.
 int chost_trim_malloc(void);
 
+/// Raises this process's soft limit on open descriptors (RLIMIT_NOFILE) to its hard limit, or to `ceiling` when the
+/// hard limit is higher or unlimited; never lowers it. Returns the soft limit now in force, -1 when it can't be read.
+long long chost_raise_open_file_limit(long long ceiling);
+
 #endif
