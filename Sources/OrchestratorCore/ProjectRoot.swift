@@ -22,8 +22,8 @@ public struct ProjectRoot: Sendable, Equatable {
     /// The log folder of one instance: `logs/<name>`.
     public func logDirectory(_ name: String) -> String { logsDirectory + "/" + name }
 
-    /// Finds the root: an explicit `--root`, else `LLAMA_ORCH_ROOT`, else the nearest parent of
-    /// `workingDirectory` (itself included) that has an `instances/` folder.
+    /// Finds the root: an explicit `--root`, else `LLAMA_ORCH_ROOT` (either must name a folder with `instances/`),
+    /// else the nearest parent of `workingDirectory` (itself included) that has an `instances/` folder.
     public static func locate(
         explicit: String?, environment: [String: String], workingDirectory: String
     ) throws(ProjectRootError) -> ProjectRoot {
@@ -38,11 +38,15 @@ public struct ProjectRoot: Sendable, Equatable {
         if let explicit, !explicit.isEmpty {
             let path = absolute(explicit)
             guard isDirectory(path) else { throw .notADirectory(path, source: "--root") }
+            // A mistyped root would otherwise get a daemon of its own (and the router's port).
+            guard isDirectory(path + "/instances") else { throw .notAProject(path, source: "--root") }
             return ProjectRoot(path: path)
         }
         if let fromEnvironment = environment["LLAMA_ORCH_ROOT"], !fromEnvironment.isEmpty {
             let path = absolute(fromEnvironment)
             guard isDirectory(path) else { throw .notADirectory(path, source: "LLAMA_ORCH_ROOT") }
+            // A mistyped root would otherwise get a daemon of its own (and the router's port).
+            guard isDirectory(path + "/instances") else { throw .notAProject(path, source: "LLAMA_ORCH_ROOT") }
             return ProjectRoot(path: path)
         }
         var url = URL(fileURLWithPath: workingDirectory).standardizedFileURL
@@ -59,6 +63,8 @@ public struct ProjectRoot: Sendable, Equatable {
 /// No project root could be found or the one named is not a folder.
 public enum ProjectRootError: OrchestratorError, Equatable {
     case notADirectory(String, source: String)
+    /// A folder without `instances/`: `init` makes it a project.
+    case notAProject(String, source: String)
     case notFound(from: String)
 
     public var exitCode: OrchestratorExitCode { .notFound }
@@ -67,6 +73,9 @@ public enum ProjectRootError: OrchestratorError, Equatable {
         switch self {
         case .notADirectory(let path, let source):
             "project root '\(path)' (from \(source)) is not a folder; create it or point \(source) elsewhere"
+        case .notAProject(let path, let source):
+            "'\(path)' (from \(source)) is not a llama-orch project: it has no instances/ folder; run "
+                + "'llama-orch init NAME --model PATH --root \(path)' to make one, or point \(source) at a project"
         case .notFound(let from):
             "no project root: neither '\(from)' nor any parent has an instances/ folder; "
                 + "run 'llama-orch init NAME --model PATH' in the project folder, or pass --root"

@@ -11,8 +11,9 @@ struct InitCommand: OrchestratorCommand {
         discussion: """
             The model path is stored relative to the config file's folder. Without --port the lowest port \
             from 8001 up that no instance uses and nothing on this machine listens on is chosen. An existing \
-            config is never overwritten without --force. Without a project root (--root, LLAMA_ORCH_ROOT or \
-            a parent folder with instances/), the current folder becomes one.
+            config is never overwritten without --force. A --root or LLAMA_ORCH_ROOT folder without \
+            instances/ becomes a project; without either, the nearest parent folder with instances/ is the \
+            project, else the current folder becomes one.
             """
     )
 
@@ -49,6 +50,8 @@ struct InitCommand: OrchestratorCommand {
             root = try global.projectRoot()
         } catch ProjectRootError.notFound {
             root = ProjectRoot(path: global.workingDirectory)
+        } catch ProjectRootError.notAProject(let path, _) {
+            root = ProjectRoot(path: path)
         }
         let drivers = DriverCatalog.registry()
         let backend = global.backend ?? "auto"
