@@ -57,6 +57,8 @@ public struct UnavailableReason: Sendable, Equatable, Codable, CustomStringConve
         case noDevices = "no-devices"
         /// The driver's input is wrong: a malformed inventory file, a bad setting.
         case invalidInput = "invalid-input"
+        /// A file the driver was told to read does not exist (an inventory file).
+        case missingFile = "missing-file"
         /// An external program failed, hung or printed something the driver can't read.
         case probeFailed = "probe-failed"
         /// The driver has nothing to offer on this platform or without configuration.
@@ -86,8 +88,15 @@ public struct DriverUnavailableError: OrchestratorError, Equatable {
         self.reason = reason
     }
 
-    /// A bad inventory file is a config error; everything else means the backend can't be used.
-    public var exitCode: OrchestratorExitCode { reason.cause == .invalidInput ? .configInvalid : .driverUnavailable }
+    /// A bad inventory file is a config error, a missing one a file not found; everything else means the backend
+    /// can't be used.
+    public var exitCode: OrchestratorExitCode {
+        switch reason.cause {
+        case .invalidInput: .configInvalid
+        case .missingFile: .notFound
+        case .missingDependency, .noDevices, .probeFailed, .notConfigured: .driverUnavailable
+        }
+    }
 
     public var description: String { "driver '\(driver)' is \(reason)" }
 }

@@ -4,6 +4,10 @@ import OrchestratorCore
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite struct StaticDriverTests {
     /// Parses `json` as an inventory named `devices.json`.
     func parse(_ json: String) throws(StaticInventoryError) -> [Device] {
@@ -91,11 +95,39 @@ import Testing
         #expect(error(json)?.description == message)
     }
 
-    @Test func refusesTextThatIsNotJSON() {
-        let error = error("{devices: [")
+    @Test func refusesTextThatIsNotJSONSayingWhere() {
+        let error = error("{\n  devices: [")
         #expect(error?.field == nil)
-        #expect(error?.description.hasPrefix("devices.json: not valid JSON") == true)
+        #expect(error?.description.hasPrefix("devices.json: not valid JSON: ") == true, "\(String(describing: error))")
+        #expect(error?.description.hasSuffix("at line 2, column 3") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("DecodingError") == false)
         #expect(error?.exitCode == .configInvalid)
+    }
+
+    @Test func aMissingFileIsNotFoundAndAFolderOrFIFOIsRefusedUnopened() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let missing = folder.path + "/none.json"
+        #expect(throws: StaticInventoryError(file: missing, field: nil, problem: "no such file", isMissing: true)) {
+            try StaticInventory.load(file: missing)
+        }
+        let probed = DriverUnavailableError(
+            driver: "static",
+            reason: try #require(
+                await StaticDriver(context: DriverContext(devicesFile: missing)).probe().unavailableReason))
+        #expect(probed.reason.cause == .missingFile)
+        #expect(probed.exitCode == .notFound)
+        #expect(throws: StaticInventoryError(file: folder.path, field: nil, problem: "a folder, not an inventory file"))
+        {
+            try StaticInventory.load(file: folder.path)
+        }
+        // Opening a FIFO would wait for a writer that never comes.
+        let fifo = folder.path + "/fifo.json"
+        try #require(mkfifo(fifo, 0o600) == 0)
+        #expect(
+            throws: StaticInventoryError(
+                file: fifo, field: nil, problem: "a FIFO (named pipe), not an inventory file")
+        ) { try StaticInventory.load(file: fifo) }
     }
 
     @Test func driverReadsTheFileFromTheContextOrEnvironment() async throws {

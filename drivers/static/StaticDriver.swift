@@ -33,7 +33,7 @@ public struct StaticDriver: BackendDriver {
         do {
             return .available(try StaticInventory.load(file: file))
         } catch {
-            return .unavailable(.init(.invalidInput, error.description))
+            return .unavailable(.init(error.isMissing ? .missingFile : .invalidInput, error.description))
         }
     }
 }

@@ -24,8 +24,16 @@ public enum StaticInventory {
     ///
     /// - Throws: `StaticInventoryError` naming the file and the field (`devices[1].total_mib`).
     public static func load(file: String) throws(StaticInventoryError) -> [Device] {
+        // Asked before the file is opened: opening a FIFO would wait for a writer.
+        switch FileKind(path: file) {
+        case .regular: break
+        case .missing: throw StaticInventoryError(file: file, field: nil, problem: "no such file", isMissing: true)
+        case .directory: throw StaticInventoryError(file: file, field: nil, problem: "a folder, not an inventory file")
+        case .special(let what):
+            throw StaticInventoryError(file: file, field: nil, problem: "\(what), not an inventory file")
+        }
         guard let data = FileManager.default.contents(atPath: file) else {
-            throw StaticInventoryError(file: file, field: nil, problem: "can't read the file (does it exist?)")
+            throw StaticInventoryError(file: file, field: nil, problem: "can't read the file (check its permissions)")
         }
         return try parse(data, file: file)
     }
@@ -34,9 +42,13 @@ public enum StaticInventory {
     public static func parse(_ data: Data, file: String) throws(StaticInventoryError) -> [Device] {
         let root: JSONValue
         do {
+            // The strict parser first, for where the text goes wrong (Foundation's error says little).
+            _ = try JSONParser.parse(Array(data))
             root = try JSONDecoder().decode(JSONValue.self, from: data)
+        } catch let error as JSONSyntaxError {
+            throw StaticInventoryError(file: file, field: nil, problem: "not valid JSON: \(error)")
         } catch {
-            throw StaticInventoryError(file: file, field: nil, problem: "not valid JSON (\(error))")
+            throw StaticInventoryError(file: file, field: nil, problem: "not valid JSON")
         }
         func fail(_ field: String?, _ expected: String, _ got: JSONValue?) -> StaticInventoryError {
             StaticInventoryError(
@@ -128,8 +140,17 @@ public struct StaticInventoryError: OrchestratorError, Equatable {
     public var field: String?
     /// What is wrong (`expected a positive integer, got "abc"`).
     public var problem: String
+    /// There is no such file (exit 66, not 65).
+    public var isMissing = false
 
-    public var exitCode: OrchestratorExitCode { .configInvalid }
+    public init(file: String, field: String?, problem: String, isMissing: Bool = false) {
+        self.file = file
+        self.field = field
+        self.problem = problem
+        self.isMissing = isMissing
+    }
+
+    public var exitCode: OrchestratorExitCode { isMissing ? .notFound : .configInvalid }
 
     public var description: String { "\(file): " + (field.map { "\($0): " } ?? "") + problem }
 }
