@@ -2,6 +2,7 @@ import ArgumentParser
 import Drivers
 import Foundation
 import GGUF
+import Logging
 import OrchestratorCore
 import Scheduler
 import StateStore
@@ -33,6 +34,16 @@ struct PlanCommand: OrchestratorCommand {
 
     @Flag(name: .long, help: "Print the plan as JSON.")
     var json = false
+
+    /// The largest headroom taken (1 TiB): more would wrap around when counted in bytes.
+    static let maximumHeadroomMib: UInt64 = 1 << 20
+
+    func validate() throws {
+        if let headroomMib, headroomMib > Self.maximumHeadroomMib {
+            throw ValidationError(
+                "--headroom-mib \(headroomMib) is more than any device has; give at most \(Self.maximumHeadroomMib)")
+        }
+    }
 
     func execute() async throws {
         try InstanceNameError.check(names)
@@ -72,7 +83,9 @@ struct PlanCommand: OrchestratorCommand {
     /// The placements recorded with the open runs, measured where known: memory that running instances hold.
     private func runningPlacements(root: ProjectRoot) throws -> [HeldPlacement] {
         guard FileManager.default.fileExists(atPath: root.stateDatabase) else { return [] }
-        let (store, warnings) = try StateStore.open(path: root.stateDatabase)
+        // The warnings (a damaged store moved aside) are printed here, once: not logged as well.
+        let (store, warnings) = try StateStore.open(
+            path: root.stateDatabase, logger: Logger(label: "llama-orch.state") { _ in SwiftLogNoOpLogHandler() })
         warnings.forEach(printWarning)
         return PlanningRound.placements(of: try store.openRuns())
     }

@@ -87,6 +87,47 @@ struct PlanProject {
         #expect(Set(gauges.map { $0.prefix { $0 != "[" }.count }).count == 1, "one column:\n\(text.stdout)")
     }
 
+    @Test func aMissingOrMalformedDevicesFileAndAnImpossibleHeadroomAreRefusedWithTheirCodes() throws {
+        let plan = try PlanProject("plan-bad-options")
+        defer { plan.remove() }
+        try plan.model("dense", as: "dense.gguf")
+        try plan.instance("one", model: "dense.gguf", port: 8202)
+        let environment = ["LLAMA_SERVER": try realLlamaServer()]
+        let missing = plan.project.root + "/none.json"
+        let notFound = try CommandRunner.llamaOrch(
+            ["plan", "--devices-file", missing], in: plan.project.root, environment: environment)
+        #expect(notFound.status == 66, "\(notFound.stderr)")
+        #expect(notFound.stderr.contains("\(missing): no such file"), "\(notFound.stderr)")
+        let text = try plan.project.write("devices-text.json", "GPU-A 24 GiB\n")
+        let malformed = try CommandRunner.llamaOrch(
+            ["plan", "--devices-file", text], in: plan.project.root, environment: environment)
+        #expect(malformed.status == 65, "\(malformed.stderr)")
+        #expect(malformed.stderr.contains("\(text): not valid JSON: "), "\(malformed.stderr)")
+        #expect(malformed.stderr.contains("at line 1, column 1"), "\(malformed.stderr)")
+        let devices = try plan.inventory([("GPU-A", 2048)])
+        // 2^44 MiB is 2^64 bytes: it wrapped around to no headroom at all.
+        let wrapped = try CommandRunner.llamaOrch(
+            ["plan", "--devices-file", devices, "--headroom-mib", "17592186044416"], in: plan.project.root,
+            environment: environment)
+        #expect(wrapped.status == 64, "\(wrapped.stdout)\(wrapped.stderr)")
+        #expect(
+            wrapped.stderr.contains("--headroom-mib 17592186044416 is more than any device has"), "\(wrapped.stderr)")
+    }
+
+    @Test func aDamagedStateStoreIsMovedAsideWithOneWarning() throws {
+        let plan = try PlanProject("plan-damaged-store")
+        defer { plan.remove() }
+        try plan.model("dense", as: "dense.gguf")
+        try plan.instance("one", model: "dense.gguf", port: 8203)
+        try plan.project.write("state/state.sqlite", String(repeating: "not a database ", count: 512))
+        let devices = try plan.inventory([("GPU-A", 2048)])
+        let result = try CommandRunner.llamaOrch(
+            ["plan", "--devices-file", devices], in: plan.project.root,
+            environment: ["LLAMA_SERVER": try realLlamaServer()])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.components(separatedBy: "was damaged").count == 2, "once: \(result.stderr)")
+    }
+
     @Test func cpuPlanStartsTheRealServerAsPlanned() async throws {
         let plan = try PlanProject("plan-cpu")
         defer { plan.remove() }
