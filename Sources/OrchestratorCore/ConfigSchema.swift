@@ -67,7 +67,8 @@ public enum ConfigSchema {
             return ["type": "array", "items": schema(element, knownNames)]
         case .map(let value):
             return [
-                "type": "object", "additionalProperties": schema(value, knownNames), "propertyNames": ["minLength": 1],
+                "type": "object", "additionalProperties": schema(value, knownNames),
+                "propertyNames": ["pattern": "^[^=\u{0}]+$"],
             ]
         case .object(let fields):
             return objectSchema(fields, knownNames)

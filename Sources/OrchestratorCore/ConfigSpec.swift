@@ -53,7 +53,8 @@ public indirect enum ConfigFieldType: Sendable {
     case number(min: Double, exclusiveMinimum: Bool, max: Double?)
     case boolean
     case array(ConfigFieldType)
-    /// An object whose keys are free-form (`env`) and whose values have one type.
+    /// An object whose keys are environment variables' names (`env`: any text but `=` and NUL) and whose values
+    /// have one type.
     case map(ConfigFieldType)
     case object([ConfigField])
     /// Any one of these shapes (`layers`: an integer, `auto` or `all`).

@@ -52,6 +52,12 @@ struct ShapeChecker {
             for member in members {
                 if member.key.isEmpty {
                     issues.append(ConfigIssue(.error, path: path, message: "empty key", at: member.keyPosition))
+                } else if member.key.contains("=") || member.key.contains("\0") {
+                    // execve would read `A=B` as the variable `A`, with `B=` before the value.
+                    issues.append(
+                        ConfigIssue(
+                            .error, path: join(path, member.key),
+                            message: "a variable's name can't contain '=' or a NUL character", at: member.keyPosition))
                 }
                 check(member.node, valueType, path: join(path, member.key))
             }

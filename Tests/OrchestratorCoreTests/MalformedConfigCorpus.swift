@@ -153,6 +153,8 @@ let malformedConfigs: [MalformedConfig] = [
         "first delay above cap", config(extra: #""restart_policy": {"initial_delay": 10, "max_delay": 5}"#),
         path: "restart_policy.initial_delay", "at most max_delay", schemaRejects: false),
     MalformedConfig("env value number", config(extra: #""env": {"FOO": 1}"#), path: "env.FOO", "found a number"),
+    MalformedConfig(
+        "env name with =", config(extra: #""env": {"A=B": "1"}"#), path: "env.A=B", "can't contain '='"),
     MalformedConfig("args not an array", config(extra: #""args": "--verbose""#), path: "args", "an array of strings"),
     MalformedConfig("args element number", config(extra: #""args": ["--verbose", 3]"#), path: "args[1]", "a string"),
     MalformedConfig("tags as string", config(extra: #""tags": "chat""#), path: "tags", "an array"),
