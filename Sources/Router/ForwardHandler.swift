@@ -101,6 +101,8 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     private var readWithheld = false
     /// The client's end of input, told to the responder after the answer in progress.
     private var inputClosedWithheld = false
+    /// Bytes after the held requests did not parse: told to the responder once they are answered.
+    private var parseError: (any Error)?
     private var closeAfter = false
     private var clientGone = false
     /// The server is shutting down: the connection closes after the answer in progress.
@@ -395,6 +397,12 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         }
         // (`.closing`: a request read again was answered with an error that closes the connection.)
         if answering || isClosing { return }
+        if let parseError {
+            self.parseError = nil
+            // A request of this handler's that the bad bytes cut short is not answered.
+            if case .collecting = state { state = .idle }
+            return context.fireErrorCaught(parseError)
+        }
         if inputClosedWithheld {
             inputClosedWithheld = false
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
@@ -497,13 +505,13 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         context.fireChannelInactive()
     }
 
-    /// A request the client sent after this one does not parse: this answer is finished, then the connection
-    /// closes (passed on now, the responder would write its 400 into the middle of it).
+    /// A request the client sent after this one does not parse: this answer and those of the complete requests
+    /// held after it are finished first, in order, then the error goes on to the responder, which answers 400 and
+    /// closes the connection (passed on now, it would write its 400 into the middle of this answer).
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if isClosing { return }  // the connection closes after the answer's last bytes anyway
         guard answering else { return context.fireErrorCaught(error) }
-        closeAfter = true
-        held.removeAll()
+        parseError = error
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -11,6 +11,8 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         case upstream(String)
         case cancelled
         case notFound(String)
+        /// A method the path does not take (`DELETE /health`), with those it takes for `Allow`.
+        case methodNotAllowed(method: String, path: String, allowed: [String])
         /// A request from a page whose origin `router.cors_origins` does not list.
         case originNotAllowed(String)
         /// A request that names a host the router does not answer to (`Host`; DNS rebinding).
@@ -36,6 +38,7 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unauthorized: 401
         case .originNotAllowed, .hostNotAllowed: 403
         case .unknownModel, .notFound: 404
+        case .methodNotAllowed: 405
         case .tooLarge: 413
         case .upstream: 502
         case .cancelled: 499
@@ -53,7 +56,7 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
     /// OpenAI's `type`.
     public var type: String {
         switch status {
-        case 400, 404, 413: "invalid_request_error"
+        case 400, 404, 405, 413: "invalid_request_error"
         case 401: "authentication_error"
         case 403: "permission_error"
         case 429: "rate_limit_error"
@@ -69,6 +72,7 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unauthorized: "invalid_api_key"
         case .unknownModel: "model_not_found"
         case .notFound: "not_found"
+        case .methodNotAllowed: "method_not_allowed"
         case .originNotAllowed: "origin_not_allowed"
         case .hostNotAllowed: "host_not_allowed"
         case .tooLarge: "request_too_large"
@@ -96,6 +100,8 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
             let list = known.isEmpty ? "none is configured" : "known: \(known.joined(separator: ", "))"
             return "model '\(requested)' not found; \(list)"
         case .notFound(let path): return "no route for \(path)"
+        case .methodNotAllowed(let method, let path, let allowed):
+            return "\(path) does not take \(method); it takes \(allowed.joined(separator: ", "))"
         case .originNotAllowed(let origin):
             return
                 "pages from \(origin) may not use the router; add the origin to router.cors_origins in llama-orch.json"

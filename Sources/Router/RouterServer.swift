@@ -153,12 +153,22 @@ public struct RouterServer: Sendable {
             // default) cannot read chunks.
             if let length = body.contentLength { head.headerFields[.contentLength] = String(length) }
         }
-        try await writer.write(response: head, body: body)
+        // HEAD: GET's answer without its body (which the client would read as the start of the next answer).
+        try await writer.write(response: head, body: request.method == .head ? ResponseBody() : body)
     }
 
     private func answer(_ request: Request) async throws(RouterError) -> (HTTPResponse, ResponseBody) {
         let path = request.uri.path
+        // HEAD is answered as GET; `respond` leaves the body out.
+        let method = request.method == .head ? .get : request.method
+        func notAllowed(_ allowed: [HTTPRequest.Method]) -> RouterError {
+            RouterError(
+                .methodNotAllowed(
+                    method: request.method.rawValue, path: path,
+                    allowed: allowed.flatMap { $0 == .get ? ["GET", "HEAD"] : [$0.rawValue] }))
+        }
         if path == "/health" {
+            guard method == .get else { throw notAllowed([.get]) }
             return (Self.json(), Self.bytes(#"{"status":"ok"}"#))
         }
         if !settings.hosts.allows(request.head.authority) {
@@ -174,7 +184,7 @@ public struct RouterServer: Sendable {
         if !settings.apiKeys.isEmpty && !APIKeyCheck.accepts(request.headers, keys: settings.apiKeys) {
             throw RouterError(.unauthorized)
         }
-        switch (request.method, path) {
+        switch (method, path) {
         case (.get, "/v1/models"), (.get, "/models"):
             return (Self.json(), Self.bytes(ModelList.json(await service.statuses())))
         case (.post, "/models/load"), (.post, "/models/unload"):
@@ -183,6 +193,12 @@ public struct RouterServer: Sendable {
             var head = HTTPResponse(status: .ok)
             head.headerFields[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return (head, Self.bytes(await metricsText()))
+        case (_, "/v1/models"), (_, "/models"), (_, "/metrics"):
+            throw notAllowed([.get])
+        case (_, "/models/load"), (_, "/models/unload"):
+            throw notAllowed([.post])
+        case (_, _) where RequestModel.jsonEndpoints.contains(path) || path == "/v1/audio/transcriptions":
+            throw notAllowed([.post])
         default:
             throw RouterError(.notFound("\(request.method) \(path)"))
         }
@@ -339,6 +355,9 @@ public struct RouterServer: Sendable {
         // The body was not read.
         if error.status == 413 { head.headerFields[.connection] = "close" }
         if error.status == 401 { head.headerFields[.wwwAuthenticate] = #"Bearer realm="llama-orch""# }
+        if case .methodNotAllowed(_, _, let allowed) = error.kind {
+            head.headerFields[.allow] = allowed.joined(separator: ", ")
+        }
         return head
     }
 

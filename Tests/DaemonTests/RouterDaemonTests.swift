@@ -809,6 +809,83 @@ import Testing
         #expect(events.last == "data: [DONE]", "\(answer)")
     }
 
+    /// HEAD on the router's own endpoints is GET's answer without its body (sent, it was read by the client as the
+    /// start of the next answer); a method a known path does not take is 405 with `Allow`, an unknown path 404.
+    @Test(.timeLimit(.minutes(2)))
+    func headIsAnsweredWithoutABodyAndAMethodAPathDoesNotTakeIs405() async throws {
+        let harness = try Self.routerWithKnown("router-methods")
+        defer { harness.cleanUp() }
+        let requests =
+            ["HEAD /health", "HEAD /v1/models", "HEAD /metrics"].map {
+                "\($0) HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            }.joined() + "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        let answers = try Self.exchange(Array(requests.utf8), port: harness.project.routerPort)
+            .components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(answers.count == 4, "\(answers)")
+        for answer in answers.prefix(3) {
+            let fields = answer.lowercased().components(separatedBy: "\r\n")
+            #expect(answer.hasPrefix("200 ") && answer.hasSuffix("\r\n\r\n"), "no body: \(answer)")
+            let length = fields.first { $0.hasPrefix("content-length: ") }.flatMap { Int($0.dropFirst(16)) }
+            #expect((length ?? 0) > 0, "GET's length: \(answer)")
+        }
+        #expect(answers.last?.hasSuffix(#"{"status":"ok"}"#) == true, "\(answers)")
+
+        let base = harness.project.routerURL
+        for (method, path, allowed) in [
+            (HTTPMethod.DELETE, "/health", "GET, HEAD"), (.POST, "/v1/models", "GET, HEAD"),
+            (.GET, "/models/load", "POST"), (.GET, "/v1/chat/completions", "POST"), (.PUT, "/tokenize", "POST"),
+        ] {
+            let answer = try await Self.send(base + path, method: method)
+            #expect(answer.status == 405, "\(method) \(path): \(answer.body)")
+            #expect(answer.header("Allow") == allowed, "\(method) \(path)")
+            #expect(answer.error.code == "method_not_allowed", "\(answer.body)")
+            #expect(answer.error.message == "\(path) does not take \(method.rawValue); it takes \(allowed)")
+        }
+        let unknown = try await Self.send(base + "/v1/nothing", method: .GET)
+        #expect(unknown.status == 404 && unknown.error.code == "not_found", "\(unknown.body)")
+    }
+
+    /// `curl --http2` on an `http://` URL asks to switch to h2c. NIO's parser reads nothing after such a request, so
+    /// the switch is declined: the request is answered in HTTP/1.1 with `Connection: close` and the connection
+    /// closed, and curl sends its next URL on a new one (it hung until the client idle timeout). `CONNECT` too.
+    @Test(.timeLimit(.minutes(2)))
+    func aRequestToSwitchProtocolsIsAnsweredAndItsConnectionClosed() async throws {
+        let harness = try Self.routerWithKnown("router-upgrade")
+        defer { harness.cleanUp() }
+        let base = harness.project.routerURL
+        var started = ContinuousClock.now
+        let curl = try CommandRunner.run("curl", ["-sS", "--http2", "-m", "30", base + "/v1/models", base + "/health"])
+        #expect(curl.status == 0, "\(curl.stderr)")
+        #expect(ContinuousClock.now - started < .seconds(10), "curl's second URL waited")
+        #expect(
+            curl.stdout.contains(#""object":"list""#) && curl.stdout.hasSuffix(#"{"status":"ok"}"#), "\(curl.stdout)")
+
+        let upgrade = [
+            "Host: localhost", "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c",
+            "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA",
+        ]
+        for request in [
+            Self.post(Self.chat("known"), fields: upgrade),
+            Array("GET /v1/models HTTP/1.1\r\n".utf8)
+                + Array(
+                    (upgrade.joined(separator: "\r\n") + "\r\n\r\n").utf8),
+        ] {
+            started = ContinuousClock.now
+            // A second request after it is never read: one answer, then the connection closes.
+            let answer = try Self.exchange(request + Self.post(Self.chat("known")), port: harness.project.routerPort)
+            #expect(ContinuousClock.now - started < .seconds(5), "the connection stayed open: \(answer)")
+            let head = answer.components(separatedBy: "\r\n\r\n")[0].lowercased()
+            #expect(head.hasPrefix("http/1.1 200") && head.contains("\r\nconnection: close"), "\(answer)")
+            #expect(answer.components(separatedBy: "HTTP/1.1 ").count == 2, "\(answer)")
+        }
+        started = ContinuousClock.now
+        let connect = try Self.exchange(
+            Array("CONNECT localhost:80 HTTP/1.1\r\nHost: localhost:80\r\n\r\n".utf8), port: harness.project.routerPort)
+        #expect(ContinuousClock.now - started < .seconds(5), "the connection stayed open: \(connect)")
+        #expect(connect.hasPrefix("HTTP/1.1 4"), "\(connect)")
+        #expect(Self.logLines(harness, "known", containing: "request POST /v1/chat/completions").count == 1)
+    }
+
     /// `daemon stop --keep-instances` leaves the servers running, and a stream in flight through the router would
     /// hold the daemon for as long as it lasts: it gets 10 s to end, then ends with an error event and its request
     /// is cancelled upstream; the server goes on running. A client that does not read holds nothing either (its
@@ -986,6 +1063,17 @@ import Testing
                     : answer.contains("model_not_found") ? "unknown" : answer
         }
         #expect(kinds == ["chat", "models", "unknown", "chat"], "answered in order, the connection closed after")
+
+        // Bytes that do not parse after complete requests: those are answered first, then the 400, then the close
+        // (the second chat was dropped).
+        let started = ContinuousClock.now
+        let garbled = try Self.exchange(
+            Self.post(Self.chat("known")) + Self.post(Self.chat("known")) + Array("\u{1}\u{2} NOT HTTP\r\n\r\n".utf8),
+            port: harness.project.routerPort
+        ).components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(garbled.map { String($0.prefix(3)) } == ["200", "200", "400"], "\(garbled)")
+        #expect(garbled.prefix(2).allSatisfy { $0.contains("chat.completion") }, "\(garbled)")
+        #expect(ContinuousClock.now - started < .seconds(5), "the connection stayed open")
     }
 
     /// A key read from a variable the daemon's environment lacks is no key: the router asks for the others, and
