@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// The router's forward path: every request that names a model (in its JSON body, a multipart field, `?model=` or
@@ -399,9 +400,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         if answering || isClosing { return }
         if let parseError {
             self.parseError = nil
-            // A request of this handler's that the bad bytes cut short is not answered.
-            if case .collecting = state { state = .idle }
-            return context.fireErrorCaught(parseError)
+            return refuseUnparsed(parseError, context: context)
         }
         if inputClosedWithheld {
             inputClosedWithheld = false
@@ -510,8 +509,23 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     /// closes the connection (passed on now, it would write its 400 into the middle of this answer).
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if isClosing { return }  // the connection closes after the answer's last bytes anyway
-        guard answering else { return context.fireErrorCaught(error) }
+        guard answering else { return refuseUnparsed(error, context: context) }
         parseError = error
+    }
+
+    /// Bytes that are not HTTP/1.1 get an error envelope (400, or 431 for a head over NIO's limits) and the
+    /// connection closes; a request they cut short is not answered. Other errors, and a parse error while the
+    /// responder still owes answers (its 400 then follows them), go on to the responder.
+    private func refuseUnparsed(_ error: any Error, context: ChannelHandlerContext) {
+        guard owed == 0, let parserError = error as? HTTPParserError else { return context.fireErrorCaught(error) }
+        state = .idle
+        closeAfter = true
+        let refusal =
+            parserError == .headerOverflow
+            ? RouterError(.headTooLarge)
+            : RouterError(.badRequest("the request is not valid HTTP/1.1 (\(parserError))"))
+        server.metrics(model: "", status: refusal.status, started: .now)
+        answer(refusal)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -7,6 +7,8 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         case unauthorized
         case unknownModel(requested: String, known: [String])
         case tooLarge(limitMB: Int)
+        /// A request head over NIO's limits (80 KiB of fields, or too many of them).
+        case headTooLarge
         case rejected(LoadScheduler.Rejection)
         case upstream(String)
         case cancelled
@@ -40,6 +42,7 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unknownModel, .notFound: 404
         case .methodNotAllowed: 405
         case .tooLarge: 413
+        case .headTooLarge: 431
         case .upstream: 502
         case .cancelled: 499
         case .rejected(let rejection):
@@ -56,7 +59,7 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
     /// OpenAI's `type`.
     public var type: String {
         switch status {
-        case 400, 404, 405, 413: "invalid_request_error"
+        case 400, 404, 405, 413, 431: "invalid_request_error"
         case 401: "authentication_error"
         case 403: "permission_error"
         case 429: "rate_limit_error"
@@ -76,6 +79,7 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .originNotAllowed: "origin_not_allowed"
         case .hostNotAllowed: "host_not_allowed"
         case .tooLarge: "request_too_large"
+        case .headTooLarge: "request_header_fields_too_large"
         case .upstream: "upstream_error"
         case .cancelled: "cancelled"
         case .rejected(let rejection):
@@ -111,6 +115,7 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "this machine); add the name to router.allowed_hosts in llama-orch.json"
         case .tooLarge(let limit):
             return "request body over \(limit) MiB; raise router.max_body_mb in llama-orch.json to allow it"
+        case .headTooLarge: return "the request's header fields are too large (80 KiB at most, or too many fields)"
         case .upstream(let message): return "model '\(model)': \(message)"
         case .cancelled: return "the client went away"
         case .rejected(let rejection):

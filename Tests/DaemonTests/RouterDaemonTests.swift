@@ -845,6 +845,25 @@ import Testing
         #expect(unknown.status == 404 && unknown.error.code == "not_found", "\(unknown.body)")
     }
 
+    /// Bytes that are not HTTP get an OpenAI error envelope, not an empty 400, and the connection closes; a head over
+    /// NIO's limits (80 KiB) gets 431.
+    @Test(.timeLimit(.minutes(2)))
+    func bytesThatAreNotHTTPGetAnEnvelopeAndAHeadTooLargeIs431() async throws {
+        let harness = try Self.routerWithKnown("router-unparsed")
+        defer { harness.cleanUp() }
+        let port = harness.project.routerPort
+        let garbage = try Self.exchange(Array("\u{1}\u{2} NOT HTTP\r\n\r\n".utf8), port: port)
+        #expect(garbage.hasPrefix("HTTP/1.1 400 "), "\(garbage)")
+        #expect(garbage.contains(#""code":"invalid_request""#) && garbage.contains("not valid HTTP"), "\(garbage)")
+        let huge = try Self.exchange(
+            Self.post(
+                Self.chat("known"), fields: ["Host: localhost", "X-Padding: " + String(repeating: "a", count: 100_000)]),
+            port: port)
+        #expect(huge.hasPrefix("HTTP/1.1 431 "), "\(huge.prefix(300))")
+        #expect(huge.contains(#""code":"request_header_fields_too_large""#), "\(huge.prefix(300))")
+        #expect(Self.logLines(harness, "known", containing: "request POST /v1/chat/completions").isEmpty)
+    }
+
     /// `curl --http2` on an `http://` URL asks to switch to h2c. NIO's parser reads nothing after such a request, so
     /// the switch is declined: the request is answered in HTTP/1.1 with `Connection: close` and the connection
     /// closed, and curl sends its next URL on a new one (it hung until the client idle timeout). `CONNECT` too.
@@ -1072,6 +1091,7 @@ import Testing
             port: harness.project.routerPort
         ).components(separatedBy: "HTTP/1.1 ").dropFirst()
         #expect(garbled.map { String($0.prefix(3)) } == ["200", "200", "400"], "\(garbled)")
+        #expect(garbled.last?.contains(#""code":"invalid_request""#) == true, "an envelope: \(garbled)")
         #expect(garbled.prefix(2).allSatisfy { $0.contains("chat.completion") }, "\(garbled)")
         #expect(ContinuousClock.now - started < .seconds(5), "the connection stayed open")
     }
