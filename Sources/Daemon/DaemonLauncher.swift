@@ -31,25 +31,29 @@ public enum DaemonLauncher {
     }
 
     /// Waits until the daemon answers on the socket. A spawned `child` that exits early (another daemon won
-    /// the lock, or it failed) is reaped; the wait goes on until `timeout` in case another one answers.
+    /// the lock, or it failed) is reaped; the wait goes on for `afterExit` in case another one answers, then the
+    /// daemon's log says why.
     public static func waitUntilAnswering(
-        root: ProjectRoot, child: pid_t?, timeout: Duration = .seconds(30)
+        root: ProjectRoot, child: pid_t?, timeout: Duration = .seconds(30), afterExit: Duration = .seconds(2)
     ) async throws(DaemonError) -> DaemonInfo {
         let client = ControlClient(socketPath: root.daemonSocket, timeout: .seconds(5))
-        let deadline = ContinuousClock.now + timeout
+        var deadline = ContinuousClock.now + timeout
         var childExited = false
         while ContinuousClock.now < deadline {
             if let info = try? await client.daemonInfo() { return info }
             if let child, !childExited {
                 var status: Int32 = 0
-                if waitpid(child, &status, WNOHANG) == child { childExited = true }
+                if waitpid(child, &status, WNOHANG) == child {
+                    childExited = true
+                    deadline = min(deadline, .now + afterExit)
+                }
             }
             try? await Task.sleep(for: .milliseconds(50))
         }
         let tail = LogFile.lastLinesText(of: root.daemonLog, count: 5)
-        throw .cannotStart(
-            "no answer on \(root.daemonSocket) within \(timeout)\(tail.isEmpty ? "" : "; \(root.daemonLog) ends:\n\(tail)")"
-        )
+        let log = tail.isEmpty ? "" : "; \(root.daemonLog) ends:\n\(tail)"
+        if childExited { throw .cannotStart("the daemon exited as it started\(log)") }
+        throw .cannotStart("no answer on \(root.daemonSocket) within \(timeout)\(log)")
     }
 
     /// The running daemon, started in the background first when none answers.

@@ -513,6 +513,17 @@ public final class StateStore: Sendable {
     }
 
     /// How many events the store holds (of one instance, or all).
+    /// Throws when the store can't be written (a read-only file or file system, an immutable file), which opening
+    /// it does not tell: the daemon asks at start rather than failing at its first record.
+    public func checkWritable() throws(StateStoreError) {
+        try access {
+            try pool.write { db in
+                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                try db.execute(sql: "PRAGMA user_version = \(version)")
+            }
+        }
+    }
+
     public func eventCount(of instance: String? = nil) throws(StateStoreError) -> Int {
         try access {
             try pool.read { db in

@@ -86,6 +86,30 @@ import Testing
         #expect(log.contains("open-file limit 4096"), "\(log)")
     }
 
+    @Test func aStateStoreThatCannotBeWrittenStopsTheDaemonAtStartWithTheReason() async throws {
+        let harness = try DaemonHarness("daemon-readonly-store")
+        defer { harness.cleanUp() }
+        try harness.ok(["daemon", "start"])
+        try harness.ok(["daemon", "stop"])
+        let store = harness.root + "/state/state.sqlite"
+        // Made unwritable the way a user meets it: root ignores permissions, so an immutable file there.
+        let locked =
+            getuid() == 0
+            ? try CommandRunner.run("chattr", ["+i", store]) : try CommandRunner.run("chmod", ["0444", store])
+        try #require(locked.status == 0, "cannot make \(store) unwritable: \(locked.stderr)")
+        defer { _ = try? CommandRunner.run("chattr", ["-i", store]) }
+        let started = ContinuousClock.now
+        let refused = try harness.cli(["daemon", "start"])
+        #expect(refused.status == 69, "\(refused.stdout)\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "the state store \(store) cannot be written (attempt to write a readonly database)"),
+            "\(refused.stderr)")
+        // Told as soon as the daemon exits, not after the 30 s wait for an answer.
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(harness.daemonPID.map(DaemonHarness.isAlive) != true)
+    }
+
     @Test func aDaemonWhoseExecutableWasReplacedSaysSoAndSoDoesEveryCommand() async throws {
         let harness = try DaemonHarness("daemon-replaced")
         defer { harness.cleanUp() }
