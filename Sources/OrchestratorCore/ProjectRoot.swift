@@ -22,7 +22,8 @@ public struct ProjectRoot: Sendable, Equatable {
     /// The log folder of one instance: `logs/<name>`.
     public func logDirectory(_ name: String) -> String { logsDirectory + "/" + name }
 
-    /// Finds the root: an explicit `--root`, else `LLAMA_ORCH_ROOT` (either must name a folder with `instances/`),
+    /// Finds the root: an explicit `--root`, else `LLAMA_ORCH_ROOT` (either must name a folder with `instances/` or
+    /// `state/`),
     /// else the nearest parent of `workingDirectory` (itself included) that has an `instances/` folder.
     public static func locate(
         explicit: String?, environment: [String: String], workingDirectory: String
@@ -38,15 +39,21 @@ public struct ProjectRoot: Sendable, Equatable {
         if let explicit, !explicit.isEmpty {
             let path = absolute(explicit)
             guard isDirectory(path) else { throw .notADirectory(path, source: "--root") }
-            // A mistyped root would otherwise get a daemon of its own (and the router's port).
-            guard isDirectory(path + "/instances") else { throw .notAProject(path, source: "--root") }
+            // A mistyped root would otherwise get a daemon of its own (and the router's port); one whose
+            // instances/ went away after a daemon ran there (state/) can still be stopped.
+            guard isDirectory(path + "/instances") || isDirectory(path + "/state") else {
+                throw .notAProject(path, source: "--root")
+            }
             return ProjectRoot(path: path)
         }
         if let fromEnvironment = environment["LLAMA_ORCH_ROOT"], !fromEnvironment.isEmpty {
             let path = absolute(fromEnvironment)
             guard isDirectory(path) else { throw .notADirectory(path, source: "LLAMA_ORCH_ROOT") }
-            // A mistyped root would otherwise get a daemon of its own (and the router's port).
-            guard isDirectory(path + "/instances") else { throw .notAProject(path, source: "LLAMA_ORCH_ROOT") }
+            // A mistyped root would otherwise get a daemon of its own (and the router's port); one whose
+            // instances/ went away after a daemon ran there (state/) can still be stopped.
+            guard isDirectory(path + "/instances") || isDirectory(path + "/state") else {
+                throw .notAProject(path, source: "LLAMA_ORCH_ROOT")
+            }
             return ProjectRoot(path: path)
         }
         var url = URL(fileURLWithPath: workingDirectory).standardizedFileURL
@@ -74,7 +81,7 @@ public enum ProjectRootError: OrchestratorError, Equatable {
         case .notADirectory(let path, let source):
             "project root '\(path)' (from \(source)) is not a folder; create it or point \(source) elsewhere"
         case .notAProject(let path, let source):
-            "'\(path)' (from \(source)) is not a llama-orch project: it has no instances/ folder; run "
+            "'\(path)' (from \(source)) is not a llama-orch project: it has no instances/ (or state/) folder; run "
                 + "'llama-orch init NAME --model PATH --root \(path)' to make one, or point \(source) at a project"
         case .notFound(let from):
             "no project root: neither '\(from)' nor any parent has an instances/ folder; "

@@ -510,7 +510,8 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if isClosing { return }  // the connection closes after the answer's last bytes anyway
         guard answering else { return refuseUnparsed(error, context: context) }
-        parseError = error
+        // The first one: reads that follow it raise another kind (`dataReceivedInErrorState`), which says nothing.
+        if parseError == nil { parseError = error }
     }
 
     /// Bytes that are not HTTP/1.1 get an error envelope (400, or 431 for a head over NIO's limits) and the

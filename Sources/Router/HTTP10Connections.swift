@@ -34,9 +34,11 @@ final class HTTP10Connections: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(var head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
-        let ending: Ending = Self.isUpgrade(head) ? .upgrade : head.version == .http1_0 ? .http10 : .asAsked
+        let upgrade = Self.isUpgrade(head)
+        // An HTTP/1.0 client gets HTTP/1.0 framing, an upgrade or not.
+        let ending: Ending = head.version == .http1_0 ? .http10 : upgrade ? .upgrade : .asAsked
         unanswered.append(ending)
-        guard ending == .upgrade || (ending == .http10 && !head.isKeepAlive) else {
+        guard upgrade || (ending == .http10 && !head.isKeepAlive) else {
             return context.fireChannelRead(data)
         }
         head.headers.replaceOrAdd(name: "Connection", value: "close")

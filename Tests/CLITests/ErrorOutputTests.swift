@@ -31,11 +31,16 @@ import Testing
             #expect(result.status == 66, "\(arguments): \(result.stderr)")
             #expect(result.stderr.contains("'\(folder)'"), "\(result.stderr)")
             #expect(
-                result.stderr.contains("is not a llama-orch project: it has no instances/ folder"), "\(result.stderr)")
+                result.stderr.contains("is not a llama-orch project: it has no instances/ (or state/) folder"),
+                "\(result.stderr)")
             #expect(result.stderr.contains("llama-orch init NAME --model PATH --root \(folder)"), "\(result.stderr)")
         }
         // No daemon was started there: it would have made state/ (and served the router's port).
         #expect(!FileManager.default.fileExists(atPath: folder + "/state"))
+        // A root whose instances/ went away after a daemon ran there (state/) is still one, to stop its daemon.
+        try FileManager.default.createDirectory(atPath: folder + "/state", withIntermediateDirectories: true)
+        let status = try CommandRunner.llamaOrch(["daemon", "status", "--root", folder], in: "/")
+        #expect(status.status == 69 && status.stdout.contains("no daemon runs"), "\(status.stdout)\(status.stderr)")
 
         let model = folder + "/tiny.gguf"
         let made = try CommandRunner.run(

@@ -105,6 +105,11 @@ struct PlanProject {
         #expect(malformed.stderr.contains("\(text): not valid JSON: "), "\(malformed.stderr)")
         #expect(malformed.stderr.contains("at line 1, column 1"), "\(malformed.stderr)")
         let devices = try plan.inventory([("GPU-A", 2048)])
+        // A pipe is read: `--devices-file <(generate)`, or /dev/stdin.
+        let piped = try CommandRunner.llamaOrch(
+            ["plan", "--devices-file", "/dev/stdin"], in: plan.project.root, environment: environment,
+            input: try #require(plan.project.read("devices.json")))
+        #expect(piped.status == 0 && piped.stdout.contains("GPU-A"), "\(piped.stdout)\(piped.stderr)")
         // 2^44 MiB is 2^64 bytes: it wrapped around to no headroom at all.
         let wrapped = try CommandRunner.llamaOrch(
             ["plan", "--devices-file", devices, "--headroom-mib", "17592186044416"], in: plan.project.root,

@@ -864,6 +864,37 @@ import Testing
         #expect(Self.logLines(harness, "known", containing: "request POST /v1/chat/completions").isEmpty)
     }
 
+    /// Bad bytes that come in a later read, while a stream is answered: NIO's decoder then raises a second kind of
+    /// error for every read after the first; the client still gets its stream, then the 400 envelope.
+    @Test(.timeLimit(.minutes(2)))
+    func badBytesReadWhileAStreamIsAnsweredGetThe400AfterIt() async throws {
+        let harness = try Self.routerWithKnown("router-late-garbage", args: ["--tokens", "6", "--token-rate", "10"])
+        defer { harness.cleanUp() }
+        let fd = try connectLoopback(port: harness.project.routerPort)
+        defer { close(fd) }
+        var limit = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        func send(_ bytes: [UInt8]) {
+            #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
+        }
+        send(Self.post(Self.chat("known", stream: true)) + Array("\u{1} NOT HTTP\r\n".utf8))
+        for _ in 0..<3 {
+            try await Task.sleep(for: .milliseconds(150))
+            send(Array("more bytes after the bad ones\r\n".utf8))
+        }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+        }
+        let answers = String(decoding: received, as: UTF8.self).components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(answers.map { String($0.prefix(3)) } == ["200", "400"], "\(answers)")
+        #expect(answers.first?.contains("[DONE]") == true, "\(answers)")
+        #expect(answers.last?.contains(#""code":"invalid_request""#) == true, "\(answers)")
+    }
+
     /// `curl --http2` on an `http://` URL asks to switch to h2c. NIO's parser reads nothing after such a request, so
     /// the switch is declined: the request is answered in HTTP/1.1 with `Connection: close` and the connection
     /// closed, and curl sends its next URL on a new one (it hung until the client idle timeout). `CONNECT` too.
@@ -897,12 +928,21 @@ import Testing
             #expect(head.hasPrefix("http/1.1 200") && head.contains("\r\nconnection: close"), "\(answer)")
             #expect(answer.components(separatedBy: "HTTP/1.1 ").count == 2, "\(answer)")
         }
+        // An HTTP/1.0 client that asks to upgrade still gets HTTP/1.0 framing: a stream without chunks.
+        let old = try Self.exchange(
+            Self.post(
+                Self.chat("known", stream: true), version: "1.0",
+                fields: ["Host: localhost", "Connection: Upgrade", "Upgrade: h2c"]), port: harness.project.routerPort)
+        let oldHead = old.components(separatedBy: "\r\n\r\n")[0].lowercased()
+        #expect(oldHead.hasPrefix("http/1.0 200") && !oldHead.contains("transfer-encoding"), "\(old)")
+        #expect(old.hasSuffix("data: [DONE]\n\n"), "\(old)")
+
         started = ContinuousClock.now
         let connect = try Self.exchange(
             Array("CONNECT localhost:80 HTTP/1.1\r\nHost: localhost:80\r\n\r\n".utf8), port: harness.project.routerPort)
         #expect(ContinuousClock.now - started < .seconds(5), "the connection stayed open: \(connect)")
         #expect(connect.hasPrefix("HTTP/1.1 4"), "\(connect)")
-        #expect(Self.logLines(harness, "known", containing: "request POST /v1/chat/completions").count == 1)
+        #expect(Self.logLines(harness, "known", containing: "request POST /v1/chat/completions").count == 2)
     }
 
     /// `daemon stop --keep-instances` leaves the servers running, and a stream in flight through the router would

@@ -4,10 +4,6 @@ import OrchestratorCore
 import TestSupport
 import Testing
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 @Suite struct StaticDriverTests {
     /// Parses `json` as an inventory named `devices.json`.
     func parse(_ json: String) throws(StaticInventoryError) -> [Device] {
@@ -104,7 +100,7 @@ import Testing
         #expect(error?.exitCode == .configInvalid)
     }
 
-    @Test func aMissingFileIsNotFoundAndAFolderOrFIFOIsRefusedUnopened() async throws {
+    @Test func aMissingFileIsNotFoundAndAFolderIsRefused() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let missing = folder.path + "/none.json"
@@ -121,13 +117,6 @@ import Testing
         {
             try StaticInventory.load(file: folder.path)
         }
-        // Opening a FIFO would wait for a writer that never comes.
-        let fifo = folder.path + "/fifo.json"
-        try #require(mkfifo(fifo, 0o600) == 0)
-        #expect(
-            throws: StaticInventoryError(
-                file: fifo, field: nil, problem: "a FIFO (named pipe), not an inventory file")
-        ) { try StaticInventory.load(file: fifo) }
     }
 
     @Test func driverReadsTheFileFromTheContextOrEnvironment() async throws {

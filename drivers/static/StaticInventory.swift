@@ -24,15 +24,14 @@ public enum StaticInventory {
     ///
     /// - Throws: `StaticInventoryError` naming the file and the field (`devices[1].total_mib`).
     public static func load(file: String) throws(StaticInventoryError) -> [Device] {
-        // Asked before the file is opened: opening a FIFO would wait for a writer.
+        // A pipe is read (`--devices-file <(generate-inventory)`, `/dev/stdin`).
         switch FileKind(path: file) {
-        case .regular: break
+        case .regular, .special: break
         case .missing: throw StaticInventoryError(file: file, field: nil, problem: "no such file", isMissing: true)
         case .directory: throw StaticInventoryError(file: file, field: nil, problem: "a folder, not an inventory file")
-        case .special(let what):
-            throw StaticInventoryError(file: file, field: nil, problem: "\(what), not an inventory file")
         }
-        guard let data = FileManager.default.contents(atPath: file) else {
+        // Read to its end, not by its size: a pipe has none.
+        guard let handle = FileHandle(forReadingAtPath: file), let data = try? handle.readToEnd() ?? Data() else {
             throw StaticInventoryError(file: file, field: nil, problem: "can't read the file (check its permissions)")
         }
         return try parse(data, file: file)
