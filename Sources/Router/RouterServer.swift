@@ -153,7 +153,7 @@ public struct RouterServer: Sendable {
             // default) cannot read chunks.
             if let length = body.contentLength { head.headerFields[.contentLength] = String(length) }
         }
-        // HEAD: GET's answer without its body (which the client would read as the start of the next answer).
+        // HEAD: GET's answer without its body (NIO's encoder drops a body after HEAD too).
         try await writer.write(response: head, body: request.method == .head ? ResponseBody() : body)
     }
 

@@ -809,8 +809,9 @@ import Testing
         #expect(events.last == "data: [DONE]", "\(answer)")
     }
 
-    /// HEAD on the router's own endpoints is GET's answer without its body (sent, it was read by the client as the
-    /// start of the next answer); a method a known path does not take is 405 with `Allow`, an unknown path 404.
+    /// HEAD on the router's own endpoints is GET's answer without its body (`HEAD /v1/models` and `/metrics` were
+    /// 404); a method a known path does not take is 405 with `Allow` (it was 404, or 200 for `DELETE /health`), an
+    /// unknown path 404.
     @Test(.timeLimit(.minutes(2)))
     func headIsAnsweredWithoutABodyAndAMethodAPathDoesNotTakeIs405() async throws {
         let harness = try Self.routerWithKnown("router-methods")
