@@ -132,19 +132,10 @@ import Testing
 
     /// Sends `bytes` on a new connection to `port` and reads until the connection closes (20 s at most).
     static func exchange(_ bytes: [UInt8], port: Int) throws -> String {
-        let fd = try connectLoopback(port: port)
-        defer { close(fd) }
-        var limit = timeval(tv_sec: 20, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = read(fd, &buffer, buffer.count)
-            if count <= 0 { break }
-            received += buffer[0..<count]
-        }
-        return String(decoding: received, as: UTF8.self)
+        let connection = try RawConnection(port: port)
+        defer { connection.close() }
+        connection.send(bytes)
+        return connection.receive()
     }
 
     /// Lines of an instance's stderr log that contain `text`.
@@ -623,31 +614,16 @@ import Testing
                 ("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                     + "Content-Length: \(length)\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").utf8)
         }
-        let fd = try connectLoopback(port: harness.project.routerPort)
-        defer { close(fd) }
-        var limit = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        func send(_ bytes: [UInt8]) {
-            #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
-        }
-        func receive(until done: (String) -> Bool) -> String {
-            var received: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while !done(String(decoding: received, as: UTF8.self)) {
-                let count = read(fd, &buffer, buffer.count)
-                if count <= 0 { break }
-                received += buffer[0..<count]
-            }
-            return String(decoding: received, as: UTF8.self)
-        }
+        let connection = try RawConnection(port: harness.project.routerPort, timeout: 5)
+        defer { connection.close() }
         let body = Self.chat("known")
         let started = ContinuousClock.now
-        send(head(length: body.count))
-        let interim = receive { $0.contains("\r\n\r\n") }
+        connection.send(head(length: body.count))
+        let interim = connection.receive { $0.contains("\r\n\r\n") }
         #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"), "no 100 Continue within 5 s: \(interim)")
         #expect(ContinuousClock.now - started < .seconds(1))
-        send(body)
-        let answer = receive { _ in false }
+        connection.send(body)
+        let answer = connection.receive()
         #expect(answer.hasPrefix("HTTP/1.1 200") && answer.contains("chat.completion"), "\(answer.prefix(300))")
         #expect(Self.logLines(harness, "known", containing: "request POST /v1/chat/completions").count == 1)
         #expect(Self.logLines(harness, "known", containing: "Expect header").isEmpty, "the header was relayed")
@@ -871,26 +847,14 @@ import Testing
     func badBytesReadWhileAStreamIsAnsweredGetThe400AfterIt() async throws {
         let harness = try Self.routerWithKnown("router-late-garbage", args: ["--tokens", "6", "--token-rate", "10"])
         defer { harness.cleanUp() }
-        let fd = try connectLoopback(port: harness.project.routerPort)
-        defer { close(fd) }
-        var limit = timeval(tv_sec: 20, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        func send(_ bytes: [UInt8]) {
-            #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
-        }
-        send(Self.post(Self.chat("known", stream: true)) + Array("\u{1} NOT HTTP\r\n".utf8))
+        let connection = try RawConnection(port: harness.project.routerPort)
+        defer { connection.close() }
+        connection.send(Self.post(Self.chat("known", stream: true)) + Array("\u{1} NOT HTTP\r\n".utf8))
         for _ in 0..<3 {
             try await Task.sleep(for: .milliseconds(150))
-            send(Array("more bytes after the bad ones\r\n".utf8))
+            connection.send(Array("more bytes after the bad ones\r\n".utf8))
         }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = read(fd, &buffer, buffer.count)
-            if count <= 0 { break }
-            received += buffer[0..<count]
-        }
-        let answers = String(decoding: received, as: UTF8.self).components(separatedBy: "HTTP/1.1 ").dropFirst()
+        let answers = connection.receive().components(separatedBy: "HTTP/1.1 ").dropFirst()
         #expect(answers.map { String($0.prefix(3)) } == ["200", "400"], "\(answers)")
         #expect(answers.first?.contains("[DONE]") == true, "\(answers)")
         #expect(answers.last?.contains(#""code":"invalid_request""#) == true, "\(answers)")
@@ -1261,6 +1225,36 @@ func fnv1a(_ bytes: [UInt8]) -> String {
 
 /// A connected TCP socket to 127.0.0.1:`port`; `receiveBuffer`: its SO_RCVBUF, set before it connects (a client
 /// that does not read fills a small one soon).
+/// A client's connection to the router, written and read by hand: requests no HTTP client would send.
+struct RawConnection {
+    let fd: Int32
+
+    /// Reads give up after `timeout` seconds without a byte.
+    init(port: Int, timeout: Int = 20) throws {
+        fd = try connectLoopback(port: port)
+        var limit = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func send(_ bytes: [UInt8]) {
+        #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
+    }
+
+    /// What comes until `done` says so, the connection closes or the timeout passes.
+    func receive(until done: ((String) -> Bool)? = nil) -> String {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while !(done?(String(decoding: received, as: UTF8.self)) ?? false) {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}
+
 func connectLoopback(port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     if var size = receiveBuffer {
