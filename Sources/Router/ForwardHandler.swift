@@ -524,7 +524,7 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
         let refusal =
             parserError == .headerOverflow
             ? RouterError(.headTooLarge)
-            : RouterError(.badRequest("the request is not valid HTTP/1.1 (\(parserError))"))
+            : RouterError(.badRequest("the request is not valid HTTP/1.1: \(parserError)"))
         server.metrics(model: "", status: refusal.status, started: .now)
         answer(refusal)
     }

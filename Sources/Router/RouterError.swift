@@ -151,7 +151,10 @@ public struct RouterError: Error, Sendable, Equatable, CustomStringConvertible {
             var error: Inner
         }
         let envelope = Envelope(error: .init(message: description, type: type, code: code))
-        return (try? JSONEncoder().encode(envelope))
+        // Paths and URLs in messages as written (`/v1/models`, not `\/v1\/models`).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return (try? encoder.encode(envelope))
             ?? Data(#"{"error":{"message":"error","type":"server_error"}}"#.utf8)
     }
 }
