@@ -236,7 +236,8 @@ struct RouterHostService: Service {
             try await service.run()
         } catch {
             await manager.warn(
-                "the router is not served: cannot listen on \(address): \(error); set router.listen in llama-orch.json "
+                "the router is not served: cannot listen on \(address): \(RouterServer.describe(listenError: error)); "
+                    + "set router.listen in llama-orch.json "
                     + "to a free HOST:PORT, or router.enabled to false")
             try? await gracefulShutdown()
         }

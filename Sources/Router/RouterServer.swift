@@ -127,6 +127,13 @@ public struct RouterServer: Sendable {
         }
     }
 
+    /// Why the server could not listen, in words (`Address already in use`; NIO's own text repeats the call's
+    /// signature and a stray parenthesis).
+    public static func describe(listenError error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        return "\(error)"
+    }
+
     /// Closes the upstream client (after the server stopped).
     public func shutdown() async {
         let pool = pool

@@ -860,6 +860,24 @@ import Testing
         #expect(answers.last?.contains(#""code":"invalid_request""#) == true, "\(answers)")
     }
 
+    /// A router port another program holds is a warning that says so in words; the instances are served.
+    @Test(.timeLimit(.minutes(2)))
+    func aRouterPortInUseIsAWarningInWords() async throws {
+        let harness = try DaemonHarness("router-port-in-use")
+        defer { harness.cleanUp() }
+        let holder = try LoopbackListener()
+        defer { holder.close() }
+        try harness.project.write("llama-orch.json", #"{"router": {"listen": "127.0.0.1:\#(holder.port)"}}"#)
+        try harness.ok(["daemon", "start"])
+        let expected =
+            "the router is not served: cannot listen on 127.0.0.1:\(holder.port): Address already in use; set "
+            + "router.listen in llama-orch.json to a free HOST:PORT, or router.enabled to false"
+        #expect(
+            try await DaemonHarness.eventually(.seconds(10)) {
+                (try? harness.ok(["daemon", "status"]).stdout.contains(expected)) == true
+            }, "\((try? harness.cli(["daemon", "status"]).stdout) ?? "")")
+    }
+
     /// `curl --http2` on an `http://` URL asks to switch to h2c. NIO's parser reads nothing after such a request, so
     /// the switch is declined: the request is answered in HTTP/1.1 with `Connection: close` and the connection
     /// closed, and curl sends its next URL on a new one (it hung until the client idle timeout). `CONNECT` too.
