@@ -22,7 +22,7 @@ struct DevicesCommand: OrchestratorCommand {
     func execute() async throws {
         let inventory = try await DeviceInventory.discover(
             backend: DeviceInventory.backend(requested: options.backend, devicesFileOption: options.devicesFile),
-            registry: DriverCatalog.registry(), context: options.driverContext())
+            registry: DriverCatalog.registry(), context: try options.driverContext())
         if json { return try printJSON(inventory) }
         let rows = inventory.devices.map { device in
             [

@@ -19,7 +19,7 @@ struct DriversCommand: OrchestratorCommand {
 
     func execute() async throws {
         let statuses = await DeviceInventory.statuses(
-            registry: DriverCatalog.registry(), context: options.driverContext())
+            registry: DriverCatalog.registry(), context: try options.driverContext())
         if json { return try printJSON(statuses) }
         let rows = statuses.map { status in
             [
@@ -33,9 +33,15 @@ struct DriversCommand: OrchestratorCommand {
 
 extension GlobalOptions {
     /// The drivers' context: environment, inventory file, and the project's `bin/llama-server` when a project
-    /// root is found (none is required).
-    func driverContext() -> DriverContext {
-        .commandLine(environment: environment, devicesFile: devicesFile, projectRoot: try? projectRoot().path)
+    /// root is found (none is required, but a `--root` or `LLAMA_ORCH_ROOT` that names none is refused).
+    func driverContext() throws -> DriverContext {
+        let root: String?
+        do {
+            root = try projectRoot().path
+        } catch ProjectRootError.notFound {
+            root = nil
+        }
+        return .commandLine(environment: environment, devicesFile: devicesFile, projectRoot: root)
     }
 }
 

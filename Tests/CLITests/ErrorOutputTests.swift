@@ -25,7 +25,7 @@ import Testing
         }
         for (arguments, environment) in [
             (["ps", "--root", folder], [String: String]()), (["daemon", "start", "--root", folder], [:]),
-            (["ps"], ["LLAMA_ORCH_ROOT": folder]),
+            (["ps"], ["LLAMA_ORCH_ROOT": folder]), (["devices", "--root", folder], [:]),
         ] {
             let result = try CommandRunner.llamaOrch(arguments, in: "/", environment: environment)
             #expect(result.status == 66, "\(arguments): \(result.stderr)")
