@@ -56,17 +56,7 @@ public enum DaemonRunner {
         // The socket is created by bind(); with this mask only the owner can connect, from the first moment.
         let userMask = umask(0o077)
         let (store, storeWarnings) = try StateStore.open(path: root.stateDatabase, logger: logger)
-        do {
-            try store.checkWritable()
-        } catch {
-            let reason: String
-            switch error {
-            case .cannotOpen(_, let why), .failed(_, let why): reason = why
-            }
-            throw DaemonError.cannotStart(
-                "the state store \(root.stateDatabase) cannot be written (\(reason)); make it and state/ writable by "
-                    + "this user, on a file system mounted read-write (an immutable file: chattr -i)")
-        }
+        try store.checkWritable()
         let trim = IdleTrim {
             store.releaseMemory()
             ProcessMemory.trimMalloc()

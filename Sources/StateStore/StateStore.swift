@@ -512,18 +512,20 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// How many events the store holds (of one instance, or all).
-    /// Throws when the store can't be written (a read-only file or file system, an immutable file), which opening
-    /// it does not tell: the daemon asks at start rather than failing at its first record.
+    /// Throws `.notWritable` when the store can't be written (a read-only file or file system, an immutable file),
+    /// which opening it does not tell: the daemon asks at start rather than failing at its first record.
     public func checkWritable() throws(StateStoreError) {
-        try access {
+        do {
             try pool.write { db in
                 let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
                 try db.execute(sql: "PRAGMA user_version = \(version)")
             }
+        } catch {
+            throw .notWritable(path, reason: Self.describe(error))
         }
     }
 
+    /// How many events the store holds (of one instance, or all).
     public func eventCount(of instance: String? = nil) throws(StateStoreError) -> Int {
         try access {
             try pool.read { db in
@@ -562,6 +564,8 @@ public final class StateStore: Sendable {
 /// The state store could not be opened or written.
 public enum StateStoreError: OrchestratorError, Equatable {
     case cannotOpen(String, reason: String)
+    /// Opened, but a write fails (`checkWritable`).
+    case notWritable(String, reason: String)
     case failed(String, reason: String)
 
     public var exitCode: OrchestratorExitCode { .stateStore }
@@ -570,6 +574,9 @@ public enum StateStoreError: OrchestratorError, Equatable {
         switch self {
         case .cannotOpen(let path, let reason):
             "cannot open the state store \(path): \(reason); check the folder's permissions and free disk space"
+        case .notWritable(let path, let reason):
+            "the state store \(path) cannot be written (\(reason)); make it and state/ writable by this user, on a "
+                + "file system mounted read-write (an immutable file: chattr -i)"
         case .failed(let path, let reason):
             "state store \(path): \(reason)"
         }
