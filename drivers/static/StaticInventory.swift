@@ -39,17 +39,14 @@ public enum StaticInventory {
 
     /// The devices listed in `data`; `file` is only used in error messages.
     public static func parse(_ data: Data, file: String) throws(StaticInventoryError) -> [Device] {
-        let root: JSONValue
+        let root: InventoryValue
         do {
-            // The strict parser first, for where the text goes wrong (Foundation's error says little).
-            _ = try JSONParser.parse(Array(data))
-            root = try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let error as JSONSyntaxError {
-            throw StaticInventoryError(file: file, field: nil, problem: "not valid JSON: \(error)")
+            // The parser instance configs go through: it says where the text goes wrong.
+            root = InventoryValue(try JSONParser.parse(Array(data)))
         } catch {
-            throw StaticInventoryError(file: file, field: nil, problem: "not valid JSON")
+            throw StaticInventoryError(file: file, field: nil, problem: "not valid JSON: \(error)")
         }
-        func fail(_ field: String?, _ expected: String, _ got: JSONValue?) -> StaticInventoryError {
+        func fail(_ field: String?, _ expected: String, _ got: InventoryValue?) -> StaticInventoryError {
             StaticInventoryError(
                 file: file, field: field, problem: "expected \(expected), got \(got?.shortDescription ?? "nothing")")
         }
@@ -155,31 +152,27 @@ public struct StaticInventoryError: OrchestratorError, Equatable {
 }
 
 /// Any JSON value, kept exact enough to tell `24576` from `24576.5`, `"24576"` and `true`.
-enum JSONValue: Decodable, Equatable {
+enum InventoryValue: Equatable {
     case null
     case bool(Bool)
     case integer(Int64)
     case number(Double)
     case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
+    case array([InventoryValue])
+    case object([String: InventoryValue])
 
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
+    /// A parsed document's value; a number is an integer when its literal is one that fits 64 bits.
+    init(_ node: JSONNode) {
+        switch node.value {
+        case .null: self = .null
+        case .bool(let value): self = .bool(value)
+        case .string(let value): self = .string(value)
+        case .number(let literal): self = Int64(literal).map { .integer($0) } ?? .number(Double(literal) ?? .nan)
+        case .array(let elements): self = .array(elements.map(InventoryValue.init))
+        case .object(let members):
+            // The parser refuses duplicate keys.
+            self = .object(
+                Dictionary(members.map { ($0.key, InventoryValue($0.node)) }, uniquingKeysWith: { first, _ in first }))
         }
     }
 
