@@ -23,8 +23,7 @@ public struct ProjectRoot: Sendable, Equatable {
     public func logDirectory(_ name: String) -> String { logsDirectory + "/" + name }
 
     /// Finds the root: an explicit `--root`, else `LLAMA_ORCH_ROOT` (either must name a folder with `instances/` or
-    /// `state/`),
-    /// else the nearest parent of `workingDirectory` (itself included) that has an `instances/` folder.
+    /// `state/`), else the nearest parent of `workingDirectory` (itself included) that has an `instances/` folder.
     public static func locate(
         explicit: String?, environment: [String: String], workingDirectory: String
     ) throws(ProjectRootError) -> ProjectRoot {
@@ -33,26 +32,23 @@ public struct ProjectRoot: Sendable, Equatable {
             var directory: ObjCBool = false
             return fileManager.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
         }
-        func absolute(_ path: String) -> String {
-            path.hasPrefix("/") ? path : workingDirectory + "/" + path
-        }
-        if let explicit, !explicit.isEmpty {
-            let path = absolute(explicit)
-            guard isDirectory(path) else { throw .notADirectory(path, source: "--root") }
-            // A mistyped root would otherwise get a daemon of its own (and the router's port); one whose
-            // instances/ went away after a daemon ran there (state/) can still be stopped.
-            guard isDirectory(path + "/instances") || isDirectory(path + "/state") else {
-                throw .notAProject(path, source: "--root")
+        let named: (path: String, source: String)? =
+            if let explicit, !explicit.isEmpty {
+                (explicit, "--root")
+            } else if let fromEnvironment = environment["LLAMA_ORCH_ROOT"], !fromEnvironment.isEmpty {
+                (fromEnvironment, "LLAMA_ORCH_ROOT")
+            } else {
+                nil
             }
-            return ProjectRoot(path: path)
-        }
-        if let fromEnvironment = environment["LLAMA_ORCH_ROOT"], !fromEnvironment.isEmpty {
-            let path = absolute(fromEnvironment)
-            guard isDirectory(path) else { throw .notADirectory(path, source: "LLAMA_ORCH_ROOT") }
+        if let named {
+            let (path, source) = (
+                named.path.hasPrefix("/") ? named.path : workingDirectory + "/" + named.path, named.source
+            )
+            guard isDirectory(path) else { throw .notADirectory(path, source: source) }
             // A mistyped root would otherwise get a daemon of its own (and the router's port); one whose
             // instances/ went away after a daemon ran there (state/) can still be stopped.
             guard isDirectory(path + "/instances") || isDirectory(path + "/state") else {
-                throw .notAProject(path, source: "LLAMA_ORCH_ROOT")
+                throw .notAProject(path, source: source)
             }
             return ProjectRoot(path: path)
         }

@@ -519,7 +519,6 @@ final class ForwardHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstr
     /// responder still owes answers (its 400 then follows them), go on to the responder.
     private func refuseUnparsed(_ error: any Error, context: ChannelHandlerContext) {
         guard owed == 0, let parserError = error as? HTTPParserError else { return context.fireErrorCaught(error) }
-        state = .idle
         closeAfter = true
         let refusal =
             parserError == .headerOverflow
